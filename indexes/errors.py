@@ -1,0 +1,13 @@
+"""Errors raised by indexes/ (re-exported by screening.errors)."""
+
+
+class IndexError_(Exception):
+    """Base of every error raised by indexes/. (Named so it never shadows the builtin.)"""
+
+
+class IndexCompatibilityError(IndexError_):
+    """A stored index was built with another extractor, version, dimension or metric."""
+
+
+class IndexCorruptError(IndexError_):
+    """A stored index file failed its checksum or could not be parsed, and no good copy exists."""

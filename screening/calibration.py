@@ -1,0 +1,99 @@
+"""Turning similarity signals into a calibrated probability that an output copies a work.
+
+A logistic model over named signals, fitted by benchmarks/fit_image_calibration.py on a
+labelled set of edited copies and unrelated images built from public images disjoint from the
+benchmark's, and stored as JSON with a version (screening/calibration_data/*.json). Its expected
+calibration error on held-out pairs is recorded in the same file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+import numpy as np
+
+from screening.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class LogisticCalibrator:
+    """p = sigmoid(intercept + sum(coef_i * signal_i))."""
+
+    name: str
+    version: str
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    #: Facts about the fit: data, sizes, held-out ECE and Brier score.
+    fit: dict
+
+    def probability(self, signals: dict[str, float]) -> float:
+        x = np.array([signals[f] for f in self.features], dtype=np.float64)
+        z = self.intercept + float(np.dot(np.asarray(self.coef), x))
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
+
+    def probabilities(self, matrix: np.ndarray) -> np.ndarray:
+        z = self.intercept + matrix @ np.asarray(self.coef)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["features"], d["coef"] = list(self.features), list(self.coef)
+        return json.dumps(d, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LogisticCalibrator:
+        try:
+            feats, coef = tuple(d["features"]), tuple(float(c) for c in d["coef"])
+            if len(feats) != len(coef):
+                raise ValueError("features and coef differ in length")
+            return cls(str(d["name"]), str(d["version"]), feats, coef, float(d["intercept"]),
+                       dict(d.get("fit", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"invalid calibration file: {exc}") from None
+
+
+def load_calibrator(name: str) -> LogisticCalibrator:
+    """The packaged calibrator `name` (e.g. "image-accurate")."""
+    try:
+        text = resources.files("screening.calibration_data").joinpath(f"{name}.json").read_text()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"no calibration {name!r} is packaged; run benchmarks/fit_image_calibration.py"
+        ) from None
+    return LogisticCalibrator.from_dict(json.loads(text))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
+                 iterations: int = 100) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method; returns (coef, intercept)."""
+    n, d = x.shape
+    xa = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xa @ w, -40, 40)))
+        grad = xa.T @ (p - y) / n + reg * w
+        hess = (xa * (p * (1 - p))[:, None]).T @ xa / n + np.diag(reg)
+        step = np.linalg.solve(hess + 1e-9 * np.eye(d + 1), grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return w[:-1], float(w[-1])
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """ECE with equal-width bins: sum over bins of |mean p - mean y| weighted by bin share."""
+    p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=float)
+    if len(p) == 0:
+        return 0.0
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += m.mean() * abs(p[m].mean() - y[m].mean())
+    return float(ece)

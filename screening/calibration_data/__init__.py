@@ -1,0 +1,1 @@
+"""Fitted calibration parameters (JSON), packaged as data."""

@@ -1,0 +1,232 @@
+"""The `ipscreen` command line: a thin door onto screening.service.
+
+Output contract (tests and users rely on it): `screen image --json` prints one JSON object per
+input on stdout; progress and messages go to stderr. Errors print `error: <reason>` on stderr
+and exit non-zero (2 bad input, 3 not found, 4 conflict, 5 data dir, 1 other).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from indexes.errors import IndexError_
+from models.errors import ModelError
+from screening.errors import IpscreenError
+from screening.registry.repository import WorkMeta
+from screening.service import RowOutcome, Workspace, expand_image_paths
+from screening.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Screen AI-generated content against registered works.")
+works_app = typer.Typer(no_args_is_help=True, help="Register, list and withdraw works.")
+screen_app = typer.Typer(no_args_is_help=True, help="Screen generated outputs.")
+index_app = typer.Typer(no_args_is_help=True, help="Inspect and rebuild indexes.")
+background_app = typer.Typer(no_args_is_help=True,
+                             help="Unrelated images used to normalise SSCD scores.")
+app.add_typer(works_app, name="works")
+app.add_typer(screen_app, name="screen")
+app.add_typer(index_app, name="index")
+app.add_typer(background_app, name="background")
+
+_state: dict[str, Path | None] = {"data_dir": None}
+
+
+@app.callback()
+def _main(data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Data folder (default: $IPSCREEN_DATA_DIR or a per-user folder).")]
+          = None) -> None:
+    _state["data_dir"] = data_dir
+
+
+def _settings() -> Settings:
+    try:
+        s = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise IpscreenError(f"invalid setting {where or ''}: {first['msg']}") from None
+    if _state["data_dir"] is not None:
+        s = s.model_copy(update={"data_dir": _state["data_dir"]})
+    return s
+
+
+def _workspace(create: bool = False) -> Workspace:
+    return Workspace(_settings(), create=create, progress=sys.stderr.isatty() or
+                     bool(os.environ.get("IPSCREEN_PROGRESS")))
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+# -- works ------------------------------------------------------------------------------------
+@works_app.command("import")
+def works_import(manifest: Path, replace: Annotated[bool, typer.Option(
+        help="Replace works whose content changed.")] = False) -> None:
+    """Register the works listed in a CSV manifest (path,external_id,title,owner,category)."""
+    ws = _workspace(create=True)
+    bar = tqdm(desc="importing", unit="row", file=sys.stderr)
+
+    def on_row(r: RowOutcome) -> None:
+        bar.update(1)
+        if r.error:
+            bar.write(f"row {r.row}: {r.external_id or '-'}: {r.error}", file=sys.stderr)
+
+    try:
+        report = ws.import_manifest(manifest, replace=replace, on_row=on_row)
+    finally:
+        bar.close()
+    counts: dict[str, int] = {}
+    for r in report.rows:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no rows"
+    _err(f"imported {manifest}: {summary}")
+    if report.failed:
+        raise typer.Exit(2)
+
+
+@works_app.command("add")
+def works_add(
+    file: Path,
+    external_id: Annotated[str, typer.Option("--external-id")],
+    title: Annotated[str, typer.Option()] = "",
+    owner: Annotated[str, typer.Option()] = "",
+    category: Annotated[str, typer.Option()] = "",
+    jurisdiction: Annotated[str, typer.Option()] = "",
+    registration_no: Annotated[str, typer.Option("--registration-no")] = "",
+    replace: Annotated[bool, typer.Option(help="Replace the work if its content changed.")]
+    = False,
+) -> None:
+    """Register one image work."""
+    from models.imaging import read_image_bytes
+
+    ws = _workspace(create=True)
+    data = read_image_bytes(file, ws.limits)
+    meta = WorkMeta(external_id, "image", title, owner, category, jurisdiction, registration_no)
+    record, outcome = ws.register_image(meta, data, replace=replace)
+    typer.echo(json.dumps({"outcome": outcome, **record.public()}))
+
+
+@works_app.command("list")
+def works_list(
+    status: Annotated[str | None, typer.Option(help="active or withdrawn")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per work.")] = False,
+) -> None:
+    """List registered works."""
+    if status not in (None, "active", "withdrawn"):
+        raise typer.BadParameter("status must be active or withdrawn", param_hint="--status")
+    ws = _workspace()
+    for w in ws.registry.list(status=status):
+        if as_json:
+            typer.echo(json.dumps(w.public()))
+        else:
+            typer.echo("\t".join([w.external_id, w.kind, w.status, w.category, w.owner,
+                                  w.title]))
+
+
+@works_app.command("withdraw")
+def works_withdraw(external_id: str, reason: Annotated[str, typer.Option()] = "") -> None:
+    """Withdraw a work: it stops matching at once (no rebuild)."""
+    record = _workspace().withdraw(external_id, reason)
+    typer.echo(json.dumps(record.public()))
+
+
+# -- screening --------------------------------------------------------------------------------
+@screen_app.command("image")
+def screen_image(
+    paths: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")]
+    = False,
+    profile: Annotated[str | None, typer.Option(help="accurate, fast or hash")] = None,
+) -> None:
+    """Screen generated images against the registered works."""
+    ws = _workspace()
+    failures = 0
+    inputs = list(expand_image_paths(paths))
+    if not inputs:
+        raise IpscreenError("no image files found in the given paths")
+    bar = tqdm(total=len(inputs), desc="screening", unit="img", file=sys.stderr,
+               disable=len(inputs) < 2 or not ws.progress)
+    for result in ws.screen_images(inputs, profile):
+        bar.update(1)
+        if result.error is not None:
+            failures += 1
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        elif result.error is not None:
+            typer.echo(f"{result.input}\terror\t{result.error}")
+        else:
+            best = result.matches[0] if result.matches else None
+            what = (f"{best.work.external_id} ({best.work.title}) p={best.score:.3f} "
+                    f"region={best.region}" if best else "-")
+            typer.echo(f"{result.input}\t{result.decision}\t{result.risk_score:.3f}\t{what}")
+    bar.close()
+    if failures:
+        _err(f"{failures} of {len(inputs)} inputs could not be screened")
+        raise typer.Exit(1)
+
+
+# -- indexes ----------------------------------------------------------------------------------
+@index_app.command("rebuild")
+def index_rebuild(profile: Annotated[list[str] | None, typer.Option(
+        help="Profiles to rebuild (default: all maintained).")] = None) -> None:
+    """Rebuild image indexes from the registry."""
+    counts = _workspace().rebuild_indexes(profile or None)
+    typer.echo(json.dumps(counts))
+
+
+@index_app.command("status")
+def index_status() -> None:
+    """Show each stored index's sidecar facts and the registry revision."""
+    ws = _workspace()
+    out = {"registry_revision": ws.registry.revision(), "indexes": {}}
+    for side in sorted(ws.store.directory.glob("*.json")):
+        meta = ws.store.read_sidecar(side.stem)
+        if meta:
+            out["indexes"][side.stem] = {k: meta[k] for k in
+                                         ("feature", "metric", "count", "works", "revision",
+                                          "generation", "bytes")}
+    typer.echo(json.dumps(out, indent=2))
+
+
+@background_app.command("add")
+def background_add(
+    paths: Annotated[list[Path], typer.Argument(help="Unrelated images or folders.")],
+    profile: Annotated[str, typer.Option()] = "accurate",
+) -> None:
+    """Add unrelated images to the background set used for score normalisation."""
+    n = _workspace(create=True).add_background(expand_image_paths(paths), profile)
+    _err(f"added {n} background images for profile {profile}")
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        app(standalone_mode=False)
+    except (IpscreenError, ModelError, IndexError_) as exc:
+        _err(f"error: {exc}")
+        sys.exit(getattr(exc, "exit_code", 2 if isinstance(exc, ModelError) else 1))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _err("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive as ClickException
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Every error ipscreen raises on purpose, in one family.
+
+The CLI maps them to exit codes and one-line messages, the API (later) to problem+json
+responses. Library code raises; it never returns None or "" to signal failure.
+"""
+
+from indexes.errors import IndexCompatibilityError, IndexCorruptError
+from models.errors import ImageDecodeError, ModelUnavailableError
+
+
+class IpscreenError(Exception):
+    """Base for errors raised by screening/."""
+
+    exit_code = 1
+
+
+class NotFoundError(IpscreenError):
+    """A work (or other record) that does not exist."""
+
+    exit_code = 3
+
+
+class ConflictError(IpscreenError):
+    """The request conflicts with stored state (e.g. same external_id, different content)."""
+
+    exit_code = 4
+
+
+class InvalidInputError(IpscreenError):
+    """A malformed argument, manifest or file."""
+
+    exit_code = 2
+
+
+class DataDirError(IpscreenError):
+    """The data directory is missing, unwritable or not an ipscreen data dir."""
+
+    exit_code = 5
+
+
+class ConfigurationError(IpscreenError):
+    """Settings that cannot work together."""
+
+    exit_code = 2
+
+
+__all__ = [
+    "ConfigurationError", "ConflictError", "DataDirError", "ImageDecodeError",
+    "IndexCompatibilityError", "IndexCorruptError", "InvalidInputError", "IpscreenError",
+    "ModelUnavailableError", "NotFoundError",
+]

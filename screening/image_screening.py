@@ -1,0 +1,240 @@
+"""Screening generated images against the registered works: views, search, fusion, decision.
+
+For each input: decode safely, hash it (pHash, PDQ), describe the whole image and a grid of
+windows with SSCD, search every index, gather the candidate works, turn each candidate's
+signals into a calibrated copy probability, and map the best one to clear / review / block.
+The window that matched best is reported as the region, in the input's own pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexes.base import FeatureIndex, WorkHit
+from models.imaging import DecodedImage, DecodeLimits, decode_image, load_image
+from screening.calibration import LogisticCalibrator, load_calibrator
+from screening.decision import Thresholds, decide
+from screening.errors import ImageDecodeError
+from screening.image_profiles import ImageProfile
+from screening.image_views import WHOLE, Box, pixel_box, views
+from screening.registry.repository import WorkRecord, WorksRegistry
+from screening.work_features import IndexedFeature
+
+#: Candidates taken from each index per query view. Beyond the top 20 a work's similarity is
+#: far below any copy in every benchmark we ran, so deeper lists only cost time.
+K_PER_VIEW = 20
+#: Background neighbours averaged for score normalisation (SSCD's authors use 3).
+BACKGROUND_K = 3
+
+
+@dataclass
+class ImageMatch:
+    work: WorkRecord
+    score: float
+    region: list[int]
+    signals: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"external_id": self.work.external_id, "title": self.work.title,
+                "owner": self.work.owner, "category": self.work.category,
+                "jurisdiction": self.work.jurisdiction,
+                "registration_no": self.work.registration_no,
+                "score": round(self.score, 6), "region": self.region,
+                "signals": {k: round(v, 6) for k, v in self.signals.items()}}
+
+
+@dataclass
+class ImageResult:
+    input: str
+    decision: str = "clear"
+    risk_score: float = 0.0
+    matches: list[ImageMatch] = field(default_factory=list)
+    error: str | None = None
+    width: int = 0
+    height: int = 0
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"input": self.input, "error": self.error}
+        return {"input": self.input, "decision": self.decision,
+                "risk_score": round(self.risk_score, 6),
+                "size": [self.width, self.height],
+                "matches": [m.to_dict() for m in self.matches]}
+
+
+@dataclass
+class _Signals:
+    """Raw per-work evidence for one query, before calibration."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    box: Box = WHOLE
+
+
+class ImageScreener:
+    """Screens decoded images with one profile against loaded, current indexes."""
+
+    def __init__(self, profile: ImageProfile, features: Sequence[IndexedFeature],
+                 indexes: dict[str, FeatureIndex], registry: WorksRegistry,
+                 thresholds: Thresholds, background: FeatureIndex | None = None,
+                 calibrator: LogisticCalibrator | None = None, max_matches: int = 5) -> None:
+        self.profile = profile
+        self.features = list(features)
+        self.indexes = indexes
+        self.registry = registry
+        self.thresholds = thresholds
+        self.background = background if background is not None and background.ntotal else None
+        suffix = "-bg" if self.background is not None else ""
+        self.calibrator = calibrator or load_calibrator(f"image-{profile.name}{suffix}")
+        self.max_matches = max_matches
+
+    # -- public -----------------------------------------------------------------------------
+    def screen_paths(self, paths: Iterable[Path], limits: DecodeLimits,
+                     batch_size: int = 16) -> Iterator[ImageResult]:
+        """Results in input order; undecodable inputs give a result with `error` set."""
+        batch: list[tuple[str, DecodedImage | str]] = []
+        for path in paths:
+            try:
+                batch.append((str(path), load_image(path, limits)))
+            except ImageDecodeError as exc:
+                batch.append((str(path), str(exc)))
+            if len(batch) >= batch_size:
+                yield from self._screen_batch(batch)
+                batch = []
+        if batch:
+            yield from self._screen_batch(batch)
+
+    def screen_bytes(self, name: str, data: bytes, limits: DecodeLimits) -> ImageResult:
+        try:
+            decoded: DecodedImage | str = decode_image(data, limits)
+        except ImageDecodeError as exc:
+            decoded = str(exc)
+        return next(iter(self._screen_batch([(name, decoded)])))
+
+    def signals(self, images: Sequence[DecodedImage]) -> list[dict[int, _Signals]]:
+        """Per image, the raw signals of every candidate work (used by calibration fits)."""
+        raw: list[dict[str, _Evidence]] = [dict() for _ in images]
+        boxes: list[dict[int, Box]] = [dict() for _ in images]
+        for feat in self.features:
+            index = self.indexes[feat.index_name]
+            if feat.hasher is not None:
+                self._hash_signals(feat, index, images, raw)
+            else:
+                self._descriptor_signals(feat, index, images, raw, boxes)
+        out = []
+        for ev, bx in zip(raw, boxes, strict=True):
+            works = {wid for e in ev.values() for wid in e.scores}
+            per_work = {}
+            for wid in works:
+                values = {name: e.scores.get(wid, e.floor) for name, e in ev.items()}
+                box = WHOLE
+                if wid in bx and values.get("sscd_region", -1) > values.get("sscd_whole", -1):
+                    box = bx[wid]
+                per_work[wid] = _Signals(values, box)
+            out.append(per_work)
+        return out
+
+    # -- internals --------------------------------------------------------------------------
+    def _screen_batch(self, batch: list[tuple[str, DecodedImage | str]]) -> list[ImageResult]:
+        good = [(i, d) for i, (_, d) in enumerate(batch) if isinstance(d, DecodedImage)]
+        sigs = self.signals([d for _, d in good]) if good else []
+        results = [ImageResult(input=name, error=d) if isinstance(d, str)
+                   else ImageResult(input=name, width=d.width, height=d.height)
+                   for name, d in batch]
+        candidates = {wid for s in sigs for wid in s}
+        works = self.registry.by_ids(sorted(candidates))
+        for (i, decoded), per_work in zip(good, sigs, strict=True):
+            results[i] = self._fuse(results[i], decoded, per_work, works)
+        return results
+
+    def _fuse(self, result: ImageResult, decoded: DecodedImage,
+              per_work: dict[int, _Signals], works: dict[int, WorkRecord]) -> ImageResult:
+        matches = []
+        for wid, sig in per_work.items():
+            work = works.get(wid)
+            if work is None or work.status != "active":
+                continue  # withdrawn between index sync and now: never report it
+            p = self.calibrator.probability(sig.values)
+            if p < self.thresholds.report:
+                continue
+            matches.append(ImageMatch(work, p, pixel_box(sig.box, decoded.width, decoded.height),
+                                      dict(sig.values)))
+        matches.sort(key=lambda m: (-m.score, m.work.external_id))
+        result.matches = matches[: self.max_matches]
+        result.risk_score = matches[0].score if matches else 0.0
+        result.decision = decide(result.risk_score, self.thresholds)
+        return result
+
+    def _hash_signals(self, feat: IndexedFeature, index: FeatureIndex,
+                      images: Sequence[DecodedImage], out: list[dict[str, _Evidence]]) -> None:
+        assert feat.hasher is not None
+        codes = feat.hasher.extract([d.image for d in images])
+        for hits, ev in zip(index.search(codes, K_PER_VIEW), out, strict=True):
+            ev[feat.spec.name] = _Evidence.of(hits)
+
+    def _descriptor_signals(self, feat: IndexedFeature, index: FeatureIndex,
+                            images: Sequence[DecodedImage], out: list[dict[str, _Evidence]],
+                            boxes: list[dict[int, Box]]) -> None:
+        ex = feat.descriptor
+        assert ex is not None
+        windows = list(self.profile.views.query_windows)
+        nw = len(windows)
+        whole = ex.extract_arrays([ex.prepare(d.image, self.profile.whole_size) for d in images])
+        whole_hits = index.search(whole, K_PER_VIEW)
+        regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size)
+                                     for d in images for v in views(d.image, windows)])
+        region_hits = index.search(regions, K_PER_VIEW) if nw else []
+        bg_whole, bg_regions = self._background(whole, regions)
+        for i, ev in enumerate(out):
+            ev["sscd_whole"] = _Evidence.of(whole_hits[i])
+            if bg_whole is not None:
+                ev["sscd_whole_norm"] = _Evidence.of(whole_hits[i], shift=bg_whole[i])
+            if not nw:
+                continue
+            region = _Evidence(floor=-1.0)
+            region_norm = _Evidence(floor=-2.0)
+            for j, box in enumerate(windows):
+                hits = region_hits[i * nw + j]
+                ej = _Evidence.of(hits)
+                region.floor = max(region.floor, ej.floor)
+                for wid, score in ej.scores.items():
+                    if score > region.scores.get(wid, -2.0):
+                        region.scores[wid] = score
+                        boxes[i][wid] = box
+                if bg_regions is not None:
+                    en = _Evidence.of(hits, shift=bg_regions[i * nw + j])
+                    region_norm.floor = max(region_norm.floor, en.floor)
+                    for wid, score in en.scores.items():
+                        region_norm.scores[wid] = max(score, region_norm.scores.get(wid, -2.0))
+            ev["sscd_region"] = region
+            if bg_regions is not None:
+                ev["sscd_region_norm"] = region_norm
+
+    def _background(self, whole: np.ndarray,
+                    regions: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.background is None:
+            return None, None
+
+        def mean_top(q: np.ndarray) -> np.ndarray:
+            hits = self.background.search(q, BACKGROUND_K) if len(q) else []  # type: ignore[union-attr]
+            return np.array([np.mean([h.score for h in hs]) if hs else 0.0 for hs in hits])
+
+        return mean_top(whole), mean_top(regions)
+
+
+@dataclass
+class _Evidence:
+    """One signal's scores for the works an index returned, and the floor for the others:
+    the k-th hit's score (the best an unreturned work could have), or 0 when the index
+    returned fewer than k, so absence is never read as a match."""
+
+    scores: dict[int, float] = field(default_factory=dict)
+    floor: float = 0.0
+
+    @classmethod
+    def of(cls, hits: list[WorkHit], shift: float = 0.0) -> _Evidence:
+        floor = hits[-1].score if len(hits) >= K_PER_VIEW else 0.0
+        return cls({h.work_id: h.score - shift for h in hits}, floor - shift)

@@ -1,0 +1,1 @@
+"""The works registry: the source of truth every index is rebuilt from."""

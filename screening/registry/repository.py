@@ -1,0 +1,199 @@
+"""WorksRegistry: register, replace, withdraw and list works; the change log; feature cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from screening.errors import ConflictError, InvalidInputError, NotFoundError
+from screening.registry.models import Change, Feature, Work, utcnow
+
+WorkKind = Literal["image", "text"]
+RegisterOutcome = Literal["created", "unchanged", "replaced", "reactivated"]
+MAX_FIELD = {"external_id": 200, "title": 500, "owner": 300, "category": 100,
+             "jurisdiction": 100, "registration_no": 200}
+
+
+@dataclass(frozen=True)
+class WorkMeta:
+    """What a rights holder says about a work (everything but its content)."""
+
+    external_id: str
+    kind: WorkKind = "image"
+    title: str = ""
+    owner: str = ""
+    category: str = ""
+    jurisdiction: str = ""
+    registration_no: str = ""
+
+    def validated(self) -> WorkMeta:
+        ext = self.external_id.strip()
+        if not ext:
+            raise InvalidInputError("external_id is empty")
+        if any(ch in ext for ch in "\r\n\t\x00"):
+            raise InvalidInputError("external_id contains control characters")
+        for name, limit in MAX_FIELD.items():
+            value = getattr(self, name)
+            if len(value) > limit:
+                raise InvalidInputError(f"{name} is longer than {limit} characters")
+        if self.kind not in ("image", "text"):
+            raise InvalidInputError(f"kind must be image or text, got {self.kind!r}")
+        return WorkMeta(ext, self.kind, self.title.strip(), self.owner.strip(),
+                        self.category.strip().lower(), self.jurisdiction.strip(),
+                        self.registration_no.strip())
+
+
+@dataclass(frozen=True)
+class WorkRecord:
+    """A registry row, detached from the database session."""
+
+    id: int
+    external_id: str
+    kind: str
+    title: str
+    owner: str
+    category: str
+    jurisdiction: str
+    registration_no: str
+    content_sha256: str
+    content_bytes: int
+    status: str
+    revision: int
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, w: Work) -> WorkRecord:
+        return cls(w.id, w.external_id, w.kind, w.title, w.owner, w.category, w.jurisdiction,
+                   w.registration_no, w.content_sha256, w.content_bytes, w.status, w.revision,
+                   w.created_at.isoformat(), w.updated_at.isoformat())
+
+    def public(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "id"}
+
+
+class WorksRegistry:
+    """All reads and writes of works go through here."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def revision(self) -> int:
+        with Session(self.engine) as s:
+            return int(s.scalar(select(func.max(Change.id))) or 0)
+
+    def register(self, meta: WorkMeta, sha256: str, size: int,
+                 replace: bool = False) -> tuple[WorkRecord, RegisterOutcome]:
+        """Create a work, or say why not. Same external_id and content: unchanged (a withdrawn
+        work is reactivated). Different content: ConflictError unless replace."""
+        meta = meta.validated()
+        with Session(self.engine) as s, s.begin():
+            work = s.scalar(select(Work).where(Work.external_id == meta.external_id))
+            outcome: RegisterOutcome
+            if work is None:
+                work = Work(external_id=meta.external_id, kind=meta.kind, title=meta.title,
+                            owner=meta.owner, category=meta.category,
+                            jurisdiction=meta.jurisdiction,
+                            registration_no=meta.registration_no, content_sha256=sha256,
+                            content_bytes=size, status="active", revision=0)
+                s.add(work)
+                s.flush()
+                outcome = "created"
+            elif work.kind != meta.kind:
+                raise ConflictError(f"{meta.external_id}: registered as a {work.kind} work, "
+                                    f"cannot register it as {meta.kind}")
+            elif work.content_sha256 == sha256:
+                if work.status == "active":
+                    return WorkRecord.of(work), "unchanged"
+                work.status = "active"
+                outcome = "reactivated"
+            elif not replace:
+                raise ConflictError(
+                    f"{meta.external_id}: already registered with different content "
+                    f"(sha256 {work.content_sha256[:12]}..., new {sha256[:12]}...); "
+                    "use --replace to replace it")
+            else:
+                outcome = "replaced"
+            if outcome != "created":
+                for field in ("title", "owner", "category", "jurisdiction", "registration_no"):
+                    setattr(work, field, getattr(meta, field))
+                work.content_sha256, work.content_bytes = sha256, size
+                work.status = "active"
+                work.updated_at = utcnow()
+            change = Change(work_id=work.id, action=outcome, detail=sha256)
+            s.add(change)
+            s.flush()
+            work.revision = change.id
+            s.flush()
+            return WorkRecord.of(work), outcome
+
+    def withdraw(self, external_id: str, reason: str = "") -> WorkRecord:
+        with Session(self.engine) as s, s.begin():
+            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            if work is None:
+                raise NotFoundError(f"no work with external_id {external_id!r}")
+            if work.status == "withdrawn":
+                return WorkRecord.of(work)
+            work.status = "withdrawn"
+            work.updated_at = utcnow()
+            change = Change(work_id=work.id, action="withdrawn", detail=reason)
+            s.add(change)
+            s.flush()
+            work.revision = change.id
+            s.flush()
+            return WorkRecord.of(work)
+
+    def get(self, external_id: str) -> WorkRecord:
+        with Session(self.engine) as s:
+            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            if work is None:
+                raise NotFoundError(f"no work with external_id {external_id!r}")
+            return WorkRecord.of(work)
+
+    def by_ids(self, ids: Sequence[int]) -> dict[int, WorkRecord]:
+        if not ids:
+            return {}
+        with Session(self.engine) as s:
+            rows = s.scalars(select(Work).where(Work.id.in_(list(ids))))
+            return {w.id: WorkRecord.of(w) for w in rows}
+
+    def list(self, kind: str | None = None, status: str | None = None) -> list[WorkRecord]:
+        with Session(self.engine) as s:
+            q = select(Work).order_by(Work.id)
+            if kind:
+                q = q.where(Work.kind == kind)
+            if status:
+                q = q.where(Work.status == status)
+            return [WorkRecord.of(w) for w in s.scalars(q)]
+
+    def changed_since(self, revision: int, kind: str) -> list[WorkRecord]:
+        """Works of `kind` whose last change is newer than `revision`, oldest change first."""
+        with Session(self.engine) as s:
+            q = (select(Work).where(Work.revision > revision, Work.kind == kind)
+                 .order_by(Work.revision))
+            return [WorkRecord.of(w) for w in s.scalars(q)]
+
+    def get_feature(self, work: WorkRecord, name: str, version: str) -> np.ndarray | None:
+        """A cached feature of the work's current content, or None when absent or stale."""
+        with Session(self.engine) as s:
+            f = s.scalar(select(Feature).where(Feature.work_id == work.id,
+                                               Feature.name == name))
+            if f is None or f.version != version or f.content_sha256 != work.content_sha256:
+                return None
+            return np.frombuffer(f.data, dtype=f.dtype).reshape(f.rows, -1).copy()
+
+    def put_feature(self, work: WorkRecord, name: str, version: str, value: np.ndarray) -> None:
+        value = np.ascontiguousarray(value)
+        with Session(self.engine) as s, s.begin():
+            f = s.scalar(select(Feature).where(Feature.work_id == work.id,
+                                               Feature.name == name))
+            if f is None:
+                f = Feature(work_id=work.id, name=name)
+                s.add(f)
+            f.version, f.content_sha256 = version, work.content_sha256
+            f.dtype, f.rows, f.data = value.dtype.str, int(value.shape[0]), value.tobytes()

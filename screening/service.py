@@ -1,0 +1,194 @@
+"""The one code path behind every door: the CLI (and the API) call these functions only.
+
+A Workspace is one data dir: registry database, blob store, index store, and the image
+indexes kept current. It is cheap to open; models load on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexes.base import FeatureIndex
+from indexes.dense import DenseIndex
+from indexes.store import IndexStore
+from models.imaging import DecodeLimits, decode_image, load_image, read_image_bytes
+from screening.decision import Thresholds
+from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
+from screening.image_indexes import ImageIndexes
+from screening.image_profiles import get_profile
+from screening.image_screening import ImageResult, ImageScreener
+from screening.manifest import read_manifest
+from screening.registry.blobs import BlobStore, sha256_hex
+from screening.registry.database import open_engine
+from screening.registry.repository import RegisterOutcome, WorkMeta, WorkRecord, WorksRegistry
+from screening.settings import Settings
+from screening.work_features import features_for
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass
+class RowOutcome:
+    row: int
+    external_id: str
+    outcome: str  # created | unchanged | replaced | reactivated | error
+    error: str | None = None
+
+
+@dataclass
+class ImportReport:
+    rows: list[RowOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RowOutcome]:
+        return [r for r in self.rows if r.outcome == "error"]
+
+
+def prepare_data_dir(path: Path, create: bool) -> Path:
+    """Check (and if asked, create) the data dir; DataDirError says what is wrong."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"data dir {path} exists but is not a directory")
+    if not path.exists():
+        if not create:
+            raise DataDirError(
+                f"data dir {path} does not exist; register works first (ipscreen works add / "
+                "works import) or pass --data-dir")
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise DataDirError(f"cannot create data dir {path}: {exc.strerror}") from None
+    if create and not os.access(path, os.W_OK):
+        raise DataDirError(f"data dir {path} is not writable")
+    return path
+
+
+class Workspace:
+    """Registry + blobs + indexes of one data dir."""
+
+    def __init__(self, settings: Settings, create: bool = False, progress: bool = True) -> None:
+        self.settings = settings
+        self.data_dir = prepare_data_dir(settings.data_dir, create)
+        self.registry = WorksRegistry(open_engine(settings.resolved_database_url))
+        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.store = IndexStore(self.data_dir / "indexes")
+        self.limits = DecodeLimits(settings.max_image_bytes, settings.max_image_pixels)
+        self.progress = progress
+        self.images = ImageIndexes(self.store, self.registry, self.blobs,
+                                   settings.dense_factory, self.limits, progress)
+        self.thresholds = Thresholds(settings.block_threshold, settings.review_threshold,
+                                     settings.report_threshold)
+
+    # -- registry ---------------------------------------------------------------------------
+    def register_image(self, meta: WorkMeta, data: bytes, replace: bool = False,
+                       sync: bool = True) -> tuple[WorkRecord, RegisterOutcome]:
+        """Validate, store and register an image work; indexes catch up unless sync=False."""
+        decode_image(data, self.limits)  # refuse what we could never index, before any write
+        digest = self.blobs.put(data)
+        record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
+        if sync and outcome != "unchanged":
+            self.sync_indexes()
+        return record, outcome
+
+    def import_manifest(self, manifest: Path, replace: bool = False,
+                        on_row: Callable[[RowOutcome], None] | None = None) -> ImportReport:
+        report = ImportReport()
+        rows = read_manifest(manifest)
+        for row in rows:
+            ext = row.meta.external_id if row.meta else ""
+            if row.error is not None or row.meta is None or row.path is None:
+                outcome = RowOutcome(row.row, ext, "error", row.error or "invalid row")
+            else:
+                try:
+                    data = read_image_bytes(row.path, self.limits)
+                    _record, result = self.register_image(row.meta, data, replace, sync=False)
+                    outcome = RowOutcome(row.row, ext, result)
+                except (IpscreenError, ImageDecodeError) as exc:
+                    outcome = RowOutcome(row.row, ext, "error", str(exc))
+            report.rows.append(outcome)
+            if on_row:
+                on_row(outcome)
+        if any(r.outcome not in ("error", "unchanged") for r in report.rows):
+            self.sync_indexes()
+        return report
+
+    def withdraw(self, external_id: str, reason: str = "") -> WorkRecord:
+        record = self.registry.withdraw(external_id, reason)
+        self.sync_indexes()
+        return record
+
+    # -- indexes ----------------------------------------------------------------------------
+    def _features(self, profiles: Iterable[str]):  # type: ignore[no-untyped-def]
+        seen: dict[str, object] = {}
+        for name in profiles:
+            for f in features_for(get_profile(name), self.settings.threads):
+                seen.setdefault(f.index_name, f)
+        return list(seen.values())
+
+    def sync_indexes(self, profiles: Iterable[str] | None = None) -> None:
+        self.images.current(self._features(profiles or self.settings.maintained_profiles))
+
+    def rebuild_indexes(self, profiles: Iterable[str] | None = None) -> dict[str, int]:
+        return self.images.rebuild(self._features(profiles or self.settings.maintained_profiles))
+
+    def background(self, profile: str) -> FeatureIndex | None:
+        p = get_profile(profile)
+        if p.descriptor_index is None:
+            return None
+        name = f"background_{p.descriptor_index}"
+        (feat,) = [f for f in features_for(p, self.settings.threads) if f.descriptor]
+        loaded = self.store.load(name, feat.spec)
+        return loaded.index if loaded else None
+
+    def add_background(self, paths: Iterable[Path], profile: str) -> int:
+        """Describe unrelated images into the profile's background set (score normalisation)."""
+        p = get_profile(profile)
+        feats = [f for f in features_for(p, self.settings.threads) if f.descriptor]
+        if not feats:
+            raise InvalidInputError(f"profile {profile!r} has no descriptor to normalise")
+        feat = feats[0]
+        assert feat.descriptor is not None
+        name = f"background_{p.descriptor_index}"
+        with self.store.lock(name):
+            loaded = self.store.load(name, feat.spec)
+            index = loaded.index if loaded else DenseIndex(feat.spec, "Flat")
+            start = max(index.work_ids(), default=-1) + 1
+            n = 0
+            for path in paths:
+                image = load_image(path, self.limits).image
+                index.add(start + n, feat.descriptor.extract([image]))
+                n += 1
+            self.store.save(name, index, self.registry.revision())
+        return n
+
+    # -- screening --------------------------------------------------------------------------
+    def image_screener(self, profile: str | None = None, use_background: bool = True
+                       ) -> ImageScreener:
+        p = get_profile(profile or self.settings.default_profile)
+        features = features_for(p, self.settings.threads)
+        indexes = self.images.current(features)
+        bg = self.background(p.name) if use_background else None
+        return ImageScreener(p, features, indexes, self.registry, self.thresholds, bg,
+                             max_matches=self.settings.max_matches)
+
+    def screen_images(self, paths: Iterable[Path], profile: str | None = None
+                      ) -> Iterator[ImageResult]:
+        return self.image_screener(profile).screen_paths(paths, self.limits)
+
+
+def expand_image_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given; folders walked recursively for image files, in sorted order. A path
+    that does not exist is yielded as is, so screening reports it as an error result."""
+    for p in paths:
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
+                    yield child
+        else:
+            yield p
+
+
+__all__ = ["ImportReport", "RowOutcome", "Workspace", "expand_image_paths", "sha256_hex"]

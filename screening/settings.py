@@ -1,0 +1,61 @@
+"""Settings, read only by the composition roots (CLI, API) and passed down explicitly.
+
+Every field can be set through an environment variable prefixed IPSCREEN_ (for example
+IPSCREEN_DATA_DIR, IPSCREEN_DATABASE_URL, IPSCREEN_BLOCK_THRESHOLD).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["accurate", "fast", "hash"]
+
+
+class Settings(BaseSettings):
+    """ipscreen configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="IPSCREEN_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("ipscreen")))
+    #: Any SQLAlchemy URL; empty means SQLite in the data dir (WAL mode).
+    database_url: str = ""
+    #: FAISS factory string for descriptor indexes: Flat (exact), HNSW32, IVF1024,Flat, ...
+    dense_factory: str = "Flat"
+    #: Calibrated copy probability at or above which an output is blocked / sent to review.
+    #: 0.9 / 0.5: block only when a copy is at least nine times likelier than not (a blocked
+    #: output is lost to the platform's user); review anything likelier than not. Chosen as
+    #: policy on the calibrated scale, not tuned on a benchmark.
+    block_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    review_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Matches below this probability are not reported at all.
+    report_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
+    max_matches: int = Field(default=5, ge=1, le=100)
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=64_000_000, ge=64 * 64)
+    default_profile: Profile = "accurate"
+    #: Profiles whose indexes are kept up to date on every registry change.
+    maintained_profiles: list[Profile] = ["accurate", "fast", "hash"]
+    #: onnxruntime threads per session (0: onnxruntime's default, all cores).
+    threads: int = Field(default=0, ge=0, le=256)
+
+    @model_validator(mode="after")
+    def _ordered_thresholds(self) -> Settings:
+        if not self.report_threshold <= self.review_threshold <= self.block_threshold:
+            raise ValueError("thresholds must satisfy report <= review <= block")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'registry.sqlite3'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings (the API overrides this dependency in tests)."""
+    return Settings()

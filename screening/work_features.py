@@ -1,0 +1,55 @@
+"""The features a registered image work contributes to each index, and their cache.
+
+One IndexedFeature per index: its FeatureSpec (recorded in the sidecar) and how to compute
+all of a work's vectors (8 dihedral hashes; or SSCD on the whole work, its mirror and a few
+windows). Computed features are cached in the registry keyed by version and content hash,
+so a rebuild re-runs a model only when the model or the view plan changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from models.base import FeatureSpec, HashExtractor
+from models.sscd import SscdExtractor
+from screening.image_profiles import ImageProfile, descriptor_extractor, hash_extractors
+from screening.image_views import ViewPlan, views
+
+
+@dataclass(frozen=True)
+class IndexedFeature:
+    """A feature as stored in one named index."""
+
+    index_name: str
+    spec: FeatureSpec
+    hasher: HashExtractor | None = None
+    descriptor: SscdExtractor | None = None
+    plan: ViewPlan | None = None
+
+    def work_vectors(self, image: Image.Image) -> np.ndarray:
+        if self.hasher is not None:
+            return self.hasher.extract_dihedral(image)
+        assert self.descriptor is not None and self.plan is not None
+        imgs = [image]
+        if self.plan.mirror_work:
+            imgs.append(ImageOps.mirror(image))
+        imgs.extend(views(image, self.plan.work_windows))
+        return self.descriptor.extract(imgs)
+
+
+def features_for(profile: ImageProfile, threads: int = 0) -> list[IndexedFeature]:
+    """The indexed features a profile searches, hashes first."""
+    out = [IndexedFeature(h.spec.name, h.spec, hasher=h) for h in hash_extractors()]
+    if profile.descriptor is not None and profile.descriptor_index is not None:
+        ex = descriptor_extractor(profile.descriptor, profile.whole_size, threads)
+        plan = profile.views
+        # The view plan changes what a work's vectors are, so it is part of the version.
+        windows = ";".join(",".join(f"{v:.3f}" for v in b) for b in plan.work_windows)
+        spec = FeatureSpec(name=ex.spec.name,
+                           version=f"{ex.spec.version}|mirror={int(plan.mirror_work)}|{windows}",
+                           kind="dense", dim=ex.spec.dim)
+        out.append(IndexedFeature(profile.descriptor_index, spec, descriptor=ex, plan=plan))
+    return out
