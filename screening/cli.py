@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from indexes.errors import IndexError_
-from models.errors import ModelError
+from models.errors import ImageDecodeError, ModelError
 from screening.errors import IpscreenError
 from screening.registry.repository import WorkMeta
 from screening.service import RowOutcome, Workspace, expand_image_paths
@@ -111,7 +111,10 @@ def works_add(
     ws = _workspace(create=True)
     data = read_image_bytes(file, ws.limits)
     meta = WorkMeta(external_id, "image", title, owner, category, jurisdiction, registration_no)
-    record, outcome = ws.register_image(meta, data, replace=replace)
+    try:
+        record, outcome = ws.register_image(meta, data, replace=replace)
+    except ImageDecodeError as exc:
+        raise ImageDecodeError(f"{file}: {exc}") from None
     typer.echo(json.dumps({"outcome": outcome, **record.public()}))
 
 
@@ -210,7 +213,9 @@ def background_add(
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # click returns the code of a typer.Exit raised inside a command when not standalone
+        sys.exit(code if isinstance(code, int) else 0)
     except (IpscreenError, ModelError, IndexError_) as exc:
         _err(f"error: {exc}")
         sys.exit(getattr(exc, "exit_code", 2 if isinstance(exc, ModelError) else 1))

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
+from indexes.errors import IndexCorruptError
 from indexes.store import IndexStore, index_class
 from models.imaging import DecodeLimits, decode_image
 from screening.errors import IpscreenError
@@ -52,7 +53,13 @@ class ImageIndexes:
         return index_class(feature.spec)(feature.spec)
 
     def _load(self, feature: IndexedFeature) -> LiveIndex:
-        loaded = self.store.load(feature.index_name, feature.spec)
+        try:
+            loaded = self.store.load(feature.index_name, feature.spec)
+        except IndexCorruptError as exc:
+            # The registry is the source of truth: with no intact generation on disk, start
+            # empty and let the catch-up rebuild it (from cached features, so it is quick).
+            print(f"warning: {exc}; rebuilding it from the registry", file=sys.stderr)
+            loaded = None
         if loaded is None:
             return LiveIndex(feature, self._new_index(feature), revision=0, dirty=True)
         return LiveIndex(feature, loaded.index, loaded.revision, recovered=loaded.recovered,

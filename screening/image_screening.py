@@ -134,6 +134,7 @@ class ImageScreener:
                 if wid in bx and values.get("sscd_region", -1) > values.get("sscd_whole", -1):
                     box = bx[wid]
                 per_work[wid] = _Signals(values, box)
+            _derive(per_work)
             out.append(per_work)
         return out
 
@@ -223,6 +224,29 @@ class ImageScreener:
             return np.array([np.mean([h.score for h in hs]) if hs else 0.0 for hs in hits])
 
         return mean_top(whole), mean_top(regions)
+
+
+def _derive(per_work: dict[int, _Signals]) -> None:
+    """Signals computed from the others, per query:
+    - sscd: the best of the whole-image and window similarities;
+    - sscd_margin: how far this work's sscd stands above the query's next-best work. A copy
+      stands out from the rest of the registry; a generic image (a plain star, a white
+      page) is similar to many works at once. It is a per-query normalisation that needs no
+      background set;
+    - hash: the best of the pHash and PDQ similarities."""
+    for sig in per_work.values():
+        v = sig.values
+        if "sscd_whole" in v:
+            v["sscd"] = max(v["sscd_whole"], v.get("sscd_region", -1.0))
+        if "phash" in v or "pdq" in v:
+            v["hash"] = max(v.get("phash", 0.0), v.get("pdq", 0.0))
+    ranked = sorted((s.values["sscd"] for s in per_work.values() if "sscd" in s.values),
+                    reverse=True)
+    for sig in per_work.values():
+        if "sscd" in sig.values:
+            best, second = (ranked + [0.0, 0.0])[:2]
+            other = second if sig.values["sscd"] >= best else best
+            sig.values["sscd_margin"] = sig.values["sscd"] - max(other, 0.0)
 
 
 @dataclass

@@ -1,0 +1,158 @@
+"""Labelled image sets built from public Debian data, shared by the benchmark and the
+calibration fit (which use disjoint splits).
+
+Sources: openclipart-png (public-domain clip art) and gnome-backgrounds (wallpapers), unpacked
+by `make data`; scikit-image's bundled photos as scene backgrounds for the calibration split.
+Clip art is deduplicated by decoded pixels (the package has exact duplicates) and, because a
+registered work and a distractor that look the same make labels meaningless, by pHash within
+4 bits of an image already kept. Images under 128 px on their short side are skipped (icons,
+not works anyone registers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from models.imaging import load_image
+from screening.evaluation.edits import EDITS
+
+CACHE = Path(".cache/bench")
+
+
+@dataclass
+class Pools:
+    clipart: list[Path]
+    wallpapers: list[Path]
+
+
+def load_pools(root: Path) -> Pools:
+    """Deduplicated clip art and the decodable wallpapers, cached by file list."""
+    clip_dir = root / "usr/share/openclipart/png"
+    wall_dir = root / "usr/share/backgrounds/gnome"
+    files = sorted(clip_dir.rglob("*.png"))
+    if not files:
+        sys.exit(f"no clip art under {clip_dir}: run `make data` first")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16]
+    cache = CACHE / f"clipart-{key}.json"
+    if cache.exists():
+        kept = [Path(p) for p in json.loads(cache.read_text())]
+    else:
+        kept, pixels, hashes = [], set(), []
+        for f in tqdm(files, desc="deduplicating clip art", file=sys.stderr):
+            try:
+                img = load_image(f).image
+            except Exception:  # noqa: BLE001 - a broken file in the data set is skipped
+                continue
+            if min(img.size) < 128:
+                continue
+            digest = hashlib.sha256(img.tobytes()).hexdigest()
+            if digest in pixels:
+                continue
+            h = imagehash.phash(img)
+            if any(h - o <= 4 for o in hashes):
+                continue
+            pixels.add(digest)
+            hashes.append(h)
+            kept.append(f)
+        cache.write_text(json.dumps([str(p) for p in kept]))
+    walls = sorted(wall_dir.glob("*.webp"))
+    return Pools(kept, walls)
+
+
+@dataclass
+class Query:
+    path: Path
+    edit: str  # edit name, or "original" for unedited distractors
+    source: str  # external_id of the registered work copied, "" for distractors
+
+
+@dataclass
+class LabelledSet:
+    works: list[tuple[str, Path]]  # (external_id, file)
+    queries: list[Query]
+    manifest: Path
+    background: list[Path]
+
+
+def build_set(name: str, works: list[Path], distractors: list[Path], scenes: list[Image.Image],
+              seed: int, out: Path, background: list[Path] | None = None) -> LabelledSet:
+    """Write works manifest and edited queries under `out`; every work gets every edit, every
+    distractor appears original and under every edit."""
+    rng = np.random.default_rng(seed)
+    qdir = out / "queries"
+    qdir.mkdir(parents=True, exist_ok=True)
+    rows = ["path,external_id,title,owner,category,jurisdiction,registration_no"]
+    registered = []
+    for i, p in enumerate(works):
+        ext = f"{name}-{i:04d}"
+        registered.append((ext, p))
+        rows.append(f"{p},{ext},{p.stem.replace(',', ' ')},openclipart,artwork,PD,")
+    manifest = out / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    queries: list[Query] = []
+
+    def emit(img: Image.Image, stem: str, edit: str, source: str) -> None:
+        fmt = "JPEG" if edit == "jpeg_blur" else "PNG"
+        path = qdir / f"{stem}-{edit}.{fmt.lower().replace('jpeg', 'jpg')}"
+        img.save(path, format=fmt, quality=95)
+        queries.append(Query(path, edit, source))
+
+    items = [(ext, p, True) for ext, p in registered] + \
+            [(f"neg{i:04d}", p, False) for i, p in enumerate(distractors)]
+    for ext, p, positive in tqdm(items, desc=f"editing {name} set", file=sys.stderr):
+        img = load_image(p).image
+        if not positive:
+            emit(img, ext, "original", "")
+        for edit, fn in EDITS.items():
+            bg = scenes[int(rng.integers(len(scenes)))] if edit == "scene" else None
+            emit(fn(img, rng, bg), ext, edit, ext if positive else "")
+    return LabelledSet(registered, queries, manifest, background or [])
+
+
+def split(pools: Pools, seed: int = 2026) -> dict[str, list[Path]]:
+    """Disjoint splits of the clip-art pool."""
+    clip = list(pools.clipart)
+    random.Random(seed).shuffle(clip)
+    sizes = {"bench_works": 193, "bench_distractors": 100, "calib_works": 150,
+             "calib_distractors": 100, "background": 300}
+    out, at = {}, 0
+    for k, n in sizes.items():
+        out[k] = clip[at:at + n]
+        at += n
+    return out
+
+
+def scene_images(paths: list[Path]) -> list[Image.Image]:
+    out = []
+    for p in paths:
+        img = Image.open(p).convert("RGB")
+        img.thumbnail((768, 768))
+        out.append(img)
+    return out
+
+
+def skimage_scenes() -> list[Image.Image]:
+    from skimage import data
+
+    names = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
+             "immunohistochemistry", "retina", "motorcycle_left", "colorwheel"]
+    out = []
+    for n in names:
+        try:
+            arr = getattr(data, n)()
+        except Exception:  # noqa: BLE001 - some need pooch downloads; skip those
+            continue
+        img = Image.fromarray(arr if arr.ndim == 3 else np.stack([arr] * 3, -1)).convert("RGB")
+        out.append(img)
+    return out

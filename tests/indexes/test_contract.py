@@ -1,0 +1,154 @@
+"""One contract, every index implementation: brute-force equality, removal, persistence,
+recovery from a half-written file, and refusal of an incompatible index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexes.base import FeatureIndex
+from indexes.binary import BinaryHashIndex
+from indexes.dense import DenseIndex
+from indexes.errors import IndexCompatibilityError, IndexCorruptError
+from indexes.store import IndexStore
+from models.base import FeatureSpec
+
+BIN = FeatureSpec("testhash", "1", "binary", 64)
+DENSE = FeatureSpec("testvec", "1", "dense", 32)
+
+
+def make(kind: str) -> FeatureIndex:
+    if kind == "binary":
+        return BinaryHashIndex(BIN)
+    return DenseIndex(DENSE, kind)
+
+
+def data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
+    if kind == "binary":
+        return rng.integers(0, 256, (n, 8), dtype=np.uint8)
+    v = rng.normal(size=(n, 32)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def brute_force(kind: str, vectors: dict[int, np.ndarray], q: np.ndarray, k: int):
+    """Best score per work by exhaustive comparison, top k works."""
+    best = {}
+    for work, vecs in vectors.items():
+        if kind == "binary":
+            d = np.unpackbits(np.bitwise_xor(vecs, q[None, :]), axis=1).sum(axis=1)
+            best[work] = 1.0 - d.min() / 64
+        else:
+            best[work] = float((vecs @ q).max())
+    return sorted(best.items(), key=lambda kv: -kv[1])[:k]
+
+
+KINDS = ["binary", "Flat", "HNSW32"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_search_equals_brute_force(kind: str):
+    rng = np.random.default_rng(42)
+    index = make(kind)
+    vectors = {w: data(kind, rng, int(rng.integers(1, 9))) for w in range(60)}
+    for w, v in vectors.items():
+        index.add(w, v)
+    queries = data(kind, rng, 10)
+    for q, hits in zip(queries, index.search(queries, 5), strict=True):
+        expected = brute_force(kind, vectors, q, 5)
+        got_scores = [h.score for h in hits]
+        assert np.allclose(got_scores, [s for _, s in expected], atol=1e-5)
+        # ties can reorder works with equal scores; every hit must be a correct score
+        for h in hits:
+            assert h.score == pytest.approx(brute_force(kind, {h.work_id: vectors[h.work_id]},
+                                                        q, 1)[0][1], abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_remove_and_exact_match(kind: str):
+    rng = np.random.default_rng(1)
+    index = make(kind)
+    vecs = data(kind, rng, 20)
+    for w in range(20):
+        index.add(w, vecs[w:w + 1])
+    assert index.search(vecs[3:4], 1)[0][0].work_id == 3
+    assert index.remove([3]) == 1
+    assert 3 not in index.work_ids() and index.ntotal == 19
+    assert all(h.work_id != 3 for h in index.search(vecs[3:4], 19)[0])
+    assert index.remove([999]) == 0
+
+
+@pytest.mark.parametrize("kind", ["binary", "Flat"])
+def test_add_twice_replaces(kind: str):
+    rng = np.random.default_rng(2)
+    index = make(kind)
+    index.add(7, data(kind, rng, 4))
+    index.add(7, data(kind, rng, 2))
+    assert index.ntotal == 2 and index.work_ids() == {7}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_round_trip(kind: str, tmp_path):
+    rng = np.random.default_rng(3)
+    index = make(kind)
+    for w in range(30):
+        index.add(w, data(kind, rng, 2))
+    index.remove([5])
+    store = IndexStore(tmp_path)
+    store.save("idx", index, revision=12)
+    spec = BIN if kind == "binary" else DENSE
+    loaded = store.load("idx", spec)
+    assert loaded is not None and loaded.revision == 12 and not loaded.recovered
+    q = data(kind, rng, 5)
+    assert [[(h.work_id, round(h.score, 5)) for h in hs] for hs in index.search(q, 4)] == \
+        [[(h.work_id, round(h.score, 5)) for h in hs] for hs in loaded.index.search(q, 4)]
+    assert loaded.index.work_ids() == index.work_ids()
+    side = json.loads((tmp_path / "idx.json").read_text())
+    assert side["feature"]["name"] == spec.name and side["count"] == index.ntotal
+
+
+def test_half_written_file_falls_back_to_last_good(tmp_path):
+    rng = np.random.default_rng(4)
+    store = IndexStore(tmp_path)
+    index = make("Flat")
+    index.add(1, data("Flat", rng, 1))
+    store.save("idx", index, revision=1)
+    index.add(2, data("Flat", rng, 1))
+    store.save("idx", index, revision=2)
+    current = tmp_path / "idx.2.faiss"
+    current.write_bytes(current.read_bytes()[: current.stat().st_size // 2])
+    loaded = store.load("idx", DENSE)
+    assert loaded is not None and loaded.recovered and loaded.revision == 1
+    assert loaded.index.work_ids() == {1}
+    (tmp_path / "idx.1.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError, match="no intact generation"):
+        store.load("idx", DENSE)
+
+
+def test_incompatible_feature_is_refused(tmp_path):
+    store = IndexStore(tmp_path)
+    store.save("idx", make("Flat"), revision=0)
+    other = FeatureSpec("testvec", "2", "dense", 32)
+    with pytest.raises(IndexCompatibilityError, match="ipscreen index rebuild"):
+        store.load("idx", other)
+
+
+def test_unreadable_sidecar_is_a_clear_error(tmp_path):
+    (tmp_path / "idx.json").write_text("{not json")
+    with pytest.raises(IndexCorruptError, match="unreadable"):
+        IndexStore(tmp_path).load("idx", DENSE)
+
+
+def test_old_generations_are_pruned(tmp_path):
+    store = IndexStore(tmp_path)
+    index = make("binary")
+    for rev in range(5):
+        store.save("idx", index, revision=rev)
+    assert sorted(p.name for p in tmp_path.glob("idx.*.faiss")) == ["idx.4.faiss",
+                                                                     "idx.5.faiss"]
+
+
+def test_bad_factory_string():
+    with pytest.raises(ValueError, match="invalid FAISS factory"):
+        DenseIndex(DENSE, "NotAnIndex")

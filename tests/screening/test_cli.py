@@ -1,0 +1,221 @@
+"""The CLI contract, end to end on real photos, real models and a real data dir."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import ImageOps
+
+from tests.conftest import png_bytes
+
+
+@pytest.fixture(scope="module")
+def queries(tmp_path_factory, photos) -> Path:
+    q = tmp_path_factory.mktemp("queries")
+    ImageOps.mirror(photos["astronaut"]).resize((256, 256)).save(q / "astronaut_mirror.jpg",
+                                                                 quality=60)
+    scene = photos["hubble_deep_field"].resize((640, 560)).copy()
+    scene.paste(photos["coffee"].resize((330, 220)), (280, 300))
+    scene.save(q / "coffee_in_scene.png")
+    photos["immunohistochemistry"].save(q / "unrelated.png")
+    return q
+
+
+@pytest.fixture
+def data_dir(tmp_path, work_files, cli) -> Path:
+    d = tmp_path / "data"
+    r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
+    assert r.code == 0, r.err
+    return d
+
+
+def screen(cli, data_dir, *paths, profile=None):
+    args = ["--data-dir", data_dir, "screen", "image", *paths, "--json"]
+    if profile:
+        args += ["--profile", profile]
+    r = cli(*args)
+    return r, [json.loads(line) for line in r.out.splitlines()]
+
+
+def test_import_reports_counts_and_is_idempotent(cli, work_files, tmp_path):
+    d = tmp_path / "data"
+    r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
+    assert r.code == 0 and "4 created" in r.err
+    r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
+    assert r.code == 0 and "4 unchanged" in r.err
+    listed = cli("--data-dir", d, "works", "list", "--json")
+    rows = [json.loads(x) for x in listed.out.splitlines()]
+    assert {w["external_id"] for w in rows} == {"W-astronaut", "W-coffee", "W-chelsea",
+                                                "W-rocket"}
+    assert rows[0]["owner"] == "Acme Studios" and rows[0]["jurisdiction"] == "CN"
+
+
+def test_screen_finds_copies_and_clears_unrelated(cli, data_dir, queries):
+    r, results = screen(cli, data_dir, queries)
+    assert r.code == 0, r.err
+    by_name = {Path(x["input"]).name: x for x in results}
+    mirror = by_name["astronaut_mirror.jpg"]
+    assert mirror["decision"] == "block"
+    top = mirror["matches"][0]
+    assert top["external_id"] == "W-astronaut" and top["owner"] == "Acme Studios"
+    assert set(top) >= {"external_id", "title", "owner", "category", "score", "region",
+                        "signals"}
+    assert 0.0 <= top["score"] <= 1.0 and mirror["risk_score"] == top["score"]
+    scene = by_name["coffee_in_scene.png"]
+    assert scene["decision"] in ("review", "block")
+    assert scene["matches"][0]["external_id"] == "W-coffee"
+    x0, y0, x1, y1 = scene["matches"][0]["region"]
+    # the reported region overlaps where the work was pasted (280..610, 300..520)
+    assert x0 < 610 and x1 > 280 and y0 < 520 and y1 > 300 and (x1 - x0) < 640
+    assert by_name["unrelated.png"]["decision"] == "clear"
+
+
+def test_hash_profile(cli, data_dir, queries):
+    r, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg", profile="hash")
+    assert r.code == 0 and results[0]["matches"][0]["external_id"] == "W-astronaut"
+    assert set(results[0]["matches"][0]["signals"]) == {"phash", "pdq", "hash"}
+
+
+def test_withdraw_removes_work_from_matching(cli, data_dir, queries):
+    r = cli("--data-dir", data_dir, "works", "withdraw", "W-astronaut")
+    assert r.code == 0 and json.loads(r.out)["status"] == "withdrawn"
+    _, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg")
+    assert all(m["external_id"] != "W-astronaut" for m in results[0]["matches"])
+    assert results[0]["decision"] == "clear"
+    status = json.loads(cli("--data-dir", data_dir, "index", "status").out)
+    assert all(i["works"] == 3 for i in status["indexes"].values())
+
+
+def test_bad_inputs_give_error_objects_and_nonzero_exit(cli, data_dir, queries, tmp_path,
+                                                        photos):
+    (tmp_path / "empty.png").write_bytes(b"")
+    data = png_bytes(photos["coffee"])
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 20)
+    from tests.models.test_imaging import _huge_png
+    (tmp_path / "bomb.png").write_bytes(_huge_png(10_000, 10_000))
+    r, results = screen(cli, data_dir, tmp_path / "empty.png", tmp_path / "truncated.png",
+                        tmp_path / "corrupt.jpg", tmp_path / "bomb.png",
+                        tmp_path / "missing.png", queries / "unrelated.png")
+    assert r.code == 1
+    errors = {Path(x["input"]).name: x.get("error") for x in results}
+    assert "empty file" in errors["empty.png"]
+    assert "truncated" in errors["truncated.png"]
+    assert errors["corrupt.jpg"]
+    assert "decompression bomb" in errors["bomb.png"]
+    assert "no such file" in errors["missing.png"]
+    assert errors["unrelated.png"] is None  # the good input was still screened
+    assert "5 of 6 inputs" in r.err
+
+
+def test_bad_manifest_rows_are_reported_and_good_rows_import(cli, work_files, tmp_path):
+    shutil.copy(work_files / "coffee.png", tmp_path / "coffee.png")
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    (tmp_path / "m.csv").write_text(
+        "path,external_id,title,owner,category\n"
+        "coffee.png,W-1,Coffee,Acme,photo\n"
+        "missing.png,W-2,Missing,Acme,photo\n"
+        "broken.png,W-3,Broken,Acme,photo\n"
+        ",W-4,No path,Acme,photo\n"
+        "coffee.png,W-1,Dup,Acme,photo\n"
+        "coffee.png,W-5,Too,many,fields,here\n")
+    d = tmp_path / "data"
+    r = cli("--data-dir", d, "works", "import", tmp_path / "m.csv")
+    assert r.code == 2
+    assert "row 3: W-2:" in r.err and "no such file" in r.err
+    assert "row 4: W-3:" in r.err and "not a recognised image" in r.err
+    assert "row 5: -: empty path" in r.err
+    assert "already used on row 2" in r.err
+    assert "row 7" in r.err and "more fields" in r.err
+    listed = cli("--data-dir", d, "works", "list")
+    assert listed.out.count("\n") == 1 and "W-1" in listed.out
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "no header"),
+    (b"path,external_id\nx.png,W\n", "lacks column(s) title, owner, category"),
+    ("path,external_id,title,owner,category\nx,W,caf\xe9,o,c\n".encode("latin-1"), "not UTF-8"),
+])
+def test_malformed_manifest(cli, tmp_path, content, message):
+    (tmp_path / "m.csv").write_bytes(content)
+    r = cli("--data-dir", tmp_path / "data", "works", "import", tmp_path / "m.csv")
+    assert r.code == 2 and message in r.err and "Traceback" not in r.err
+
+
+def test_conflicting_content_needs_replace(cli, data_dir, work_files):
+    r = cli("--data-dir", data_dir, "works", "add", work_files / "rocket.png",
+            "--external-id", "W-coffee", "--title", "Coffee")
+    assert r.code == 4 and "--replace" in r.err
+    r = cli("--data-dir", data_dir, "works", "add", work_files / "rocket.png",
+            "--external-id", "W-coffee", "--title", "Coffee", "--replace")
+    assert r.code == 0 and json.loads(r.out)["outcome"] == "replaced"
+
+
+def test_add_refuses_a_corrupt_work_and_keeps_the_registry(cli, data_dir, tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    r = cli("--data-dir", data_dir, "works", "add", tmp_path / "bad.png", "--external-id", "X")
+    assert r.code == 2 and "bad.png: not a recognised image format" in r.err
+    assert "X\t" not in cli("--data-dir", data_dir, "works", "list").out
+
+
+def test_unknown_data_dir(cli, tmp_path, queries):
+    r = cli("--data-dir", tmp_path / "nowhere", "screen", "image", queries / "unrelated.png")
+    assert r.code == 5 and "does not exist" in r.err
+    (tmp_path / "afile").write_text("x")
+    r = cli("--data-dir", tmp_path / "afile", "works", "list")
+    assert r.code == 5 and "not a directory" in r.err
+
+
+def test_unknown_profile_and_withdraw(cli, data_dir, queries):
+    r = cli("--data-dir", data_dir, "screen", "image", queries, "--profile", "turbo")
+    assert r.code == 2 and "unknown profile" in r.err
+    r = cli("--data-dir", data_dir, "works", "withdraw", "W-nope")
+    assert r.code == 3 and "no work" in r.err
+
+
+def test_rebuild_matches_incremental(cli, data_dir, queries):
+    _, before = screen(cli, data_dir, queries)
+    r = cli("--data-dir", data_dir, "index", "rebuild")
+    assert r.code == 0 and json.loads(r.out)["phash"] == 4 * 8
+    _, after = screen(cli, data_dir, queries)
+    assert before == after
+
+
+def test_damaged_index_recovers_and_catches_up(cli, data_dir, queries):
+    idx = data_dir / "indexes"
+    side = json.loads((idx / "phash.json").read_text())
+    current = idx / side["file"]
+    current.write_bytes(current.read_bytes()[:10])
+    r, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg", profile="hash")
+    assert r.code == 0 and results[0]["matches"][0]["external_id"] == "W-astronaut"
+
+
+def test_real_process_entry_point(data_dir, queries):
+    """The installed console script, as users run it."""
+    exe = Path(sys.executable).parent / "ipscreen"
+    out = subprocess.run([str(exe), "--data-dir", str(data_dir), "screen", "image",
+                          str(queries / "astronaut_mirror.jpg"), "--json"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["matches"][0]["external_id"] == "W-astronaut"
+
+
+def test_screen_empty_folder(cli, data_dir, tmp_path):
+    (tmp_path / "nothing").mkdir()
+    r = cli("--data-dir", data_dir, "screen", "image", tmp_path / "nothing")
+    assert r.code == 1 and "no image files" in r.err
+
+
+def test_huge_dimensions_work_registration_refused(cli, data_dir, tmp_path):
+    from tests.models.test_imaging import _huge_png
+
+    (tmp_path / "bomb.png").write_bytes(_huge_png(10_000, 10_000))
+    r = cli("--data-dir", data_dir, "works", "add", tmp_path / "bomb.png", "--external-id", "B")
+    assert r.code == 2 and "decompression bomb" in r.err
+
+

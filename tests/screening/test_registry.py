@@ -1,0 +1,89 @@
+"""The works registry: idempotent re-import, conflicts, replace, withdraw, change log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import inspect
+
+from screening.errors import ConflictError, InvalidInputError, NotFoundError
+from screening.registry.database import open_engine
+from screening.registry.repository import WorkMeta, WorksRegistry
+
+
+@pytest.fixture
+def registry(tmp_path) -> WorksRegistry:
+    return WorksRegistry(open_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}"))
+
+
+def meta(ext: str = "W-1", **kw) -> WorkMeta:
+    return WorkMeta(external_id=ext, kind="image", title="Ultraman", owner="Tsuburaya",
+                    category="Character", jurisdiction="CN", registration_no="R-1", **kw)
+
+
+def test_migrations_create_schema_and_wal(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    names = set(inspect(engine).get_table_names())
+    assert {"works", "changes", "features", "alembic_version"} <= names
+    with engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    open_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}")  # idempotent on an existing db
+
+
+def test_register_then_same_content_is_a_no_op(registry):
+    rec, outcome = registry.register(meta(), "a" * 64, 10)
+    assert outcome == "created" and rec.category == "character" and rec.status == "active"
+    rev = registry.revision()
+    rec2, outcome2 = registry.register(meta(), "a" * 64, 10)
+    assert outcome2 == "unchanged" and rec2.id == rec.id and registry.revision() == rev
+
+
+def test_different_content_conflicts_unless_replace(registry):
+    registry.register(meta(), "a" * 64, 10)
+    with pytest.raises(ConflictError, match="--replace"):
+        registry.register(meta(), "b" * 64, 10)
+    rec, outcome = registry.register(meta(), "b" * 64, 11, replace=True)
+    assert outcome == "replaced" and rec.content_sha256 == "b" * 64
+
+
+def test_withdraw_and_reactivate(registry):
+    rec, _ = registry.register(meta(), "a" * 64, 10)
+    w = registry.withdraw("W-1", "licence ended")
+    assert w.status == "withdrawn" and w.revision > rec.revision
+    assert registry.list(status="active") == []
+    again, outcome = registry.register(meta(), "a" * 64, 10)
+    assert outcome == "reactivated" and again.status == "active"
+
+
+def test_withdraw_unknown(registry):
+    with pytest.raises(NotFoundError, match="W-404"):
+        registry.withdraw("W-404")
+
+
+def test_changed_since_follows_the_change_log(registry):
+    registry.register(meta("A"), "a" * 64, 1)
+    rev = registry.revision()
+    registry.register(meta("B"), "b" * 64, 1)
+    registry.withdraw("A")
+    changed = registry.changed_since(rev, kind="image")
+    assert [(w.external_id, w.status) for w in changed] == [("B", "active"), ("A", "withdrawn")]
+    assert registry.changed_since(registry.revision(), kind="image") == []
+
+
+@pytest.mark.parametrize("bad", [
+    dict(external_id=""), dict(external_id="a\nb"), dict(title="x" * 501),
+])
+def test_invalid_metadata(registry, bad):
+    m = WorkMeta(**{**dict(external_id="W", kind="image"), **bad})
+    with pytest.raises(InvalidInputError):
+        registry.register(m, "a" * 64, 1)
+
+
+def test_feature_cache_is_keyed_by_version_and_content(registry):
+    rec, _ = registry.register(meta(), "a" * 64, 10)
+    v = np.arange(16, dtype=np.uint8).reshape(2, 8)
+    registry.put_feature(rec, "phash", "1", v)
+    assert np.array_equal(registry.get_feature(rec, "phash", "1"), v)
+    assert registry.get_feature(rec, "phash", "2") is None
+    rec2, _ = registry.register(meta(), "b" * 64, 10, replace=True)
+    assert registry.get_feature(rec2, "phash", "1") is None
