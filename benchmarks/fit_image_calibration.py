@@ -12,6 +12,7 @@ query) gives the held-out expected calibration error recorded in each file.
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 from datetime import date
 from pathlib import Path
@@ -26,14 +27,19 @@ from image_eval import open_workspace, run_profile  # noqa: E402
 from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
     expected_calibration_error,
+    feature_value,
     fit_logistic,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
 VERSION = "2026.11.1"
 
-BASE = ["hash", "phash", "pdq", "sscd_whole", "sscd_region", "sscd", "sscd_margin"]
-NORM = ["sscd_whole_norm", "sscd_region_norm"]
+def hinged(*names: str, knots: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[str]:
+    return [f"{n}>{k}" if k is not None else n for n in names for k in (None, *knots)]
+
+
+BASE = hinged("hash", "sscd_whole", "sscd_region", "sscd_margin", knots=(0.2, 0.4, 0.6, 0.8))
+NORM = hinged("sscd_whole_norm", "sscd_region_norm", knots=(0.2, 0.4, 0.6))
 # (profile, run with background set, signals). The background runs also carry every plain
 # signal, so one run per profile serves both calibrators.
 MODELS = {
@@ -41,7 +47,8 @@ MODELS = {
     "image-accurate-bg": ("accurate", True, BASE + NORM),
     "image-fast": ("fast", True, BASE),
     "image-fast-bg": ("fast", True, BASE + NORM),
-    "image-hash": ("hash", False, ["hash", "phash", "pdq"]),
+    "image-hash": ("hash", False, hinged("hash", "phash", "pdq",
+                                         knots=(0.6, 0.7, 0.8, 0.9))),
 }
 
 
@@ -49,7 +56,7 @@ def rows(labelled, run, features):  # type: ignore[no-untyped-def]
     x, y, q = [], [], []
     for i, (query, r) in enumerate(zip(labelled.queries, run.results, strict=True)):
         for m in r.get("matches", []):
-            x.append([m["signals"][f] for f in features])
+            x.append([feature_value(f, m["signals"]) for f in features])
             y.append(float(m["external_id"] == query.source))
             q.append(i)
     return np.array(x), np.array(y), np.array(q)
@@ -59,6 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, required=True, help="unpacked Debian data root")
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/calib"))
+    ap.add_argument("--fresh", action="store_true", help="ignore cached screening runs")
     args = ap.parse_args()
     pools = load_pools(args.data)
     parts = split(pools)
@@ -69,8 +77,12 @@ def main() -> None:
     runs = {}
     for name, (profile, bg, features) in MODELS.items():
         key = (profile, bg)
+        cache = args.work / f"run-{profile}-{int(bg)}.pkl"
+        if key not in runs and cache.exists() and not args.fresh:
+            runs[key] = pickle.loads(cache.read_bytes())
         if key not in runs:
             runs[key] = run_profile(ws, labelled, profile, bg)
+            cache.write_bytes(pickle.dumps(runs[key]))
         x, y, q = rows(labelled, runs[key], features)
         fold = (q % 2).astype(bool)
         held = np.zeros_like(y)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from image_data import LabelledSet
 from tqdm import tqdm
 
-from image_data import LabelledSet
 from screening.service import Workspace
 from screening.settings import Settings
 
@@ -22,7 +22,7 @@ def open_workspace(data_dir: Path, labelled: LabelledSet, profiles: list[str]) -
                         block_threshold=0.9, max_matches=100,
                         maintained_profiles=profiles)  # type: ignore[arg-type]
     ws = Workspace(settings, create=True, progress=True)
-    if not ws.registry.list():
+    if not ws.registry.list_works():
         report = ws.import_manifest(labelled.manifest)
         if report.failed:
             sys.exit(f"import failed: {[(r.row, r.error) for r in report.failed[:5]]}")

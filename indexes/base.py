@@ -35,6 +35,20 @@ class FeatureIndex(ABC):
     def add(self, work_id: int, vectors: np.ndarray) -> None:
         """Add a work's vectors (1..16 rows). Adding a work twice replaces its vectors."""
 
+    def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
+        """Bulk-add works known to be absent (a rebuild): one FAISS call instead of a
+        remove-then-add per work, which is quadratic on large registries."""
+        from indexes.ids import vector_ids
+
+        if not work_ids:
+            return
+        ids = np.concatenate([vector_ids(w, len(v)) for w, v in zip(work_ids, vectors,
+                                                                     strict=True)])
+        self._add_with_ids(np.concatenate(vectors), ids)
+
+    def _add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        raise NotImplementedError
+
     @abstractmethod
     def remove(self, work_ids: list[int]) -> int:
         """Remove works; returns how many vectors went. Unknown ids are ignored."""

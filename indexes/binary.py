@@ -6,6 +6,8 @@ popcount per query, about a millisecond. HMA's multi-index hashing pays off only
 
 from __future__ import annotations
 
+from typing import Any
+
 import faiss
 import numpy as np
 
@@ -19,17 +21,21 @@ class BinaryHashIndex(FeatureIndex):
 
     metric = "hamming"
 
-    def __init__(self, spec: FeatureSpec, index: faiss.IndexBinaryIDMap2 | None = None) -> None:
+    def __init__(self, spec: FeatureSpec, index: Any = None) -> None:
         if spec.kind != "binary" or spec.dim % 8:
             raise ValueError(f"{spec.name}: a binary index needs a binary feature of whole bytes")
         self.spec = spec
-        self._index = index if index is not None else faiss.IndexBinaryIDMap2(
+        self._index: Any = index if index is not None else faiss.IndexBinaryIDMap2(
             faiss.IndexBinaryFlat(spec.dim))
 
     def add(self, work_id: int, vectors: np.ndarray) -> None:
         codes = np.ascontiguousarray(vectors, dtype=np.uint8).reshape(-1, self.spec.nbytes)
         self.remove([work_id])
         self._index.add_with_ids(codes, vector_ids(work_id, len(codes)))
+
+    def _add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        codes = np.ascontiguousarray(vectors, dtype=np.uint8).reshape(-1, self.spec.nbytes)
+        self._index.add_with_ids(codes, ids)
 
     def remove(self, work_ids: list[int]) -> int:
         removed = 0

@@ -12,6 +12,7 @@ then the tombstoned vector ids as little-endian int64.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import faiss
 import numpy as np
@@ -27,7 +28,7 @@ class DenseIndex(FeatureIndex):
     metric = "inner_product"
 
     def __init__(self, spec: FeatureSpec, factory: str = "Flat",
-                 index: faiss.Index | None = None, tombstones: set[int] | None = None) -> None:
+                 index: Any = None, tombstones: set[int] | None = None) -> None:
         if spec.kind != "dense":
             raise ValueError(f"{spec.name}: a dense index needs a dense feature")
         self.spec = spec
@@ -38,7 +39,7 @@ class DenseIndex(FeatureIndex):
             except RuntimeError as exc:
                 raise ValueError(f"invalid FAISS factory string {factory!r}: {exc}") from None
             index = faiss.IndexIDMap2(inner)
-        self._index = index
+        self._index: Any = index
         self._tombstones: set[int] = set(tombstones or ())
         self._removable = self._probe_removable()
 
@@ -73,6 +74,11 @@ class DenseIndex(FeatureIndex):
                 raise ValueError(f"work {work_id} was already in this {self.factory} index, "
                                  "which cannot replace vectors: rebuild it")
         self._index.add_with_ids(x, ids)
+
+    def _add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        if not self.is_trained:
+            self.train(vectors)
+        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
 
     def remove(self, work_ids: list[int]) -> int:
         removed = 0

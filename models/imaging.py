@@ -97,9 +97,9 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedI
             if img.format == "JPEG":
                 img.draft("RGB", (WORKING_MAX_SIDE, WORKING_MAX_SIDE))
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            width, height = _oriented_size(img, w, h)
-            rgb = _flatten_to_rgb(img)
+            oriented: Image.Image = ImageOps.exif_transpose(img) or img
+            width, height = _oriented_size(oriented, w, h)
+            rgb = _flatten_to_rgb(oriented)
             rgb.thumbnail((WORKING_MAX_SIDE, WORKING_MAX_SIDE), Image.Resampling.BILINEAR,
                           reducing_gap=2.0)
     except ImageDecodeError:

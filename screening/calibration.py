@@ -30,7 +30,7 @@ class LogisticCalibrator:
     fit: dict
 
     def probability(self, signals: dict[str, float]) -> float:
-        x = np.array([signals[f] for f in self.features], dtype=np.float64)
+        x = np.array([feature_value(f, signals) for f in self.features], dtype=np.float64)
         z = self.intercept + float(np.dot(np.asarray(self.coef), x))
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
 
@@ -53,6 +53,15 @@ class LogisticCalibrator:
                        dict(d.get("fit", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"invalid calibration file: {exc}") from None
+
+
+def feature_value(feature: str, signals: dict[str, float]) -> float:
+    """A calibrator feature: a signal's value ("sscd"), or a hinge on it ("sscd>0.6" is
+    max(0, sscd - 0.6)). Hinges make the log-odds piecewise linear, so the model can be steep
+    where copies and non-copies meet and flat elsewhere."""
+    name, sep, knot = feature.partition(">")
+    value = signals[name]
+    return max(0.0, value - float(knot)) if sep else value
 
 
 def load_calibrator(name: str) -> LogisticCalibrator:

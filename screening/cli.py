@@ -127,7 +127,7 @@ def works_list(
     if status not in (None, "active", "withdrawn"):
         raise typer.BadParameter("status must be active or withdrawn", param_hint="--status")
     ws = _workspace()
-    for w in ws.registry.list(status=status):
+    for w in ws.registry.list_works(status=status):
         if as_json:
             typer.echo(json.dumps(w.public()))
         else:
@@ -190,11 +190,12 @@ def index_rebuild(profile: Annotated[list[str] | None, typer.Option(
 def index_status() -> None:
     """Show each stored index's sidecar facts and the registry revision."""
     ws = _workspace()
-    out = {"registry_revision": ws.registry.revision(), "indexes": {}}
+    indexes: dict[str, dict] = {}
+    out = {"registry_revision": ws.registry.revision(), "indexes": indexes}
     for side in sorted(ws.store.directory.glob("*.json")):
         meta = ws.store.read_sidecar(side.stem)
         if meta:
-            out["indexes"][side.stem] = {k: meta[k] for k in
+            indexes[side.stem] = {k: meta[k] for k in
                                          ("feature", "metric", "count", "works", "revision",
                                           "generation", "bytes")}
     typer.echo(json.dumps(out, indent=2))

@@ -16,9 +16,10 @@ import numpy as np
 from tqdm import tqdm
 
 from indexes.base import FeatureIndex
+from indexes.binary import BinaryHashIndex
 from indexes.dense import DenseIndex
 from indexes.errors import IndexCorruptError
-from indexes.store import IndexStore, index_class
+from indexes.store import IndexStore
 from models.imaging import DecodeLimits, decode_image
 from screening.errors import IpscreenError
 from screening.registry.blobs import BlobStore
@@ -50,7 +51,7 @@ class ImageIndexes:
     def _new_index(self, feature: IndexedFeature) -> FeatureIndex:
         if feature.spec.kind == "dense":
             return DenseIndex(feature.spec, self.dense_factory)
-        return index_class(feature.spec)(feature.spec)
+        return BinaryHashIndex(feature.spec)
 
     def _load(self, feature: IndexedFeature) -> LiveIndex:
         try:
@@ -82,14 +83,11 @@ class ImageIndexes:
         with self.store.lock("image-indexes"):
             head = self.registry.revision()
             live = [LiveIndex(f, self._new_index(f), revision=0, dirty=True) for f in features]
-            works = self.registry.list(kind="image", status="active")
+            works = self.registry.list_works(kind="image", status="active")
             vectors = self._compute(works, [lv.feature for lv in live], "rebuild")
             for lv in live:
-                rows = [(w.id, v[lv.feature.index_name]) for w, v in vectors]
-                if isinstance(lv.index, DenseIndex) and not lv.index.is_trained and rows:
-                    lv.index.train(np.concatenate([r for _, r in rows]))
-                for work_id, vecs in rows:
-                    lv.index.add(work_id, vecs)
+                lv.index.add_new([w.id for w, _ in vectors],
+                                 [v[lv.feature.index_name] for _, v in vectors])
                 lv.revision = head
                 self.store.save(lv.feature.index_name, lv.index, head)
                 lv.dirty = False

@@ -25,7 +25,7 @@ from screening.registry.blobs import BlobStore, sha256_hex
 from screening.registry.database import open_engine
 from screening.registry.repository import RegisterOutcome, WorkMeta, WorkRecord, WorksRegistry
 from screening.settings import Settings
-from screening.work_features import features_for
+from screening.work_features import IndexedFeature, features_for
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -121,8 +121,8 @@ class Workspace:
         return record
 
     # -- indexes ----------------------------------------------------------------------------
-    def _features(self, profiles: Iterable[str]):  # type: ignore[no-untyped-def]
-        seen: dict[str, object] = {}
+    def _features(self, profiles: Iterable[str]) -> list[IndexedFeature]:
+        seen: dict[str, IndexedFeature] = {}
         for name in profiles:
             for f in features_for(get_profile(name), self.settings.threads):
                 seen.setdefault(f.index_name, f)

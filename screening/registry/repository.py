@@ -162,7 +162,8 @@ class WorksRegistry:
             rows = s.scalars(select(Work).where(Work.id.in_(list(ids))))
             return {w.id: WorkRecord.of(w) for w in rows}
 
-    def list(self, kind: str | None = None, status: str | None = None) -> list[WorkRecord]:
+    def list_works(self, kind: str | None = None, status: str | None = None
+                   ) -> list[WorkRecord]:
         with Session(self.engine) as s:
             q = select(Work).order_by(Work.id)
             if kind:

@@ -152,3 +152,16 @@ def test_old_generations_are_pruned(tmp_path):
 def test_bad_factory_string():
     with pytest.raises(ValueError, match="invalid FAISS factory"):
         DenseIndex(DENSE, "NotAnIndex")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bulk_add_equals_one_by_one(kind: str):
+    rng = np.random.default_rng(5)
+    vectors = [data(kind, rng, 3) for _ in range(25)]
+    a, b = make(kind), make(kind)
+    for w, v in enumerate(vectors):
+        a.add(w, v)
+    b.add_new(list(range(25)), vectors)
+    q = data(kind, rng, 4)
+    assert [[h.work_id for h in hs] for hs in a.search(q, 5)] == \
+        [[h.work_id for h in hs] for hs in b.search(q, 5)]

@@ -50,7 +50,7 @@ def test_withdraw_and_reactivate(registry):
     rec, _ = registry.register(meta(), "a" * 64, 10)
     w = registry.withdraw("W-1", "licence ended")
     assert w.status == "withdrawn" and w.revision > rec.revision
-    assert registry.list(status="active") == []
+    assert registry.list_works(status="active") == []
     again, outcome = registry.register(meta(), "a" * 64, 10)
     assert outcome == "reactivated" and again.status == "active"
 

@@ -1,0 +1,195 @@
+"""Public image copy-detection benchmark (issue 2), with baselines in the same run.
+
+Registered works: 193 deduplicated openclipart-png images + 7 GNOME wallpapers. Distractors:
+100 other clip-art images, screened unedited and under every edit. Queries: every work under
+the 7 edit families of screening.evaluation.edits (scenes are the other GNOME wallpapers).
+Background set for score normalisation: 300 further clip-art images. None of these images is
+in the calibration split.
+
+Methods, all on the same queries and registry:
+  ipscreen accurate (+/- background normalisation), ipscreen fast, hash-only profile,
+  baseline pHash only (imagehash), baseline SSCD whole image only.
+Reports micro-AP, recall at precision 0.99 (one global threshold) overall and per edit,
+false-positive rate on distractor queries at that threshold, recall/FPR at the shipped
+decision thresholds, end-to-end images/s (decode, features, search, fusion) and peak RSS.
+Then index search time against 10k and 100k synthetic registered works.
+
+    python benchmarks/image_copy_detection.py --data .cache/data/root
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from image_data import build_set, load_pools, scene_images, split  # noqa: E402
+from image_eval import (  # noqa: E402
+    false_positive_rate,
+    micro_ap,
+    open_workspace,
+    pairs,
+    recall_at,
+    run_profile,
+    threshold_at_precision,
+)
+
+from screening.evaluation.edits import EDITS  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def score_method(labelled, run, signal=None, thresholds=(0.5, 0.9)):  # type: ignore[no-untyped-def]
+    qi, scores, truth, n_pos = pairs(labelled, run, signal)
+    t99 = threshold_at_precision(scores, truth, 0.99)
+    out = {
+        "micro_ap": round(micro_ap(scores, truth, n_pos), 4),
+        "threshold_p99": None if not np.isfinite(t99) else round(t99, 4),
+        "recall_p99": round(recall_at(qi, scores, truth, labelled, t99), 4),
+        "fpr_p99": round(false_positive_rate(qi, scores, labelled, t99), 4),
+        "recall_p99_by_edit": {e: round(recall_at(qi, scores, truth, labelled, t99, e), 4)
+                               for e in EDITS},
+    }
+    if signal is None:
+        for name, t in zip(("review", "block"), thresholds, strict=True):
+            out[f"recall_{name}"] = round(recall_at(qi, scores, truth, labelled, t), 4)
+            out[f"fpr_{name}"] = round(false_positive_rate(qi, scores, labelled, t), 4)
+    return out
+
+
+def index_scaling(sizes: list[int], factories: list[str], queries_per_image: int) -> list[dict]:
+    """Search time per screened image against synthetic registries (7 vectors per work, the
+    accurate profile's views; 8 pHashes per work)."""
+    from indexes.binary import BinaryHashIndex
+    from indexes.dense import DenseIndex
+    from models.base import FeatureSpec
+
+    rng = np.random.default_rng(0)
+    out = []
+    for n in sizes:
+        for factory in factories:
+            spec = FeatureSpec("synthetic", "1", "dense", 512)
+            index = DenseIndex(spec, factory)
+            t0 = time.perf_counter()
+            for start in range(0, n, 1000):
+                block = rng.standard_normal((1000 * 7, 512), dtype=np.float32)
+                block /= np.linalg.norm(block, axis=1, keepdims=True)
+                index.add_new(list(range(start, start + 1000)),
+                              [block[i * 7:(i + 1) * 7] for i in range(1000)])
+            build = time.perf_counter() - t0
+            q = rng.standard_normal((queries_per_image * 20, 512), dtype=np.float32)
+            q /= np.linalg.norm(q, axis=1, keepdims=True)
+            index.search(q[:queries_per_image], 20)
+            t0 = time.perf_counter()
+            for i in range(20):
+                index.search(q[i * queries_per_image:(i + 1) * queries_per_image], 20)
+            per_image = (time.perf_counter() - t0) / 20
+            out.append({"works": n, "index": f"dense {factory}", "vectors": index.ntotal,
+                        "build_s": round(build, 1),
+                        "search_ms_per_image": round(per_image * 1e3, 2)})
+            print(out[-1], file=sys.stderr)
+            del index
+        b = BinaryHashIndex(FeatureSpec("synthetic_hash", "1", "binary", 64))
+        codes = rng.integers(0, 256, (n * 8, 8), dtype=np.uint8)
+        b.add_new(list(range(n)), [codes[i * 8:(i + 1) * 8] for i in range(n)])
+        qb = rng.integers(0, 256, (20, 8), dtype=np.uint8)
+        t0 = time.perf_counter()
+        for i in range(20):
+            b.search(qb[i:i + 1], 20)
+        per_image = (time.perf_counter() - t0) / 20
+        out.append({"works": n, "index": "binary pHash flat", "vectors": b.ntotal,
+                    "build_s": None, "search_ms_per_image": round(per_image * 1e3, 2)})
+        print(out[-1], file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--work", type=Path, default=Path(".cache/bench/bench"))
+    ap.add_argument("--scale", default="10000,100000")
+    ap.add_argument("--factories", default="Flat,HNSW32")
+    args = ap.parse_args()
+    pools = load_pools(args.data)
+    parts = split(pools)
+    walls = [w for w in pools.wallpapers if not w.name.startswith("vnc")]
+    works = parts["bench_works"] + walls[0::2][:7]
+    scenes = scene_images(walls[1::2])
+    labelled = build_set("bench", works, parts["bench_distractors"], scenes, seed=2026,
+                         out=args.work, background=parts["background"])
+    ws = open_workspace(args.work / "data", labelled, ["accurate", "fast", "hash"])
+    runs = {
+        "accurate": run_profile(ws, labelled, "accurate", background=False),
+        "accurate+bg": run_profile(ws, labelled, "accurate", background=True),
+        "fast": run_profile(ws, labelled, "fast", background=False),
+        "hash": run_profile(ws, labelled, "hash", background=False),
+    }
+    methods = {
+        "ipscreen accurate": score_method(labelled, runs["accurate"]),
+        "ipscreen accurate + background norm": score_method(labelled, runs["accurate+bg"]),
+        "ipscreen fast": score_method(labelled, runs["fast"]),
+        "ipscreen hash-only": score_method(labelled, runs["hash"]),
+        "baseline pHash only": score_method(labelled, runs["hash"], signal="phash"),
+        "baseline SSCD whole image only": score_method(labelled, runs["accurate"],
+                                                       signal="sscd_whole"),
+    }
+    speed = {name: {"images_per_s": round(r.images_per_s, 1),
+                    "peak_rss_mb": round(r.peak_rss_mb)} for name, r in runs.items()}
+    n_windows = len(ws.image_screener("accurate").profile.views.query_windows) + 1
+    scaling = index_scaling([int(s) for s in args.scale.split(",") if s],
+                            [f for f in args.factories.split(",") if f], n_windows)
+    report = {
+        "benchmark": "image_copy_detection", "date": datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "set": {"works": len(labelled.works), "queries": len(labelled.queries),
+                "positive_queries": sum(1 for q in labelled.queries if q.source),
+                "distractor_queries": sum(1 for q in labelled.queries if not q.source),
+                "background": len(labelled.background)},
+        "methods": methods, "speed": speed, "index_scaling": scaling,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "image_copy_detection.json").write_text(json.dumps(report, indent=2) + "\n")
+    md = render(report)
+    (RESULTS / "image_copy_detection.md").write_text(md)
+    print(md)
+
+
+def render(r: dict) -> str:
+    edits = list(EDITS)
+    lines = [f"Image copy detection, {r['date']} ({r['set']['works']} works, "
+             f"{r['set']['positive_queries']} edited copies, {r['set']['distractor_queries']} "
+             "distractor queries; 2 CPU cores)", "",
+             "| method | micro-AP | recall @P0.99 | FPR @P0.99 | " + " | ".join(edits) + " |",
+             "|---" * (4 + len(edits)) + "|"]
+    for name, m in r["methods"].items():
+        lines.append(f"| {name} | {m['micro_ap']:.3f} | {m['recall_p99']:.3f} | "
+                     f"{m['fpr_p99']:.3f} | " + " | ".join(
+                         f"{m['recall_p99_by_edit'][e]:.2f}" for e in edits) + " |")
+    lines += ["", "At the shipped decision thresholds (review >= 0.5, block >= 0.9):", "",
+              "| method | recall (review) | FPR (review) | recall (block) | FPR (block) |",
+              "|---|---|---|---|---|"]
+    for name, m in r["methods"].items():
+        if "recall_review" in m:
+            lines.append(f"| {name} | {m['recall_review']:.3f} | {m['fpr_review']:.3f} | "
+                         f"{m['recall_block']:.3f} | {m['fpr_block']:.3f} |")
+    lines += ["", "| run | images/s end to end | peak RSS MB |", "|---|---|---|"]
+    for name, s in r["speed"].items():
+        lines.append(f"| {name} | {s['images_per_s']} | {s['peak_rss_mb']} |")
+    lines += ["", "| registered works | index | vectors | build s | search ms per image |",
+              "|---|---|---|---|---|"]
+    for s in r["index_scaling"]:
+        lines.append(f"| {s['works']} | {s['index']} | {s['vectors']} | {s['build_s']} | "
+                     f"{s['search_ms_per_image']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
