@@ -94,6 +94,22 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
     return w[:-1], float(w[-1])
 
 
+def fit_monotone_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3
+                          ) -> tuple[np.ndarray, float]:
+    """Logistic regression whose coefficients are all >= 0, so more evidence of copying can
+    never lower the probability (every signal is a similarity). Features whose coefficient
+    comes out negative are dropped one at a time, most negative first, and the rest refitted.
+    """
+    active = list(range(x.shape[1]))
+    while True:
+        coef, b = fit_logistic(x[:, active], y, l2)
+        if len(active) == 0 or coef.min() >= 0:
+            full = np.zeros(x.shape[1])
+            full[active] = coef
+            return full, b
+        del active[int(np.argmin(coef))]
+
+
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """ECE with equal-width bins: sum over bins of |mean p - mean y| weighted by bin share."""
     p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=float)
