@@ -42,7 +42,8 @@ def hinged(*names: str, knots: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[str]
     return [f"{n}>{k}" if k is not None else n for n in names for k in (None, *knots)]
 
 
-BASE = hinged("hash", "sscd_whole", "sscd_region", "sscd_margin", knots=(0.2, 0.4, 0.6, 0.8))
+BASE = hinged("hash", "sscd_whole", "sscd_region", "sscd_region2", "sscd_margin",
+              knots=(0.2, 0.4, 0.6, 0.8))
 NORM = hinged("sscd_whole_norm", "sscd_region_norm", knots=(0.2, 0.4, 0.6))
 # (profile, run with background set, signals). The background runs also carry every plain
 # signal, so one run per profile serves both calibrators.

@@ -1,8 +1,8 @@
 """Public image copy-detection benchmark (issue 2), with baselines in the same run.
 
-Registered works: 193 deduplicated openclipart-png images + 7 GNOME wallpapers. Distractors:
+Registered works: 196 deduplicated openclipart-png images + 4 GNOME wallpaper designs. Distractors:
 100 other clip-art images, screened unedited and under every edit. Queries: every work under
-the 7 edit families of screening.evaluation.edits (scenes are the other GNOME wallpapers).
+the 7 edit families of screening.evaluation.edits (scenes are the other GNOME wallpaper designs).
 Background set for score normalisation: 300 further clip-art images. None of these images is
 in the calibration split.
 
@@ -31,7 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from image_data import build_set, load_pools, scene_images, split  # noqa: E402
+from image_data import (  # noqa: E402
+    build_set,
+    load_pools,
+    scene_images,
+    split,
+    wallpaper_designs,
+)
 from image_eval import (  # noqa: E402
     false_positive_rate,
     micro_ap,
@@ -124,9 +130,13 @@ def main() -> None:
     args = ap.parse_args()
     pools = load_pools(args.data)
     parts = split(pools)
-    walls = [w for w in pools.wallpapers if not w.name.startswith("vnc")]
-    works = parts["bench_works"] + walls[0::2][:7]
-    scenes = scene_images(walls[1::2])
+    designs = sorted(wallpaper_designs(
+        [w for w in pools.wallpapers if not w.name.startswith("vnc")]).items())
+    # one variant of every other design is registered; the remaining designs are scenes
+    registered_walls = [files[0] for _, files in designs[0::2]]
+    scene_walls = [f for _, files in designs[1::2] for f in files]
+    works = parts["bench_works"] + registered_walls
+    scenes = scene_images(scene_walls)
     labelled = build_set("bench", works, parts["bench_distractors"], scenes, seed=2026,
                          out=args.work, background=parts["background"])
     ws = open_workspace(args.work / "data", labelled, ["accurate", "fast", "hash"])

@@ -4,9 +4,13 @@ calibration fit (which use disjoint splits).
 Sources: openclipart-png (public-domain clip art) and gnome-backgrounds (wallpapers), unpacked
 by `make data`; scikit-image's bundled photos as scene backgrounds for the calibration split.
 Clip art is deduplicated by decoded pixels (the package has exact duplicates) and, because a
-registered work and a distractor that look the same make labels meaningless, by pHash within
-4 bits of an image already kept. Images under 128 px on their short side are skipped (icons,
-not works anyone registers).
+registered work and a distractor that look the same make labels meaningless, by pHash: an
+image within 10 bits (of 64) of any dihedral transform of an image already kept is dropped
+(the package holds mirrored arrows and the same border in eight sizes; under our threat
+model a mirrored copy *is* a copy). Images under 128 px on their short side (icons, not works
+anyone registers) and blank images are skipped. Edited queries that come out blank (a crop of
+empty canvas) are dropped: nothing in them can be a copy. GNOME wallpapers come in light and
+dark variants of one design, so they are split by design, never by file.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagehash
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from models.imaging import load_image
+from models.imaging import is_blank, load_image
+from models.phash import PHashExtractor
 from screening.evaluation.edits import EDITS
 
 CACHE = Path(".cache/bench")
@@ -43,7 +47,7 @@ def load_pools(root: Path) -> Pools:
     if not files:
         sys.exit(f"no clip art under {clip_dir}: run `make data` first")
     CACHE.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(("v2\n" + "\n".join(map(str, files))).encode()).hexdigest()[:16]
     cache = CACHE / f"clipart-{key}.json"
     if cache.exists():
         kept = [Path(p) for p in json.loads(cache.read_text())]
@@ -54,16 +58,19 @@ def load_pools(root: Path) -> Pools:
                 img = load_image(f).image
             except Exception:  # noqa: BLE001 - a broken file in the data set is skipped
                 continue
-            if min(img.size) < 128:
+            if min(img.size) < 128 or is_blank(img):
                 continue
             digest = hashlib.sha256(img.tobytes()).hexdigest()
             if digest in pixels:
                 continue
-            h = imagehash.phash(img)
-            if any(h - o <= 4 for o in hashes):
-                continue
+            variants = PHashExtractor().extract_dihedral(img)
+            if hashes:
+                dist = np.unpackbits(np.bitwise_xor(np.stack(hashes)[:, None, :],
+                                                    variants[None, :, :]), axis=2).sum(axis=2)
+                if dist.min() <= 10:
+                    continue
             pixels.add(digest)
-            hashes.append(h)
+            hashes.append(variants[0])
             kept.append(f)
         cache.write_text(json.dumps([str(p) for p in kept]))
     walls = sorted(wall_dir.glob("*.webp"))
@@ -101,8 +108,12 @@ def build_set(name: str, works: list[Path], distractors: list[Path], scenes: lis
     manifest = out / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
     queries: list[Query] = []
+    dropped: list[str] = []
 
     def emit(img: Image.Image, stem: str, edit: str, source: str) -> None:
+        if is_blank(img):
+            dropped.append(f"{stem}-{edit}")
+            return
         fmt = "JPEG" if edit == "jpeg_blur" else "PNG"
         path = qdir / f"{stem}-{edit}.{fmt.lower().replace('jpeg', 'jpg')}"
         img.save(path, format=fmt, quality=95)
@@ -117,6 +128,9 @@ def build_set(name: str, works: list[Path], distractors: list[Path], scenes: lis
         for edit, fn in EDITS.items():
             bg = scenes[int(rng.integers(len(scenes)))] if edit == "scene" else None
             emit(fn(img, rng, bg), ext, edit, ext if positive else "")
+    if dropped:
+        print(f"{name}: dropped {len(dropped)} blank edited queries: {dropped[:8]}",
+              file=sys.stderr)
     return LabelledSet(registered, queries, manifest, background or [])
 
 
@@ -124,13 +138,22 @@ def split(pools: Pools, seed: int = 2026) -> dict[str, list[Path]]:
     """Disjoint splits of the clip-art pool."""
     clip = list(pools.clipart)
     random.Random(seed).shuffle(clip)
-    sizes = {"bench_works": 193, "bench_distractors": 100, "calib_works": 150,
+    sizes = {"bench_works": 196, "bench_distractors": 100, "calib_works": 150,
              "calib_distractors": 100, "background": 300}
     out, at = {}, 0
     for k, n in sizes.items():
         out[k] = clip[at:at + n]
         at += n
     return out
+
+
+def wallpaper_designs(paths: list[Path]) -> dict[str, list[Path]]:
+    """Wallpapers grouped by design: 'licorice-l.webp' and 'licorice-d.webp' are one design."""
+    designs: dict[str, list[Path]] = {}
+    for p in paths:
+        stem = p.stem[:-2] if p.stem.endswith(("-l", "-d")) else p.stem
+        designs.setdefault(stem, []).append(p)
+    return designs
 
 
 def scene_images(paths: list[Path]) -> list[Image.Image]:

@@ -21,6 +21,12 @@ def _hash_bytes(image: Image.Image) -> np.ndarray:
     return np.packbits(bits.astype(np.uint8))
 
 
+def _reduce(image: Image.Image) -> Image.Image:
+    # imagehash.phash itself starts with exactly this grey 32x32 LANCZOS reduction, so doing
+    # it first changes no bit; it lets the dihedral variants transform a tiny image.
+    return image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+
+
 class PHashExtractor(HashExtractor):
     """64-bit pHash of each image (imagehash.phash, hash_size 8)."""
 
@@ -30,10 +36,9 @@ class PHashExtractor(HashExtractor):
     def extract(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
             return np.zeros((0, 8), dtype=np.uint8)
-        return np.stack([_hash_bytes(im) for im in images])
+        return np.stack([_hash_bytes(_reduce(im)) for im in images])
 
     def extract_dihedral(self, image: Image.Image) -> np.ndarray:
         # pHash works on a 32x32 greyscale reduction; transforming that small copy is exact
         # for the 8 dihedral ops and eight times cheaper than transforming the full image.
-        small = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
-        return np.stack([_hash_bytes(im) for im in dihedral_images(small)])
+        return np.stack([_hash_bytes(im) for im in dihedral_images(_reduce(image))])

@@ -9,13 +9,15 @@ The window that matched best is reported as the region, in the input's own pixel
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from indexes.base import FeatureIndex, WorkHit
-from models.imaging import DecodedImage, DecodeLimits, decode_image, load_image
+from models.imaging import DecodedImage, DecodeLimits, decode_image, is_blank, load_image
 from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import Thresholds, decide
 from screening.errors import ImageDecodeError
@@ -95,17 +97,22 @@ class ImageScreener:
     def screen_paths(self, paths: Iterable[Path], limits: DecodeLimits,
                      batch_size: int = 16) -> Iterator[ImageResult]:
         """Results in input order; undecodable inputs give a result with `error` set."""
-        batch: list[tuple[str, DecodedImage | str]] = []
-        for path in paths:
+        def load(path: Path) -> tuple[str, DecodedImage | str]:
             try:
-                batch.append((str(path), load_image(path, limits)))
+                return str(path), load_image(path, limits)
             except ImageDecodeError as exc:
-                batch.append((str(path), str(exc)))
-            if len(batch) >= batch_size:
-                yield from self._screen_batch(batch)
-                batch = []
-        if batch:
-            yield from self._screen_batch(batch)
+                return str(path), str(exc)
+
+        # Decoding releases the GIL in PIL, so two threads decode the next batch while the
+        # models run on this one. Only two batches are in memory at a time, whatever the
+        # number of inputs, and results come back in input order.
+        it = iter(paths)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = [pool.submit(load, p) for p in islice(it, batch_size)]
+            while pending:
+                upcoming = [pool.submit(load, p) for p in islice(it, batch_size)]
+                yield from self._screen_batch([f.result() for f in pending])
+                pending = upcoming
 
     def screen_bytes(self, name: str, data: bytes, limits: DecodeLimits) -> ImageResult:
         try:
@@ -115,7 +122,16 @@ class ImageScreener:
         return next(iter(self._screen_batch([(name, decoded)])))
 
     def signals(self, images: Sequence[DecodedImage]) -> list[dict[int, _Signals]]:
-        """Per image, the raw signals of every candidate work (used by calibration fits)."""
+        """Per image, the raw signals of every candidate work (used by calibration fits).
+        A blank image (a plain field) has no candidates: it cannot copy anything."""
+        keep = [i for i, d in enumerate(images) if not is_blank(d.image)]
+        found = self._signals([images[i] for i in keep]) if keep else []
+        out: list[dict[int, _Signals]] = [dict() for _ in images]
+        for i, per_work in zip(keep, found, strict=True):
+            out[i] = per_work
+        return out
+
+    def _signals(self, images: Sequence[DecodedImage]) -> list[dict[int, _Signals]]:
         raw: list[dict[str, _Evidence]] = [dict() for _ in images]
         boxes: list[dict[int, Box]] = [dict() for _ in images]
         for feat in self.features:
@@ -181,36 +197,51 @@ class ImageScreener:
                             boxes: list[dict[int, Box]]) -> None:
         ex = feat.descriptor
         assert ex is not None
-        windows = list(self.profile.views.query_windows)
-        nw = len(windows)
         whole = ex.extract_arrays([ex.prepare(d.image, self.profile.whole_size) for d in images])
         whole_hits = index.search(whole, K_PER_VIEW)
-        regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size)
-                                     for d in images for v in views(d.image, windows)])
-        region_hits = index.search(regions, K_PER_VIEW) if nw else []
+        # informative windows of each image, flattened: (image index, box, crop)
+        flat = [(i, box, v) for i, d in enumerate(images)
+                for box, v in zip(self.profile.views.query_windows,
+                                  views(d.image, self.profile.views.query_windows), strict=True)
+                if not is_blank(v)]
+        regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size) for _, _, v in flat])
+        region_hits = index.search(regions, K_PER_VIEW) if flat else []
+        by_image: list[list[int]] = [[] for _ in images]
+        for row, (i, _, _) in enumerate(flat):
+            by_image[i].append(row)
         bg_whole, bg_regions = self._background(whole, regions)
         for i, ev in enumerate(out):
             ev["sscd_whole"] = _Evidence.of(whole_hits[i])
             if bg_whole is not None:
                 ev["sscd_whole_norm"] = _Evidence.of(whole_hits[i], shift=bg_whole[i])
-            if not nw:
+            if not by_image[i]:
                 continue
             region = _Evidence(floor=-1.0)
+            # A pasted work shows in several overlapping windows; a chance likeness in one.
+            # The second-best window's similarity to the same work measures that support.
+            support = _Evidence(floor=-1.0)
             region_norm = _Evidence(floor=-2.0)
-            for j, box in enumerate(windows):
-                hits = region_hits[i * nw + j]
+            for row in by_image[i]:
+                box = flat[row][1]
+                hits = region_hits[row]
                 ej = _Evidence.of(hits)
                 region.floor = max(region.floor, ej.floor)
+                support.floor = max(support.floor, ej.floor)
                 for wid, score in ej.scores.items():
                     if score > region.scores.get(wid, -2.0):
+                        if wid in region.scores:
+                            support.scores[wid] = region.scores[wid]
                         region.scores[wid] = score
                         boxes[i][wid] = box
+                    elif score > support.scores.get(wid, -2.0):
+                        support.scores[wid] = score
                 if bg_regions is not None:
-                    en = _Evidence.of(hits, shift=bg_regions[i * nw + j])
+                    en = _Evidence.of(hits, shift=bg_regions[row])
                     region_norm.floor = max(region_norm.floor, en.floor)
                     for wid, score in en.scores.items():
                         region_norm.scores[wid] = max(score, region_norm.scores.get(wid, -2.0))
             ev["sscd_region"] = region
+            ev["sscd_region2"] = support
             if bg_regions is not None:
                 ev["sscd_region_norm"] = region_norm
 

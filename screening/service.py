@@ -14,7 +14,7 @@ from pathlib import Path
 from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
 from indexes.store import IndexStore
-from models.imaging import DecodeLimits, decode_image, load_image, read_image_bytes
+from models.imaging import DecodeLimits, decode_image, is_blank, load_image, read_image_bytes
 from screening.decision import Thresholds
 from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
 from screening.image_indexes import ImageIndexes
@@ -86,7 +86,9 @@ class Workspace:
     def register_image(self, meta: WorkMeta, data: bytes, replace: bool = False,
                        sync: bool = True) -> tuple[WorkRecord, RegisterOutcome]:
         """Validate, store and register an image work; indexes catch up unless sync=False."""
-        decode_image(data, self.limits)  # refuse what we could never index, before any write
+        # refuse what we could never index, before any write
+        if is_blank(decode_image(data, self.limits).image):
+            raise InvalidInputError("image is blank (a plain field): nothing to register")
         digest = self.blobs.put(data)
         record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
         if sync and outcome != "unchanged":
@@ -159,6 +161,8 @@ class Workspace:
             n = 0
             for path in paths:
                 image = load_image(path, self.limits).image
+                if is_blank(image):
+                    continue  # a plain field says nothing about how generic a view is
                 index.add(start + n, feat.descriptor.extract([image]))
                 n += 1
             self.store.save(name, index, self.registry.revision())

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from models.base import FeatureSpec, HashExtractor
+from models.imaging import is_blank
 from models.sscd import SscdExtractor
 from screening.image_profiles import ImageProfile, descriptor_extractor, hash_extractors
 from screening.image_views import ViewPlan, views
@@ -36,7 +37,8 @@ class IndexedFeature:
         imgs = [image]
         if self.plan.mirror_work:
             imgs.append(ImageOps.mirror(image))
-        imgs.extend(views(image, self.plan.work_windows))
+        # blank windows (empty corners of clip art) would match every blank query view
+        imgs.extend(v for v in views(image, self.plan.work_windows) if not is_blank(v))
         return self.descriptor.extract(imgs)
 
 

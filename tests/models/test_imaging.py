@@ -99,3 +99,13 @@ def test_load_image_names_the_file(tmp_path):
         load_image(p)
     with pytest.raises(ImageDecodeError, match="no such file"):
         load_image(tmp_path / "missing.png")
+
+
+def test_blank_detection(photos):
+    from models.imaging import is_blank
+
+    assert is_blank(Image.new("RGB", (300, 200), (250, 250, 250)))
+    noisy = decode_image(png_bytes(Image.new("RGB", (300, 200), (240, 240, 240)), "JPEG",
+                                   quality=5)).image
+    assert is_blank(noisy)
+    assert not is_blank(photos["coffee"])

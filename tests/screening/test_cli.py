@@ -219,3 +219,13 @@ def test_huge_dimensions_work_registration_refused(cli, data_dir, tmp_path):
     assert r.code == 2 and "decompression bomb" in r.err
 
 
+
+
+def test_blank_images_are_clear_and_unregistrable(cli, data_dir, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (400, 300), (255, 255, 255)).save(tmp_path / "white.png")
+    r, results = screen(cli, data_dir, tmp_path / "white.png")
+    assert r.code == 0 and results[0]["decision"] == "clear" and results[0]["matches"] == []
+    r = cli("--data-dir", data_dir, "works", "add", tmp_path / "white.png", "--external-id", "B")
+    assert r.code == 2 and "blank" in r.err
