@@ -29,6 +29,10 @@ def open_workspace(data_dir: Path, labelled: LabelledSet, profiles: list[str]) -
         for profile in profiles:
             if profile != "hash" and labelled.background:
                 ws.add_background(labelled.background, profile)
+    if len(ws.registry.list_works(status="active")) != len(labelled.works):
+        sys.exit(f"{data_dir}: registry does not hold exactly the set's works; delete it")
+    if labelled.background and any(p != "hash" and ws.background(p) is None for p in profiles):
+        sys.exit(f"{data_dir}: background set missing; delete the folder and rerun")
     return ws
 
 

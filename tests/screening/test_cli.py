@@ -229,3 +229,16 @@ def test_blank_images_are_clear_and_unregistrable(cli, data_dir, tmp_path):
     assert r.code == 0 and results[0]["decision"] == "clear" and results[0]["matches"] == []
     r = cli("--data-dir", data_dir, "works", "add", tmp_path / "white.png", "--external-id", "B")
     assert r.code == 2 and "blank" in r.err
+
+
+def test_data_dir_from_environment(cli, work_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPSCREEN_DATA_DIR", str(tmp_path / "envdata"))
+    r = cli("works", "add", work_files / "coffee.png", "--external-id", "ENV-1")
+    assert r.code == 0 and (tmp_path / "envdata" / "registry.sqlite3").exists()
+    assert "ENV-1" in cli("works", "list").out
+
+
+def test_absurd_settings_are_clear_errors(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPSCREEN_BLOCK_THRESHOLD", "7")
+    r = cli("--data-dir", tmp_path, "works", "list")
+    assert r.code == 1 and "invalid setting" in r.err and "Traceback" not in r.err

@@ -1,0 +1,91 @@
+"""The registry on a real PostgreSQL server, started on 127.0.0.1 by the test itself.
+
+Skipped (with the reason) where no PostgreSQL server binaries or psycopg are installed;
+.ci/run installs both on CI machines.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _pg_bin() -> Path | None:
+    for cand in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(cand, "initdb").exists():
+            return Path(cand)
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory):
+    pytest.importorskip("psycopg")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
+    root = tmp_path_factory.mktemp("pg")
+    data = root / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        os.chmod(root, 0o777)
+        shutil.chown(root, "postgres")
+    port = _free_port()
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "ipscreen",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
+                    str(root / "log"), "-o", f"-h 127.0.0.1 -p {port} -k {root}", "start"],
+                   check=True, capture_output=True)
+    try:
+        url = f"postgresql+psycopg://ipscreen@127.0.0.1:{port}/postgres"
+        yield url
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
+                        "stop"], capture_output=True, check=False)
+        time.sleep(0.2)
+
+
+def test_registry_on_postgres(postgres_url):
+    from screening.errors import ConflictError
+    from screening.registry.database import open_engine
+    from screening.registry.repository import WorkMeta, WorksRegistry
+
+    reg = WorksRegistry(open_engine(postgres_url))
+    rec, outcome = reg.register(WorkMeta("PG-1", "image", "T", "O", "logo"), "a" * 64, 3)
+    assert outcome == "created"
+    with pytest.raises(ConflictError):
+        reg.register(WorkMeta("PG-1", "image"), "b" * 64, 3)
+    reg.withdraw("PG-1")
+    assert [(w.external_id, w.status) for w in reg.changed_since(rec.revision, "image")] == \
+        [("PG-1", "withdrawn")]
+    open_engine(postgres_url)  # migrations are idempotent on an existing schema
+
+
+def test_workspace_screens_with_postgres_registry(postgres_url, tmp_path, work_files, photos):
+    from PIL import ImageOps
+
+    from screening.service import Workspace
+    from screening.settings import Settings
+
+    ws = Workspace(Settings(data_dir=tmp_path / "d", database_url=postgres_url,
+                            maintained_profiles=["hash"]), create=True, progress=False)
+    report = ws.import_manifest(work_files / "manifest.csv")
+    assert not report.failed
+    q = tmp_path / "q.png"
+    ImageOps.mirror(photos["rocket"]).save(q)
+    (result,) = list(ws.screen_images([q], "hash"))
+    assert result.matches[0].work.external_id == "W-rocket"
