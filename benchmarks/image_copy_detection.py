@@ -72,9 +72,10 @@ def score_method(labelled, run, signal=None, thresholds=(0.5, 0.9)):  # type: ig
     return out
 
 
-def index_scaling(sizes: list[int], factories: list[str], queries_per_image: int) -> list[dict]:
-    """Search time per screened image against synthetic registries (7 vectors per work, the
-    accurate profile's views; 8 pHashes per work)."""
+def index_scaling(sizes: list[int], factories: list[str], queries_per_image: int,
+                  per_work: int) -> list[dict]:
+    """Search time per screened image against synthetic registries (per_work vectors a work,
+    as the accurate profile indexes at most; 8 pHashes per work)."""
     from indexes.binary import BinaryHashIndex
     from indexes.dense import DenseIndex
     from models.base import FeatureSpec
@@ -87,10 +88,10 @@ def index_scaling(sizes: list[int], factories: list[str], queries_per_image: int
             index = DenseIndex(spec, factory)
             t0 = time.perf_counter()
             for start in range(0, n, 1000):
-                block = rng.standard_normal((1000 * 7, 512), dtype=np.float32)
+                block = rng.standard_normal((1000 * per_work, 512), dtype=np.float32)
                 block /= np.linalg.norm(block, axis=1, keepdims=True)
                 index.add_new(list(range(start, start + 1000)),
-                              [block[i * 7:(i + 1) * 7] for i in range(1000)])
+                              [block[i * per_work:(i + 1) * per_work] for i in range(1000)])
             build = time.perf_counter() - t0
             q = rng.standard_normal((queries_per_image * 20, 512), dtype=np.float32)
             q /= np.linalg.norm(q, axis=1, keepdims=True)
@@ -160,9 +161,11 @@ def main() -> None:
     }
     speed = {name: {"images_per_s": round(r.images_per_s, 1),
                     "peak_rss_mb": round(r.peak_rss_mb)} for name, r in runs.items()}
-    n_windows = len(ws.image_screener("accurate").profile.views.query_windows) + 1
+    accurate_views = ws.image_screener("accurate").profile.views
     scaling = index_scaling([int(s) for s in args.scale.split(",") if s],
-                            [f for f in args.factories.split(",") if f], n_windows)
+                            [f for f in args.factories.split(",") if f],
+                            len(accurate_views.query_windows) + 1,
+                            accurate_views.n_work_variants)
     report = {
         "benchmark": "image_copy_detection", "date": datetime.now().isoformat(timespec="seconds"),
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},

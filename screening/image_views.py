@@ -36,10 +36,21 @@ class ViewPlan:
     query_windows: tuple[Box, ...]
     work_windows: tuple[Box, ...]
     mirror_work: bool = True  # also index the mirrored whole work
+    #: Also index the whole work rotated by these angles (degrees, white fill). On the
+    #: calibration split's rotated copies (8-20 degrees), +-12 raised whole-image recall at a
+    #: 1% false-positive rate from 0.85 to 1.00 (median true similarity 0.75 -> 0.96).
+    work_rotations: tuple[float, ...] = (-12.0, 12.0)
 
     @property
     def n_work_variants(self) -> int:
-        return 1 + int(self.mirror_work) + len(self.work_windows)
+        return (1 + int(self.mirror_work) + len(self.work_rotations)
+                + len(self.work_windows))
+
+    def signature(self) -> str:
+        """What the work-side views are, for the feature version."""
+        windows = ";".join(",".join(f"{v:.3f}" for v in b) for b in self.work_windows)
+        rotations = ",".join(f"{a:g}" for a in self.work_rotations)
+        return f"mirror={int(self.mirror_work)}|rot={rotations}|{windows}"
 
 
 def crop(image: Image.Image, box: Box) -> Image.Image:

@@ -82,6 +82,10 @@ class Workspace:
         self.thresholds = Thresholds(settings.block_threshold, settings.review_threshold,
                                      settings.report_threshold)
 
+    def close(self) -> None:
+        """Release database connections (long-lived servers and tests call this)."""
+        self.registry.engine.dispose()
+
     # -- registry ---------------------------------------------------------------------------
     def register_image(self, meta: WorkMeta, data: bytes, replace: bool = False,
                        sync: bool = True) -> tuple[WorkRecord, RegisterOutcome]:

@@ -37,6 +37,8 @@ class IndexedFeature:
         imgs = [image]
         if self.plan.mirror_work:
             imgs.append(ImageOps.mirror(image))
+        imgs.extend(image.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True,
+                                 fillcolor=(255, 255, 255)) for angle in self.plan.work_rotations)
         # blank windows (empty corners of clip art) would match every blank query view
         imgs.extend(v for v in views(image, self.plan.work_windows) if not is_blank(v))
         return self.descriptor.extract(imgs)
@@ -49,9 +51,7 @@ def features_for(profile: ImageProfile, threads: int = 0) -> list[IndexedFeature
         ex = descriptor_extractor(profile.descriptor, profile.whole_size, threads)
         plan = profile.views
         # The view plan changes what a work's vectors are, so it is part of the version.
-        windows = ";".join(",".join(f"{v:.3f}" for v in b) for b in plan.work_windows)
-        spec = FeatureSpec(name=ex.spec.name,
-                           version=f"{ex.spec.version}|mirror={int(plan.mirror_work)}|{windows}",
+        spec = FeatureSpec(name=ex.spec.name, version=f"{ex.spec.version}|{plan.signature()}",
                            kind="dense", dim=ex.spec.dim)
         out.append(IndexedFeature(profile.descriptor_index, spec, descriptor=ex, plan=plan))
     return out

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,17 +33,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory):
+def postgres_url():
     pytest.importorskip("psycopg")
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
-    root = tmp_path_factory.mktemp("pg")
+    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="ipscreen-pg-"))
     data = root / "data"
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
         as_user = ["runuser", "-u", "postgres", "--"]
-        os.chmod(root, 0o777)
         shutil.chown(root, "postgres")
     port = _free_port()
     subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "ipscreen",
@@ -57,6 +58,7 @@ def postgres_url(tmp_path_factory):
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
                         "stop"], capture_output=True, check=False)
         time.sleep(0.2)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_registry_on_postgres(postgres_url):
@@ -64,7 +66,8 @@ def test_registry_on_postgres(postgres_url):
     from screening.registry.database import open_engine
     from screening.registry.repository import WorkMeta, WorksRegistry
 
-    reg = WorksRegistry(open_engine(postgres_url))
+    engine = open_engine(postgres_url)
+    reg = WorksRegistry(engine)
     rec, outcome = reg.register(WorkMeta("PG-1", "image", "T", "O", "logo"), "a" * 64, 3)
     assert outcome == "created"
     with pytest.raises(ConflictError):
@@ -72,7 +75,8 @@ def test_registry_on_postgres(postgres_url):
     reg.withdraw("PG-1")
     assert [(w.external_id, w.status) for w in reg.changed_since(rec.revision, "image")] == \
         [("PG-1", "withdrawn")]
-    open_engine(postgres_url)  # migrations are idempotent on an existing schema
+    engine.dispose()
+    open_engine(postgres_url).dispose()  # migrations are idempotent on an existing schema
 
 
 def test_workspace_screens_with_postgres_registry(postgres_url, tmp_path, work_files, photos):
@@ -88,4 +92,5 @@ def test_workspace_screens_with_postgres_registry(postgres_url, tmp_path, work_f
     q = tmp_path / "q.png"
     ImageOps.mirror(photos["rocket"]).save(q)
     (result,) = list(ws.screen_images([q], "hash"))
+    ws.close()
     assert result.matches[0].work.external_id == "W-rocket"
