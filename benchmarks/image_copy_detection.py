@@ -126,6 +126,9 @@ def main() -> None:
     ap.add_argument("--scale", default="10000,100000")
     ap.add_argument("--factories", default="Flat,HNSW32")
     ap.add_argument("--fresh", action="store_true", help="re-screen instead of cached runs")
+    ap.add_argument("--rerun", default="", type=lambda s: set(s.split(",")),
+                    help="comma-separated runs to re-measure (accurate, accurate+bg, fast, "
+                         "hash, scaling); the others come from the cache")
     args = ap.parse_args()
     pools = load_pools(args.data)
     parts = split(pools)
@@ -145,7 +148,7 @@ def main() -> None:
     for name, (profile, bg) in plan.items():
         # cached so a report can be re-rendered without re-screening; --fresh re-measures
         cache = args.work / f"run-{name}.pkl"
-        if cache.exists() and not args.fresh:
+        if cache.exists() and not args.fresh and name not in args.rerun:
             runs[name] = pickle.loads(cache.read_bytes())
         else:
             runs[name] = run_profile(ws, labelled, profile, background=bg)
@@ -162,10 +165,15 @@ def main() -> None:
     speed = {name: {"images_per_s": round(r.images_per_s, 1),
                     "peak_rss_mb": round(r.peak_rss_mb)} for name, r in runs.items()}
     accurate_views = ws.image_screener("accurate").profile.views
-    scaling = index_scaling([int(s) for s in args.scale.split(",") if s],
-                            [f for f in args.factories.split(",") if f],
-                            len(accurate_views.query_windows) + 1,
-                            accurate_views.n_work_variants)
+    scaling_cache = args.work / f"scaling-{args.scale}-{args.factories}.json"
+    if scaling_cache.exists() and not args.fresh and "scaling" not in args.rerun:
+        scaling = json.loads(scaling_cache.read_text())
+    else:
+        scaling = index_scaling([int(s) for s in args.scale.split(",") if s],
+                                [f for f in args.factories.split(",") if f],
+                                len(accurate_views.query_windows) + 1,
+                                accurate_views.n_work_variants)
+        scaling_cache.write_text(json.dumps(scaling))
     report = {
         "benchmark": "image_copy_detection", "date": datetime.now().isoformat(timespec="seconds"),
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},

@@ -34,6 +34,21 @@ class LogisticCalibrator:
         z = self.intercept + float(np.dot(np.asarray(self.coef), x))
         return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
 
+    def probabilities_of(self, signals: list[dict[str, float]]) -> np.ndarray:
+        """probability() for many candidates at once (one matrix product, hinges in numpy)."""
+        if not signals:
+            return np.zeros(0)
+        columns: dict[str, np.ndarray] = {}
+        matrix = np.empty((len(signals), len(self.features)))
+        for j, feature in enumerate(self.features):
+            name, sep, knot = feature.partition(">")
+            if name not in columns:
+                columns[name] = np.fromiter((s[name] for s in signals), dtype=np.float64,
+                                            count=len(signals))
+            col = columns[name]
+            matrix[:, j] = np.maximum(col - float(knot), 0.0) if sep else col
+        return self.probabilities(matrix)
+
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         z = self.intercept + matrix @ np.asarray(self.coef)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))

@@ -169,16 +169,14 @@ class ImageScreener:
 
     def _fuse(self, result: ImageResult, decoded: DecodedImage,
               per_work: dict[int, _Signals], works: dict[int, WorkRecord]) -> ImageResult:
-        matches = []
-        for wid, sig in per_work.items():
-            work = works.get(wid)
-            if work is None or work.status != "active":
-                continue  # withdrawn between index sync and now: never report it
-            p = self.calibrator.probability(sig.values)
-            if p < self.thresholds.report:
-                continue
-            matches.append(ImageMatch(work, p, pixel_box(sig.box, decoded.width, decoded.height),
-                                      dict(sig.values)))
+        # withdrawn between index sync and now: never report it
+        live = [(works[wid], sig) for wid, sig in per_work.items()
+                if wid in works and works[wid].status == "active"]
+        probs = self.calibrator.probabilities_of([sig.values for _, sig in live])
+        matches = [ImageMatch(work, float(p), pixel_box(sig.box, decoded.width, decoded.height),
+                              dict(sig.values))
+                   for (work, sig), p in zip(live, probs, strict=True)
+                   if p >= self.thresholds.report]
         matches.sort(key=lambda m: (-m.score, m.work.external_id))
         result.matches = matches[: self.max_matches]
         result.risk_score = matches[0].score if matches else 0.0

@@ -87,3 +87,14 @@ def test_monotone_fit_has_no_negative_coefficients():
     y = (rng.random(5000) < 1 / (1 + np.exp(-(2 * x[:, 0] - 1 * x[:, 1])))).astype(float)
     coef, _ = fit_monotone_logistic(x, y)
     assert coef.min() >= 0 and coef[0] > 1 and coef[1] == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_probabilities_equal_single(name):
+    cal = load_calibrator(name)
+    rng = np.random.default_rng(3)
+    bases = sorted({f.partition(">")[0] for f in cal.features})
+    rows = [{b: float(v) for b, v in zip(bases, rng.random(len(bases)), strict=True)}
+            for _ in range(50)]
+    assert np.allclose(cal.probabilities_of(rows), [cal.probability(r) for r in rows])
+    assert cal.probabilities_of([]).shape == (0,)
