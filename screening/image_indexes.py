@@ -21,7 +21,6 @@ from indexes.dense import DenseIndex
 from indexes.errors import IndexCorruptError
 from indexes.store import IndexStore
 from models.imaging import DecodeLimits, decode_image
-from screening.errors import IpscreenError
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
 from screening.work_features import IndexedFeature
@@ -129,10 +128,7 @@ class ImageIndexes:
                 else:
                     vecs[f.index_name] = cached
             if missing:
-                try:
-                    image = decode_image(self.blobs.get(work.content_sha256), self.limits).image
-                except IpscreenError:
-                    raise
+                image = decode_image(self.blobs.get(work.content_sha256), self.limits).image
                 for f in missing:
                     value = f.work_vectors(image)
                     self.registry.put_feature(work, f.index_name, f.spec.version, value)
