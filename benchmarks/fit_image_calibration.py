@@ -27,7 +27,7 @@ from image_eval import open_workspace, run_profile  # noqa: E402
 from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
     expected_calibration_error,
-    feature_value,
+    feature_matrix,
     fit_monotone_logistic,
 )
 
@@ -61,10 +61,10 @@ def rows(labelled, run, features):  # type: ignore[no-untyped-def]
     x, y, q = [], [], []
     for i, (query, r) in enumerate(zip(labelled.queries, run.results, strict=True)):
         for m in r.get("matches", []):
-            x.append([feature_value(f, m["signals"]) for f in features])
+            x.append(m["signals"])
             y.append(float(m["external_id"] == query.source))
             q.append(i)
-    return np.array(x), np.array(y), np.array(q)
+    return feature_matrix(features, x), np.array(y), np.array(q)
 
 
 def main() -> None:

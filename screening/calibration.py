@@ -30,24 +30,13 @@ class LogisticCalibrator:
     fit: dict
 
     def probability(self, signals: dict[str, float]) -> float:
-        x = np.array([feature_value(f, signals) for f in self.features], dtype=np.float64)
-        z = self.intercept + float(np.dot(np.asarray(self.coef), x))
-        return float(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
+        return float(self.probabilities_of([signals])[0])
 
     def probabilities_of(self, signals: list[dict[str, float]]) -> np.ndarray:
-        """probability() for many candidates at once (one matrix product, hinges in numpy)."""
+        """probability() for many candidates at once (one matrix product)."""
         if not signals:
             return np.zeros(0)
-        columns: dict[str, np.ndarray] = {}
-        matrix = np.empty((len(signals), len(self.features)))
-        for j, feature in enumerate(self.features):
-            name, sep, knot = feature.partition(">")
-            if name not in columns:
-                columns[name] = np.fromiter((s[name] for s in signals), dtype=np.float64,
-                                            count=len(signals))
-            col = columns[name]
-            matrix[:, j] = np.maximum(col - float(knot), 0.0) if sep else col
-        return self.probabilities(matrix)
+        return self.probabilities(feature_matrix(self.features, signals))
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         z = self.intercept + matrix @ np.asarray(self.coef)
@@ -70,13 +59,22 @@ class LogisticCalibrator:
             raise ConfigurationError(f"invalid calibration file: {exc}") from None
 
 
-def feature_value(feature: str, signals: dict[str, float]) -> float:
-    """A calibrator feature: a signal's value ("sscd"), or a hinge on it ("sscd>0.6" is
-    max(0, sscd - 0.6)). Hinges make the log-odds piecewise linear, so the model can be steep
-    where copies and non-copies meet and flat elsewhere."""
-    name, sep, knot = feature.partition(">")
-    value = signals[name]
-    return max(0.0, value - float(knot)) if sep else value
+def feature_matrix(features: tuple[str, ...] | list[str],
+                   signals: list[dict[str, float]]) -> np.ndarray:
+    """Rows of calibrator features, one per candidate. A feature is a signal's value
+    ("sscd") or a hinge on it ("sscd>0.6" is max(0, sscd - 0.6)). Hinges make the log-odds
+    piecewise linear, so the model can be steep where copies and non-copies meet and flat
+    elsewhere. Used by screening and by the calibration fit alike."""
+    columns: dict[str, np.ndarray] = {}
+    matrix = np.empty((len(signals), len(features)))
+    for j, feature in enumerate(features):
+        name, sep, knot = feature.partition(">")
+        if name not in columns:
+            columns[name] = np.fromiter((s[name] for s in signals), dtype=np.float64,
+                                        count=len(signals))
+        col = columns[name]
+        matrix[:, j] = np.maximum(col - float(knot), 0.0) if sep else col
+    return matrix
 
 
 def load_calibrator(name: str) -> LogisticCalibrator:

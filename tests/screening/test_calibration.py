@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from screening.calibration import (
     LogisticCalibrator,
     expected_calibration_error,
-    feature_value,
+    feature_matrix,
     fit_logistic,
     load_calibrator,
 )
@@ -42,9 +42,10 @@ def test_ece_small_when_calibrated_and_large_when_not():
 
 
 def test_hinge_features():
-    assert feature_value("sscd", {"sscd": 0.8}) == 0.8
-    assert feature_value("sscd>0.6", {"sscd": 0.8}) == pytest.approx(0.2)
-    assert feature_value("sscd>0.6", {"sscd": 0.1}) == 0.0
+    m = feature_matrix(["sscd", "sscd>0.6"], [{"sscd": 0.8}, {"sscd": 0.1}])
+    assert m[0, 0] == 0.8 and m[1, 0] == 0.1
+    assert m[0, 1] == pytest.approx(0.2)
+    assert m[1, 1] == 0.0
 
 
 @pytest.mark.parametrize("name", NAMES)
