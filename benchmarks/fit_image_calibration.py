@@ -12,7 +12,6 @@ query) gives the held-out expected calibration error recorded in each file.
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from image_data import build_set, load_pools, skimage_scenes, split  # noqa: E402
-from image_eval import open_workspace, run_profile  # noqa: E402
+from image_eval import cached_run, open_workspace  # noqa: E402
 
 from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
@@ -82,12 +81,9 @@ def main() -> None:
     runs = {}
     for name, (profile, bg, features) in MODELS.items():
         key = (profile, bg)
-        cache = args.work / f"run-{profile}-{int(bg)}.pkl"
-        if key not in runs and cache.exists() and not args.fresh:
-            runs[key] = pickle.loads(cache.read_bytes())
         if key not in runs:
-            runs[key] = run_profile(ws, labelled, profile, bg)
-            cache.write_bytes(pickle.dumps(runs[key]))
+            runs[key] = cached_run(ws, labelled, profile, bg,
+                                   args.work / f"run-{profile}-{int(bg)}.pkl", args.fresh)
         x, y, q = rows(labelled, runs[key], features)
         fold = (q % 2).astype(bool)
         held = np.zeros_like(y)

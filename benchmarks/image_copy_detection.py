@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import platform
 import sys
 import time
@@ -40,12 +39,12 @@ from image_data import (  # noqa: E402
     wallpaper_designs,
 )
 from image_eval import (  # noqa: E402
+    cached_run,
     false_positive_rate,
     micro_ap,
     open_workspace,
     pairs,
     recall_at,
-    run_profile,
     threshold_at_precision,
 )
 
@@ -144,15 +143,9 @@ def main() -> None:
     ws = open_workspace(args.work / "data", labelled, ["accurate", "fast", "hash"])
     plan = {"accurate": ("accurate", False), "accurate+bg": ("accurate", True),
             "fast": ("fast", False), "hash": ("hash", False)}
-    runs = {}
-    for name, (profile, bg) in plan.items():
-        # cached so a report can be re-rendered without re-screening; --fresh re-measures
-        cache = args.work / f"run-{name}.pkl"
-        if cache.exists() and not args.fresh and name not in args.rerun:
-            runs[name] = pickle.loads(cache.read_bytes())
-        else:
-            runs[name] = run_profile(ws, labelled, profile, background=bg)
-            cache.write_bytes(pickle.dumps(runs[name]))
+    runs = {name: cached_run(ws, labelled, profile, bg, args.work / f"run-{name}.pkl",
+                             args.fresh or name in args.rerun)
+            for name, (profile, bg) in plan.items()}
     methods = {
         "ipscreen accurate": score_method(labelled, runs["accurate"]),
         "ipscreen accurate + background norm": score_method(labelled, runs["accurate+bg"]),

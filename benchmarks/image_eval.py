@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import resource
 import sys
 import time
@@ -61,6 +62,17 @@ def run_profile(ws: Workspace, labelled: LabelledSet, profile: str, background: 
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return Run(profile, background, results, seconds, peak)
+
+
+def cached_run(ws: Workspace, labelled: LabelledSet, profile: str, background: bool,
+               cache: Path, refresh: bool) -> Run:
+    """run_profile, kept in `cache` (a pickle) so reports and fits can be redone without
+    re-screening; refresh re-measures and overwrites it."""
+    if cache.exists() and not refresh:
+        return pickle.loads(cache.read_bytes())
+    run = run_profile(ws, labelled, profile, background)
+    cache.write_bytes(pickle.dumps(run))
+    return run
 
 
 def pairs(labelled: LabelledSet, run: Run, signal: str | None = None

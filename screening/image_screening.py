@@ -271,9 +271,9 @@ def _derive(per_work: dict[int, _Signals]) -> None:
             v["hash"] = max(v.get("phash", 0.0), v.get("pdq", 0.0))
     ranked = sorted((s.values["sscd"] for s in per_work.values() if "sscd" in s.values),
                     reverse=True)
+    best, second = (ranked + [0.0, 0.0])[:2]
     for sig in per_work.values():
         if "sscd" in sig.values:
-            best, second = (ranked + [0.0, 0.0])[:2]
             other = second if sig.values["sscd"] >= best else best
             sig.values["sscd_margin"] = sig.values["sscd"] - max(other, 0.0)
 
