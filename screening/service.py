@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
 from indexes.store import IndexStore
@@ -140,37 +142,50 @@ class Workspace:
     def rebuild_indexes(self, profiles: Iterable[str] | None = None) -> dict[str, int]:
         return self.images.rebuild(self._features(profiles or self.settings.maintained_profiles))
 
-    def background(self, profile: str) -> FeatureIndex | None:
+    def _background_feature(self, profile: str) -> tuple[str, IndexedFeature] | None:
+        """The background index name and descriptor feature of a profile (None: hashes only)."""
         p = get_profile(profile)
-        if p.descriptor_index is None:
+        feats = [f for f in features_for(p, self.settings.threads) if f.descriptor]
+        return (f"background_{p.descriptor_index}", feats[0]) if feats else None
+
+    def background(self, profile: str) -> FeatureIndex | None:
+        found = self._background_feature(profile)
+        if found is None:
             return None
-        name = f"background_{p.descriptor_index}"
-        (feat,) = [f for f in features_for(p, self.settings.threads) if f.descriptor]
+        name, feat = found
         loaded = self.store.load(name, feat.spec)
         return loaded.index if loaded else None
 
-    def add_background(self, paths: Iterable[Path], profile: str) -> int:
+    def add_background(self, paths: Iterable[Path], profile: str,
+                       batch_size: int = 64) -> int:
         """Describe unrelated images into the profile's background set (score normalisation)."""
-        p = get_profile(profile)
-        feats = [f for f in features_for(p, self.settings.threads) if f.descriptor]
-        if not feats:
+        found = self._background_feature(profile)
+        if found is None:
             raise InvalidInputError(f"profile {profile!r} has no descriptor to normalise")
-        feat = feats[0]
+        name, feat = found
         assert feat.descriptor is not None
-        name = f"background_{p.descriptor_index}"
+        descriptor = feat.descriptor
         with self.store.lock(name):
             loaded = self.store.load(name, feat.spec)
             index = loaded.index if loaded else DenseIndex(feat.spec, "Flat")
-            start = max(index.work_ids(), default=-1) + 1
-            n = 0
-            for path in paths:
-                image = load_image(path, self.limits).image
-                if is_blank(image):
-                    continue  # a plain field says nothing about how generic a view is
-                index.add(start + n, feat.descriptor.extract([image]))
-                n += 1
+            next_id = max(index.work_ids(), default=-1) + 1
+            added = 0
+            batch: list[Image.Image] = []
+            for path in [*paths, None]:  # None flushes the last batch
+                if path is not None:
+                    image = load_image(path, self.limits).image
+                    if is_blank(image):
+                        continue  # a plain field says nothing about how generic a view is
+                    batch.append(image)
+                if batch and (path is None or len(batch) == batch_size):
+                    vectors = descriptor.extract(batch)
+                    index.add_new(list(range(next_id, next_id + len(batch))),
+                                  [v[None, :] for v in vectors])
+                    next_id += len(batch)
+                    added += len(batch)
+                    batch = []
             self.store.save(name, index, self.registry.revision())
-        return n
+        return added
 
     # -- screening --------------------------------------------------------------------------
     def image_screener(self, profile: str | None = None, use_background: bool = True

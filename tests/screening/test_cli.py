@@ -242,3 +242,22 @@ def test_absurd_settings_are_clear_errors(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("IPSCREEN_BLOCK_THRESHOLD", "7")
     r = cli("--data-dir", tmp_path, "works", "list")
     assert r.code == 1 and "invalid setting" in r.err and "Traceback" not in r.err
+
+
+def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path, photos):
+    from PIL import Image
+
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    photos["colorwheel"].save(bg / "a.png")
+    photos["immunohistochemistry"].save(bg / "b.png")
+    Image.new("RGB", (300, 300), (255, 255, 255)).save(bg / "blank.png")
+    r = cli("--data-dir", data_dir, "background", "add", bg, "--profile", "accurate")
+    assert r.code == 0 and "added 2 background images" in r.err
+    r = cli("--data-dir", data_dir, "background", "add", bg / "a.png")
+    assert "added 1 background images" in r.err
+    status = json.loads(cli("--data-dir", data_dir, "index", "status").out)
+    assert status["indexes"]["background_sscd_224"]["count"] == 3
+    _, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg")
+    top = results[0]["matches"][0]
+    assert top["external_id"] == "W-astronaut" and "sscd_region_norm" in top["signals"]
