@@ -24,38 +24,20 @@ class WorkHit:
     variant: int  # which of the work's vectors matched (e.g. dihedral transform)
 
 
-class FeatureIndex(ABC):
-    """A FAISS index over one feature, keyed by work id."""
+class PersistentIndex(ABC):
+    """What the index store needs of any index: identity, add/remove per work, bytes."""
 
     spec: FeatureSpec
-    #: FAISS metric name, recorded in the sidecar and checked on load.
+    #: Metric name, recorded in the sidecar and checked on load.
     metric: str
 
     @abstractmethod
     def add(self, work_id: int, vectors: np.ndarray) -> None:
-        """Add a work's vectors (1..16 rows). Adding a work twice replaces its vectors."""
-
-    def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
-        """Bulk-add works known to be absent (a rebuild): one FAISS call instead of a
-        remove-then-add per work, which is quadratic on large registries."""
-        from indexes.ids import vector_ids
-
-        if not work_ids:
-            return
-        ids = np.concatenate([vector_ids(w, len(v)) for w, v in zip(work_ids, vectors,
-                                                                     strict=True)])
-        self._add_with_ids(np.concatenate(vectors), ids)
-
-    def _add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        raise NotImplementedError
+        """Add a work's features. Adding a work twice replaces them."""
 
     @abstractmethod
     def remove(self, work_ids: list[int]) -> int:
         """Remove works; returns how many vectors went. Unknown ids are ignored."""
-
-    @abstractmethod
-    def search(self, queries: np.ndarray, k: int) -> list[list[WorkHit]]:
-        """For each query row, up to k works, best first (one hit per work)."""
 
     @abstractmethod
     def work_ids(self) -> set[int]:
@@ -64,7 +46,7 @@ class FeatureIndex(ABC):
     @property
     @abstractmethod
     def ntotal(self) -> int:
-        """Vectors stored."""
+        """Vectors (or fingerprints) stored."""
 
     @abstractmethod
     def serialize(self) -> bytes:
@@ -72,30 +54,69 @@ class FeatureIndex(ABC):
 
     @classmethod
     @abstractmethod
-    def deserialize(cls, spec: FeatureSpec, data: bytes, params: dict) -> FeatureIndex:
+    def deserialize(cls, spec: FeatureSpec, data: bytes, params: dict) -> PersistentIndex:
         """Inverse of serialize; `params` are the build parameters stored in the sidecar."""
 
     def build_params(self) -> dict:
         """Parameters needed to rebuild an empty index like this one (stored in the sidecar)."""
         return {}
 
+    def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
+        """Bulk-add works known to be absent (a rebuild)."""
+        for w, v in zip(work_ids, vectors, strict=True):
+            self.add(w, v)
+
+
+class FeatureIndex(PersistentIndex):
+    """A FAISS index over one image or text feature, keyed by work id."""
+
+    #: How many vectors one work may have (vector id = work id * this + variant).
+    variants_per_work: int = 16
+
+    @abstractmethod
+    def add(self, work_id: int, vectors: np.ndarray) -> None:
+        """Add a work's vectors (1..variants_per_work rows). Adding a work twice replaces
+        its vectors."""
+
+    def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
+        """Bulk-add works known to be absent (a rebuild): one FAISS call instead of a
+        remove-then-add per work, which is quadratic on large registries."""
+        from indexes.ids import vector_ids
+
+        if not work_ids:
+            return
+        per = self.variants_per_work
+        ids = np.concatenate([vector_ids(w, len(v), per) for w, v in zip(work_ids, vectors,
+                                                                          strict=True)])
+        self._add_with_ids(np.concatenate(vectors), ids)
+
+    def _add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        raise NotImplementedError
+
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int) -> list[list[WorkHit]]:
+        """For each query row, up to k works, best first (one hit per work)."""
+
+    @classmethod
+    @abstractmethod
+    def deserialize(cls, spec: FeatureSpec, data: bytes, params: dict) -> FeatureIndex:
+        """Inverse of serialize; `params` are the build parameters stored in the sidecar."""
+
 
 def best_per_work(ids: np.ndarray, scores: np.ndarray, distances: np.ndarray,
-                  k: int) -> list[WorkHit]:
+                  k: int, per_work: int = 16) -> list[WorkHit]:
     """Collapse one query's vector hits (sorted best first) to at most k work hits."""
-    from indexes.ids import VARIANTS_PER_WORK
-
     seen: set[int] = set()
     hits: list[WorkHit] = []
     for vid, score, dist in zip(ids.tolist(), scores.tolist(), distances.tolist(), strict=True):
         if vid < 0:
             continue
-        work = vid // VARIANTS_PER_WORK
+        work = vid // per_work
         if work in seen:
             continue
         seen.add(work)
         hits.append(WorkHit(work_id=work, score=float(score), distance=float(dist),
-                            variant=vid % VARIANTS_PER_WORK))
+                            variant=vid % per_work))
         if len(hits) == k:
             break
     return hits

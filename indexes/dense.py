@@ -28,11 +28,13 @@ class DenseIndex(FeatureIndex):
     metric = "inner_product"
 
     def __init__(self, spec: FeatureSpec, factory: str = "Flat",
-                 index: Any = None, tombstones: set[int] | None = None) -> None:
+                 index: Any = None, tombstones: set[int] | None = None,
+                 variants_per_work: int = VARIANTS_PER_WORK) -> None:
         if spec.kind != "dense":
             raise ValueError(f"{spec.name}: a dense index needs a dense feature")
         self.spec = spec
         self.factory = factory
+        self.variants_per_work = variants_per_work
         if index is None:
             try:
                 inner = faiss.index_factory(spec.dim, factory, faiss.METRIC_INNER_PRODUCT)
@@ -63,14 +65,14 @@ class DenseIndex(FeatureIndex):
             raise ValueError(
                 f"index {self.factory!r} needs training on a bulk set first: run "
                 "`ipscreen index rebuild` (or use the Flat factory)")
-        ids = vector_ids(work_id, len(x))
+        ids = vector_ids(work_id, len(x), self.variants_per_work)
         if self._removable:
             self.remove([work_id])
         else:
             # HNSW cannot drop vectors, so a work's ids can be used once per build.
             present = set(faiss.vector_to_array(self._index.id_map).tolist())
-            lo = work_id * VARIANTS_PER_WORK
-            if any(lo <= i < lo + VARIANTS_PER_WORK for i in present):
+            lo = work_id * self.variants_per_work
+            if any(lo <= i < lo + self.variants_per_work for i in present):
                 raise ValueError(f"work {work_id} was already in this {self.factory} index, "
                                  "which cannot replace vectors: rebuild it")
         self._index.add_with_ids(x, ids)
@@ -83,7 +85,7 @@ class DenseIndex(FeatureIndex):
     def remove(self, work_ids: list[int]) -> int:
         removed = 0
         for work in work_ids:
-            lo, hi = work * VARIANTS_PER_WORK, (work + 1) * VARIANTS_PER_WORK
+            lo, hi = work * self.variants_per_work, (work + 1) * self.variants_per_work
             if self._removable:
                 removed += int(self._index.remove_ids(faiss.IDSelectorRange(lo, hi)))
             else:
@@ -99,25 +101,45 @@ class DenseIndex(FeatureIndex):
         live = self.ntotal
         if live == 0 or len(q) == 0:
             return [[] for _ in range(len(q))]
-        fetch = min(int(self._index.ntotal), k * 2 + len(self._tombstones))
+        sims, ids = self._search(q, min(int(self._index.ntotal), k * 2 + len(self._tombstones)))
+        sims = sims.astype(np.float64)
+        return [best_per_work(ids[i], sims[i], 1.0 - sims[i], k, self.variants_per_work)
+                for i in range(len(q))]
+
+    def _search(self, q: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         sims, ids = self._index.search(q, fetch)
         if self._tombstones:
             dead = np.isin(ids, np.fromiter(self._tombstones, dtype=np.int64))
             ids = np.where(dead, -1, ids)
-        sims = sims.astype(np.float64)
-        return [best_per_work(ids[i], sims[i], 1.0 - sims[i], k) for i in range(len(q))]
+        return sims, ids
+
+    def search_vectors(self, queries: np.ndarray, k: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The k nearest vectors of each query, not collapsed per work: arrays (n, k) of work
+        id, variant and similarity (work -1 where fewer than k exist). Text screening needs
+        every window hit, to align windows in order."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.spec.dim)
+        if self.ntotal == 0 or len(q) == 0:
+            empty = np.full((len(q), 0), -1, dtype=np.int64)
+            return empty, empty.copy(), np.zeros((len(q), 0), dtype=np.float32)
+        sims, ids = self._search(q, min(int(self._index.ntotal), k + len(self._tombstones)))
+        order = np.argsort(-np.where(ids < 0, -np.inf, sims), axis=1, kind="stable")[:, :k]
+        ids = np.take_along_axis(ids, order, axis=1)
+        sims = np.take_along_axis(sims, order, axis=1)
+        works = np.where(ids < 0, -1, ids // self.variants_per_work)
+        return works, np.where(ids < 0, -1, ids % self.variants_per_work), sims
 
     def work_ids(self) -> set[int]:
         ids = faiss.vector_to_array(self._index.id_map)
         live = ids[~np.isin(ids, np.fromiter(self._tombstones, dtype=np.int64))]
-        return set((live // VARIANTS_PER_WORK).tolist())
+        return set((live // self.variants_per_work).tolist())
 
     @property
     def ntotal(self) -> int:
         return int(self._index.ntotal) - len(self._tombstones)
 
     def build_params(self) -> dict:
-        return {"factory": self.factory}
+        return {"factory": self.factory, "variants_per_work": self.variants_per_work}
 
     def serialize(self) -> bytes:
         body = faiss.serialize_index(self._index).tobytes()
@@ -135,5 +157,5 @@ class DenseIndex(FeatureIndex):
         if index.d != spec.dim:
             raise ValueError(f"stored index has dimension {index.d}, feature has {spec.dim}")
         tomb = np.frombuffer(data, dtype="<i8", offset=8 + n)
-        return cls(spec, params.get("factory", "Flat"), index,
-                   set(tomb.tolist()))
+        return cls(spec, params.get("factory", "Flat"), index, set(tomb.tolist()),
+                   int(params.get("variants_per_work", VARIANTS_PER_WORK)))

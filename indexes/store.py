@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexes.base import FeatureIndex
+from indexes.base import PersistentIndex
 from indexes.binary import BinaryHashIndex
 from indexes.dense import DenseIndex
 from indexes.errors import IndexCompatibilityError, IndexCorruptError
+from indexes.fingerprint import FingerprintIndex
 from models.base import FeatureSpec
 
 SIDECAR_FORMAT = 1
@@ -38,15 +39,17 @@ SIDECAR_FORMAT = 1
 class LoadedIndex:
     """An index read from disk and the registry revision it reflects."""
 
-    index: FeatureIndex
+    index: PersistentIndex
     revision: int
     generation: int
     recovered: bool  # True when the current generation was damaged and the previous one used
 
 
-def index_class(spec: FeatureSpec) -> type[FeatureIndex]:
+def index_class(spec: FeatureSpec) -> type[PersistentIndex]:
     """The index implementation for a feature kind."""
-    return BinaryHashIndex if spec.kind == "binary" else DenseIndex
+    classes: dict[str, type[PersistentIndex]] = {
+        "binary": BinaryHashIndex, "dense": DenseIndex, "tokens": FingerprintIndex}
+    return classes[spec.kind]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -106,7 +109,7 @@ class IndexStore:
                 f"index sidecar {path} is unreadable ({exc}); run `ipscreen index rebuild`"
             ) from None
 
-    def save(self, name: str, index: FeatureIndex, revision: int) -> int:
+    def save(self, name: str, index: PersistentIndex, revision: int) -> int:
         """Persist index as a new generation reflecting registry `revision`; returns it."""
         data = index.serialize()
         old = self.read_sidecar(name)
@@ -172,8 +175,8 @@ class IndexStore:
             f"index {name!r} has no intact generation ({'; '.join(problems)}); "
             "run `ipscreen index rebuild`")
 
-    def _read_entry(self, cls: type[FeatureIndex], spec: FeatureSpec, entry: dict,
-                    params: dict) -> FeatureIndex:
+    def _read_entry(self, cls: type[PersistentIndex], spec: FeatureSpec, entry: dict,
+                    params: dict) -> PersistentIndex:
         path = self.directory / entry["file"]
         try:
             data = path.read_bytes()

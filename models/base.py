@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-FeatureKind = Literal["binary", "dense"]
+FeatureKind = Literal["binary", "dense", "tokens"]
 
 
 @dataclass(frozen=True)

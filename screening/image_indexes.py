@@ -1,137 +1,39 @@
-"""Keeps the image indexes in step with the registry: incremental catch-up and full rebuild.
-
-Each index records the registry revision it reflects. Before a screening run (and after every
-registry change made through ipscreen) the indexes catch up on the works changed since: new or
-replaced works are (re)added, withdrawn ones removed. No full rebuild is needed for a withdraw,
-and an index restored from its previous generation after a crash simply catches up further.
-"""
+"""The image indexes (pHash and PDQ binary, SSCD dense) kept current by the index keeper."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from indexes.base import FeatureIndex
+from indexes.base import FeatureIndex, PersistentIndex
 from indexes.binary import BinaryHashIndex
 from indexes.dense import DenseIndex
-from indexes.errors import IndexCorruptError
-from indexes.store import IndexStore
 from models.imaging import DecodeLimits, decode_image
-from screening.registry.blobs import BlobStore
-from screening.registry.repository import WorkRecord, WorksRegistry
+from screening.index_keeper import RegistryIndexes
+from screening.registry.repository import WorkRecord
 from screening.work_features import IndexedFeature
 
 
 @dataclass
-class LiveIndex:
-    feature: IndexedFeature
-    index: FeatureIndex
-    revision: int
-    dirty: bool = False
-    recovered: bool = False
+class ImageIndexes(RegistryIndexes[IndexedFeature, FeatureIndex]):
+    """The image indexes: pHash and PDQ (binary) and SSCD descriptors (dense)."""
 
-
-@dataclass
-class ImageIndexes:
-    """The image indexes of one data dir, loaded lazily and kept current."""
-
-    store: IndexStore
-    registry: WorksRegistry
-    blobs: BlobStore
     dense_factory: str = "Flat"
     limits: DecodeLimits = field(default_factory=DecodeLimits)
-    progress: bool = True
-    _live: dict[str, LiveIndex] = field(default_factory=dict)
 
     def _new_index(self, feature: IndexedFeature) -> FeatureIndex:
         if feature.spec.kind == "dense":
             return DenseIndex(feature.spec, self.dense_factory)
         return BinaryHashIndex(feature.spec)
 
-    def _load(self, feature: IndexedFeature) -> LiveIndex:
-        try:
-            loaded = self.store.load(feature.index_name, feature.spec)
-        except IndexCorruptError as exc:
-            # The registry is the source of truth: with no intact generation on disk, start
-            # empty and let the catch-up rebuild it (from cached features, so it is quick).
-            print(f"warning: {exc}; rebuilding it from the registry", file=sys.stderr)
-            loaded = None
-        if loaded is None:
-            return LiveIndex(feature, self._new_index(feature), revision=0, dirty=True)
-        return LiveIndex(feature, loaded.index, loaded.revision, recovered=loaded.recovered,
-                         dirty=loaded.recovered)
+    def _loaded(self, index: PersistentIndex) -> FeatureIndex:
+        assert isinstance(index, FeatureIndex)  # image specs are binary or dense
+        return index
 
-    def current(self, features: Sequence[IndexedFeature]) -> dict[str, FeatureIndex]:
-        """The indexes for these features, caught up with the registry."""
-        head = self.registry.revision()
-        stale = [f for f in features
-                 if f.index_name not in self._live or self._live[f.index_name].revision < head]
-        if stale:
-            with self.store.lock("image-indexes"):
-                for f in stale:  # another process may have caught up and saved meanwhile
-                    self._live[f.index_name] = self._load(f)
-                self._catch_up([self._live[f.index_name] for f in stale], head)
-        return {f.index_name: self._live[f.index_name].index for f in features}
+    def _content(self, work: WorkRecord) -> Any:
+        return decode_image(self.blobs.get(work.content_sha256), self.limits).image
 
-    def rebuild(self, features: Sequence[IndexedFeature]) -> dict[str, int]:
-        """Build these indexes from scratch from the registry; returns vectors per index."""
-        with self.store.lock("image-indexes"):
-            head = self.registry.revision()
-            live = [LiveIndex(f, self._new_index(f), revision=0, dirty=True) for f in features]
-            works = self.registry.list_works(kind="image", status="active")
-            vectors = self._compute(works, [lv.feature for lv in live], "rebuild")
-            for lv in live:
-                lv.index.add_new([w.id for w, _ in vectors],
-                                 [v[lv.feature.index_name] for _, v in vectors])
-                lv.revision = head
-                self.store.save(lv.feature.index_name, lv.index, head)
-                lv.dirty = False
-                self._live[lv.feature.index_name] = lv
-            return {lv.feature.index_name: lv.index.ntotal for lv in live}
-
-    def _catch_up(self, live: list[LiveIndex], head: int) -> None:
-        since = min(lv.revision for lv in live)
-        changed = self.registry.changed_since(since, kind="image")
-        active = [w for w in changed if w.status == "active"]
-        vectors = dict((w.id, v) for w, v in self._compute(active, [lv.feature for lv in live],
-                                                            "indexing"))
-        for lv in live:
-            for work in changed:
-                if work.revision <= lv.revision:
-                    continue
-                if work.status == "active":
-                    lv.index.add(work.id, vectors[work.id][lv.feature.index_name])
-                else:
-                    lv.index.remove([work.id])
-                lv.dirty = True
-            lv.revision = head
-            if lv.dirty:
-                self.store.save(lv.feature.index_name, lv.index, head)
-                lv.dirty = False
-
-    def _compute(self, works: list[WorkRecord], features: list[IndexedFeature],
-                 what: str) -> list[tuple[WorkRecord, dict[str, np.ndarray]]]:
-        out = []
-        bar = tqdm(works, desc=f"{what} {len(works)} works", unit="work", file=sys.stderr,
-                   disable=not self.progress or len(works) < 2, leave=False)
-        for work in bar:
-            vecs: dict[str, np.ndarray] = {}
-            missing = []
-            for f in features:
-                cached = self.registry.get_feature(work, f.index_name, f.spec.version)
-                if cached is None:
-                    missing.append(f)
-                else:
-                    vecs[f.index_name] = cached
-            if missing:
-                image = decode_image(self.blobs.get(work.content_sha256), self.limits).image
-                for f in missing:
-                    value = f.work_vectors(image)
-                    self.registry.put_feature(work, f.index_name, f.spec.version, value)
-                    vecs[f.index_name] = value
-            out.append((work, vecs))
-        return out
+    def _work_vectors(self, feature: IndexedFeature, content: Any) -> np.ndarray:
+        return feature.work_vectors(content)

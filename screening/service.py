@@ -79,8 +79,9 @@ class Workspace:
         self.store = IndexStore(self.data_dir / "indexes")
         self.limits = DecodeLimits(settings.max_image_bytes, settings.max_image_pixels)
         self.progress = progress
-        self.images = ImageIndexes(self.store, self.registry, self.blobs,
-                                   settings.dense_factory, self.limits, progress)
+        self.images = ImageIndexes(self.store, self.registry, self.blobs, progress=progress,
+                                   kind="image", dense_factory=settings.dense_factory,
+                                   limits=self.limits)
         self.thresholds = Thresholds(settings.block_threshold, settings.review_threshold,
                                      settings.report_threshold)
 
@@ -154,7 +155,10 @@ class Workspace:
             return None
         name, feat = found
         loaded = self.store.load(name, feat.spec)
-        return loaded.index if loaded else None
+        if loaded is None:
+            return None
+        assert isinstance(loaded.index, FeatureIndex)
+        return loaded.index
 
     def add_background(self, paths: Iterable[Path], profile: str,
                        batch_size: int = 64) -> int:

