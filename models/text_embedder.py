@@ -17,6 +17,7 @@ The export needs torch and onnx once; the files are cached (atomically written) 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -151,8 +152,14 @@ class TextEmbedder:
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
                 out = Path(tmp) / "model-int8.onnx"
-                quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
-                                 per_channel=True, op_types_to_quantize=["MatMul"])
+                root = logging.getLogger()
+                level = root.level
+                root.setLevel(logging.ERROR)  # its pre-processing advice is for CNNs
+                try:
+                    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
+                                     per_channel=True, op_types_to_quantize=["MatMul"])
+                finally:
+                    root.setLevel(level)
             staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             os.replace(out, staged)
             os.replace(staged, path)

@@ -83,7 +83,7 @@ def load_calibrator(name: str) -> LogisticCalibrator:
         text = resources.files("screening.calibration_data").joinpath(f"{name}.json").read_text()
     except FileNotFoundError:
         raise ConfigurationError(
-            f"no calibration {name!r} is packaged; run benchmarks/fit_image_calibration.py"
+            f"no calibration {name!r} is packaged; run benchmarks/fit_*_calibration.py"
         ) from None
     return LogisticCalibrator.from_dict(json.loads(text))
 

@@ -1,8 +1,9 @@
 """The `ipscreen` command line: a thin door onto screening.service.
 
-Output contract (tests and users rely on it): `screen image --json` prints one JSON object per
-input on stdout; progress and messages go to stderr. Errors print `error: <reason>` on stderr
-and exit non-zero (2 bad input, 3 not found, 4 conflict, 5 data dir, 1 other).
+Output contract (tests and users rely on it): `screen image --json` and `screen text --json`
+print one JSON object per input on stdout; progress and messages go to stderr. Errors print
+`error: <reason>` on stderr and exit non-zero (2 bad input, 3 not found, 4 conflict, 5 data
+dir, 1 other).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from indexes.errors import IndexError_
-from models.errors import ImageDecodeError, ModelError
+from models.errors import ModelError
 from screening.errors import IpscreenError
+from screening.manifest import kind_of
 from screening.registry.repository import WorkMeta
-from screening.service import RowOutcome, Workspace, expand_image_paths
+from screening.service import RowOutcome, Workspace, expand_image_paths, expand_text_paths
 from screening.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -71,7 +73,8 @@ def _err(msg: str) -> None:
 @works_app.command("import")
 def works_import(manifest: Path, replace: Annotated[bool, typer.Option(
         help="Replace works whose content changed.")] = False) -> None:
-    """Register the works listed in a CSV manifest (path,external_id,title,owner,category)."""
+    """Register the works listed in a manifest: CSV (path,external_id,title,owner,category)
+    or JSON Lines (.jsonl, one object per work, text works may carry their "text")."""
     ws = _workspace(create=True)
     bar = tqdm(desc="importing", unit="row", file=sys.stderr)
 
@@ -97,6 +100,8 @@ def works_import(manifest: Path, replace: Annotated[bool, typer.Option(
 def works_add(
     file: Path,
     external_id: Annotated[str, typer.Option("--external-id")],
+    kind: Annotated[str | None, typer.Option(
+        help="image or text (default: from the file's suffix; .txt/.md are text)")] = None,
     title: Annotated[str, typer.Option()] = "",
     owner: Annotated[str, typer.Option()] = "",
     category: Annotated[str, typer.Option()] = "",
@@ -105,16 +110,14 @@ def works_add(
     replace: Annotated[bool, typer.Option(help="Replace the work if its content changed.")]
     = False,
 ) -> None:
-    """Register one image work."""
-    from models.imaging import read_image_bytes
-
+    """Register one work (an image, or a UTF-8 text file)."""
+    kind = kind or kind_of(file)
+    if kind not in ("image", "text"):
+        raise typer.BadParameter("kind must be image or text", param_hint="--kind")
     ws = _workspace(create=True)
-    data = read_image_bytes(file, ws.limits)
-    meta = WorkMeta(external_id, "image", title, owner, category, jurisdiction, registration_no)
-    try:
-        record, outcome = ws.register_image(meta, data, replace=replace)
-    except ImageDecodeError as exc:
-        raise ImageDecodeError(f"{file}: {exc}") from None
+    meta = WorkMeta(external_id, kind, title, owner, category,  # type: ignore[arg-type]
+                    jurisdiction, registration_no)
+    record, outcome = ws.register_file(meta, file, replace=replace)
     typer.echo(json.dumps({"outcome": outcome, **record.public()}))
 
 
@@ -177,12 +180,63 @@ def screen_image(
         raise typer.Exit(1)
 
 
+@screen_app.command("text")
+def screen_text(
+    paths: Annotated[list[str], typer.Argument(help="Text files, folders of .txt, or - for "
+                                               "standard input.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")]
+    = False,
+    paraphrase: Annotated[bool, typer.Option(
+        "--paraphrase/--no-paraphrase", help="Run the paraphrase (embedding) layer.")] = True,
+) -> None:
+    """Screen generated texts against the registered text works."""
+    ws = _workspace()
+    inputs: list[tuple[str, str | Path]] = []
+    for p in paths:
+        if p == "-":
+            inputs.append(("-", _stdin_text(ws.settings.max_text_bytes)))
+        else:
+            inputs.extend((str(f), f) for f in expand_text_paths([Path(p)]))
+    if not inputs:
+        raise IpscreenError("no text files found in the given paths")
+    failures = 0
+    bar = tqdm(total=len(inputs), desc="screening", unit="text", file=sys.stderr,
+               disable=len(inputs) < 2 or not ws.progress)
+    # --no-paraphrase turns the layer off; otherwise the setting decides
+    for result in ws.screen_texts(inputs, paraphrase=None if paraphrase else False):
+        bar.update(1)
+        failures += result.error is not None
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        elif result.error is not None:
+            typer.echo(f"{result.input}\terror\t{result.error}")
+        else:
+            best = result.matches[0] if result.matches else None
+            what = (f"{best.work.external_id} ({best.work.title}) p={best.score:.3f} "
+                    f"longest run {best.longest_run_words} words, "
+                    f"{best.output_copied_fraction:.0%} of the output" if best else "-")
+            typer.echo(f"{result.input}\t{result.decision}\t{result.risk_score:.3f}\t{what}")
+    bar.close()
+    if failures:
+        _err(f"{failures} of {len(inputs)} inputs could not be screened")
+        raise typer.Exit(1)
+
+
+def _stdin_text(max_bytes: int) -> str:
+    from screening.text_input import decode_text
+
+    data = sys.stdin.buffer.read(max_bytes + 1)
+    return decode_text(data, max_bytes)
+
+
 # -- indexes ----------------------------------------------------------------------------------
 @index_app.command("rebuild")
 def index_rebuild(profile: Annotated[list[str] | None, typer.Option(
         help="Profiles to rebuild (default: all maintained).")] = None) -> None:
-    """Rebuild image indexes from the registry."""
-    counts = _workspace().rebuild_indexes(profile or None)
+    """Rebuild the image and text indexes from the registry."""
+    ws = _workspace()
+    counts = ws.rebuild_indexes(profile or None)
+    counts.update(ws.texts.rebuild())
     typer.echo(json.dumps(counts))
 
 

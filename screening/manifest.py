@@ -1,14 +1,19 @@
-"""Reading a works manifest (CSV) into rows, with a precise reason for every bad row.
+"""Reading a works manifest (CSV or JSON Lines) into rows, with a reason for every bad row.
 
-Columns: path, external_id, title, owner, category (required header names) and optionally
-jurisdiction, registration_no. Paths are relative to the manifest's folder. Row numbers in
-messages are line numbers in the file (the header is row 1).
+CSV columns: path, external_id, title, owner, category (required header names) and optionally
+jurisdiction, registration_no, kind. Paths are relative to the manifest's folder. A row's kind
+is its `kind` column, else its file's suffix: .txt, .text and .md are text works, anything
+else an image. Row numbers in messages are line numbers in the file (the header is row 1).
+
+JSON Lines (a .jsonl file): one object per line with external_id and either "text" (the work
+itself, a text work) or "path", plus the same optional metadata fields.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +21,14 @@ from screening.errors import InvalidInputError
 from screening.registry.repository import WorkMeta
 
 REQUIRED = ("path", "external_id", "title", "owner", "category")
-OPTIONAL = ("jurisdiction", "registration_no")
+OPTIONAL = ("jurisdiction", "registration_no", "kind")
+TEXT_SUFFIXES = {".txt", ".text", ".md"}
+META_FIELDS = ("title", "owner", "category", "jurisdiction", "registration_no")
+
+
+def kind_of(path: Path) -> str:
+    """A work file's kind from its suffix."""
+    return "text" if path.suffix.lower() in TEXT_SUFFIXES else "image"
 MAX_MANIFEST_BYTES = 100 * 1024 * 1024
 
 
@@ -26,11 +38,20 @@ class ManifestRow:
     path: Path | None
     meta: WorkMeta | None
     error: str | None = None
+    #: The work's text itself, when a JSON Lines row carries it inline.
+    text: str | None = None
 
 
-def read_manifest(manifest: Path, kind: str = "image") -> list[ManifestRow]:
+def read_manifest(manifest: Path) -> list[ManifestRow]:
     """Every data row, good or bad. Raises InvalidInputError when the file as a whole is
     unusable (missing, not UTF-8, no header, missing columns)."""
+    text = _read(manifest)
+    if manifest.suffix.lower() in (".jsonl", ".ndjson"):
+        return _read_jsonl(manifest, text)
+    return _read_csv(manifest, text)
+
+
+def _read(manifest: Path) -> str:
     try:
         raw = manifest.read_bytes()
     except FileNotFoundError:
@@ -46,7 +67,11 @@ def read_manifest(manifest: Path, kind: str = "image") -> list[ManifestRow]:
             f"{manifest}: not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
         ) from None
     if "\x00" in text:
-        raise InvalidInputError(f"{manifest}: contains NUL bytes; is it really a CSV file?")
+        raise InvalidInputError(f"{manifest}: contains NUL bytes; is it really a manifest?")
+    return text
+
+
+def _read_csv(manifest: Path, text: str) -> list[ManifestRow]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
@@ -63,14 +88,50 @@ def read_manifest(manifest: Path, kind: str = "image") -> list[ManifestRow]:
     try:
         for record in reader:
             line = reader.line_num
-            rows.append(_row(record, line, base, kind, seen))
+            rows.append(_row(record, line, base, seen))
     except csv.Error as exc:
         raise InvalidInputError(f"{manifest}: malformed CSV near row {reader.line_num}: {exc}") \
             from None
     return rows
 
 
-def _row(record: dict, line: int, base: Path, kind: str, seen: dict[str, int]) -> ManifestRow:
+def _read_jsonl(manifest: Path, text: str) -> list[ManifestRow]:
+    rows: list[ManifestRow] = []
+    seen: dict[str, int] = {}
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            rows.append(ManifestRow(line, None, None, f"not JSON ({exc.msg} at column "
+                                                      f"{exc.colno})"))
+            continue
+        if not isinstance(record, dict):
+            rows.append(ManifestRow(line, None, None, "not a JSON object"))
+            continue
+        bad = [k for k, v in record.items() if v is not None and not isinstance(v, str)]
+        if bad:
+            rows.append(ManifestRow(line, None, None,
+                                    f"field(s) {', '.join(sorted(bad))} must be strings"))
+            continue
+        inline = record.get("text")
+        if inline is not None:
+            if record.get("path"):
+                rows.append(ManifestRow(line, None, None, "give either text or path, not both"))
+                continue
+            record = {**record, "path": "-", "kind": record.get("kind") or "text"}
+            if record["kind"] != "text":
+                rows.append(ManifestRow(line, None, None, "inline text needs kind text"))
+                continue
+        row = _row(record, line, manifest.parent, seen)
+        if inline is not None and row.meta is not None:
+            row = ManifestRow(row.row, None, row.meta, None, inline)
+        rows.append(row)
+    return rows
+
+
+def _row(record: dict, line: int, base: Path, seen: dict[str, int]) -> ManifestRow:
     if None in record:
         return ManifestRow(line, None, None, "more fields than the header has columns")
     values = {k: (v or "").strip() for k, v in record.items() if k}
@@ -86,12 +147,12 @@ def _row(record: dict, line: int, base: Path, kind: str, seen: dict[str, int]) -
     path = Path(values["path"])
     if not path.is_absolute():
         path = base / path
+    kind = values.get("kind") or kind_of(path)
+    if kind not in ("image", "text"):
+        return ManifestRow(line, path, None, f"kind must be image or text, got {kind!r}")
     try:
         meta = WorkMeta(external_id=ext, kind=kind,  # type: ignore[arg-type]
-                        title=values.get("title", ""), owner=values.get("owner", ""),
-                        category=values.get("category", ""),
-                        jurisdiction=values.get("jurisdiction", ""),
-                        registration_no=values.get("registration_no", "")).validated()
+                        **{f: values.get(f, "") for f in META_FIELDS}).validated()
     except InvalidInputError as exc:
         return ManifestRow(line, path, None, str(exc))
     return ManifestRow(line, path, meta)

@@ -22,11 +22,13 @@ from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, 
 from screening.image_indexes import ImageIndexes
 from screening.image_profiles import get_profile
 from screening.image_screening import ImageResult, ImageScreener
-from screening.manifest import read_manifest
+from screening.manifest import TEXT_SUFFIXES, read_manifest
 from screening.registry.blobs import BlobStore, sha256_hex
 from screening.registry.database import open_engine
 from screening.registry.repository import RegisterOutcome, WorkMeta, WorkRecord, WorksRegistry
 from screening.settings import Settings
+from screening.text_screening import TextResult
+from screening.text_service import TextSide
 from screening.work_features import IndexedFeature, features_for
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
@@ -84,6 +86,8 @@ class Workspace:
                                    limits=self.limits)
         self.thresholds = Thresholds(settings.block_threshold, settings.review_threshold,
                                      settings.report_threshold)
+        self.texts = TextSide(settings, self.data_dir, self.registry, self.blobs, self.store,
+                              self.thresholds, progress)
 
     def close(self) -> None:
         """Release database connections (long-lived servers and tests call this)."""
@@ -102,32 +106,61 @@ class Workspace:
             self.sync_indexes()
         return record, outcome
 
+    def register_text(self, meta: WorkMeta, text: str, replace: bool = False,
+                      sync: bool = True) -> tuple[WorkRecord, RegisterOutcome]:
+        """Validate, store and register a text work; indexes catch up unless sync=False."""
+        return self.texts.register(meta, text, replace, sync)
+
+    def register_file(self, meta: WorkMeta, path: Path, replace: bool = False,
+                      sync: bool = True) -> tuple[WorkRecord, RegisterOutcome]:
+        """Register a work read from a file of its kind (meta.kind)."""
+        if meta.kind == "text":
+            return self.register_text(meta, self.texts.read(path), replace, sync)
+        try:
+            return self.register_image(meta, read_image_bytes(path, self.limits), replace, sync)
+        except ImageDecodeError as exc:
+            raise ImageDecodeError(f"{path}: {exc}") from None
+
     def import_manifest(self, manifest: Path, replace: bool = False,
                         on_row: Callable[[RowOutcome], None] | None = None) -> ImportReport:
+        """Register every good row of a CSV or JSON Lines manifest; bad rows are reported
+        with their reason and the others still import. Indexes catch up once at the end."""
         report = ImportReport()
-        rows = read_manifest(manifest)
-        for row in rows:
+        changed: set[str] = set()
+        for row in read_manifest(manifest):
             ext = row.meta.external_id if row.meta else ""
-            if row.error is not None or row.meta is None or row.path is None:
+            if row.error is not None or row.meta is None:
                 outcome = RowOutcome(row.row, ext, "error", row.error or "invalid row")
             else:
                 try:
-                    data = read_image_bytes(row.path, self.limits)
-                    _record, result = self.register_image(row.meta, data, replace, sync=False)
+                    if row.text is not None:
+                        _record, result = self.register_text(row.meta, row.text, replace,
+                                                             sync=False)
+                    else:
+                        assert row.path is not None
+                        _record, result = self.register_file(row.meta, row.path, replace,
+                                                             sync=False)
                     outcome = RowOutcome(row.row, ext, result)
+                    if result != "unchanged":
+                        changed.add(row.meta.kind)
                 except (IpscreenError, ImageDecodeError) as exc:
                     outcome = RowOutcome(row.row, ext, "error", str(exc))
             report.rows.append(outcome)
             if on_row:
                 on_row(outcome)
-        if any(r.outcome not in ("error", "unchanged") for r in report.rows):
-            self.sync_indexes()
+        self._sync_kinds(changed)
         return report
 
     def withdraw(self, external_id: str, reason: str = "") -> WorkRecord:
         record = self.registry.withdraw(external_id, reason)
-        self.sync_indexes()
+        self._sync_kinds({record.kind})
         return record
+
+    def _sync_kinds(self, kinds: set[str]) -> None:
+        if "image" in kinds:
+            self.sync_indexes()
+        if "text" in kinds:
+            self.texts.sync()
 
     # -- indexes ----------------------------------------------------------------------------
     def _features(self, profiles: Iterable[str]) -> list[IndexedFeature]:
@@ -205,6 +238,22 @@ class Workspace:
                       ) -> Iterator[ImageResult]:
         return self.image_screener(profile).screen_paths(paths, self.limits)
 
+    def screen_texts(self, inputs: Iterable[tuple[str, str | Path]],
+                     paraphrase: bool | None = None) -> Iterator[TextResult]:
+        """Screen (name, text-or-path) pairs against the registered text works."""
+        return self.texts.screen(inputs, paraphrase)
+
+
+def expand_text_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given; folders walked recursively for .txt files, in sorted order."""
+    for p in paths:
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                if child.is_file() and child.suffix.lower() in TEXT_SUFFIXES:
+                    yield child
+        else:
+            yield p
+
 
 def expand_image_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given; folders walked recursively for image files, in sorted order. A path
@@ -218,4 +267,5 @@ def expand_image_paths(paths: Iterable[Path]) -> Iterator[Path]:
             yield p
 
 
-__all__ = ["ImportReport", "RowOutcome", "Workspace", "expand_image_paths", "sha256_hex"]
+__all__ = ["ImportReport", "RowOutcome", "Workspace", "expand_image_paths", "expand_text_paths",
+           "sha256_hex"]

@@ -44,6 +44,23 @@ class Settings(BaseSettings):
     #: onnxruntime threads per session (0: onnxruntime's default, all cores).
     threads: int = Field(default=0, ge=0, le=256)
 
+    # -- text ---------------------------------------------------------------------------------
+    #: Largest text accepted (a work or an output), in bytes of UTF-8.
+    max_text_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    #: Folder of a BERT-style sentence-transformers model; empty: the bundled
+    #: all-MiniLM-L6-v2 (English only). A multilingual model can be dropped in here.
+    text_model_dir: Path | None = None
+    #: Embedding runtime: onnx-int8 (fastest), onnx, or torch (plain transformers).
+    text_backend: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
+    #: Run the paraphrase layer (embeddings) when screening text.
+    text_paraphrase: bool = True
+    #: Shortest shared run reported as verbatim: 8 words, or 13 CJK characters (about the
+    #: information of 8 English words). See screening/text_align.py for the reasoning.
+    text_min_run_words: int = Field(default=8, ge=8, le=1000)
+    text_min_run_cjk: int = Field(default=13, ge=8, le=1000)
+    #: Words per sentence window of the paraphrase layer.
+    text_window_words: int = Field(default=48, ge=8, le=160)
+
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Settings:
         if not self.report_threshold <= self.review_threshold <= self.block_threshold:

@@ -1,0 +1,71 @@
+"""The text indexes (winnowing fingerprints and sentence-window embeddings) of the registry.
+
+A text work contributes its token hashes to the fingerprint index and one MiniLM vector per
+sentence window to the window index. Both are cached in the registry's feature table, keyed by
+version and content hash, so a rebuild re-embeds nothing that did not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from indexes.base import PersistentIndex
+from indexes.dense import DenseIndex
+from indexes.fingerprint import FingerprintIndex
+from indexes.ids import TEXT_WINDOWS_PER_WORK
+from models.base import FeatureSpec
+from models.text_embedder import TextEmbedder
+from models.text_fingerprint import fingerprint_spec, token_hashes
+from models.text_normalize import NormalizedText, normalize
+from screening.index_keeper import RegistryIndexes
+from screening.registry.repository import WorkRecord
+from screening.text_input import decode_text
+from screening.text_paraphrase import window_texts, windows
+
+FINGERPRINT_INDEX = "text_fingerprint"
+WINDOW_INDEX = "text_windows"
+#: k-gram size and winnowing window: every shared run of k + w - 1 = 8 tokens is found.
+K, W = 5, 4
+
+
+@dataclass(frozen=True)
+class TextFeature:
+    index_name: str
+    spec: FeatureSpec
+    embedder: Callable[[], TextEmbedder] | None = None
+    max_words: int = 48
+
+
+def fingerprint_feature() -> TextFeature:
+    return TextFeature(FINGERPRINT_INDEX, fingerprint_spec(K, W))
+
+
+def window_feature(embedder: Callable[[], TextEmbedder], spec: FeatureSpec,
+                   max_words: int) -> TextFeature:
+    # the window plan changes what a work's vectors are, so it is part of the version
+    spec = FeatureSpec(spec.name, f"{spec.version}|win{max_words}", "dense", spec.dim)
+    return TextFeature(WINDOW_INDEX, spec, embedder, max_words)
+
+
+@dataclass
+class TextIndexes(RegistryIndexes[TextFeature, PersistentIndex]):
+    max_text_bytes: int = 10 * 1024 * 1024
+
+    def _new_index(self, feature: TextFeature) -> PersistentIndex:
+        if feature.spec.kind == "tokens":
+            return FingerprintIndex(feature.spec, K, W)
+        return DenseIndex(feature.spec, "Flat", variants_per_work=TEXT_WINDOWS_PER_WORK)
+
+    def _content(self, work: WorkRecord) -> Any:
+        return normalize(decode_text(self.blobs.get(work.content_sha256), self.max_text_bytes))
+
+    def _work_vectors(self, feature: TextFeature, content: Any) -> np.ndarray:
+        norm: NormalizedText = content
+        if feature.embedder is None:
+            return token_hashes(norm.tokens)[:, None]
+        spans = windows(norm, feature.max_words)
+        return feature.embedder().embed(window_texts(norm, spans))

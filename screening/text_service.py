@@ -1,0 +1,131 @@
+"""The text half of a Workspace: registering text works, keeping text indexes, screening.
+
+The CLI and the API reach it through Workspace only; it shares the registry, blob store and
+index store with the image side, so one data dir holds both kinds of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from indexes.dense import DenseIndex
+from indexes.fingerprint import FingerprintIndex
+from indexes.store import IndexStore
+from models.text_embedder import TextEmbedder
+from models.text_normalize import normalize
+from screening.calibration import LogisticCalibrator, load_calibrator
+from screening.decision import Thresholds
+from screening.errors import InvalidInputError, IpscreenError
+from screening.registry.blobs import BlobStore
+from screening.registry.repository import RegisterOutcome, WorkMeta, WorkRecord, WorksRegistry
+from screening.settings import Settings
+from screening.text_align import AlignParams
+from screening.text_indexes import (
+    FINGERPRINT_INDEX,
+    WINDOW_INDEX,
+    TextFeature,
+    TextIndexes,
+    fingerprint_feature,
+    window_feature,
+)
+from screening.text_input import check_text, read_text_file
+from screening.text_paraphrase import ParaphraseParams
+from screening.text_screening import TextResult, TextScreener
+
+TEXT_CALIBRATION = "text"
+
+
+class TextSide:
+    """Text works, indexes and screening of one data dir."""
+
+    def __init__(self, settings: Settings, data_dir: Path, registry: WorksRegistry,
+                 blobs: BlobStore, store: IndexStore, thresholds: Thresholds,
+                 progress: bool = True) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.registry = registry
+        self.blobs = blobs
+        self.thresholds = thresholds
+        self.indexes = TextIndexes(store, registry, blobs, progress=progress, kind="text",
+                                   max_text_bytes=settings.max_text_bytes)
+        self._embedder: TextEmbedder | None = None
+        self._screener: TextScreener | None = None
+
+    def embedder(self) -> TextEmbedder:
+        if self._embedder is None:
+            self._embedder = TextEmbedder(self.settings.text_model_dir,
+                                          self.settings.text_backend,
+                                          cache_dir=self.data_dir / "models",
+                                          threads=self.settings.threads)
+        return self._embedder
+
+    def features(self, paraphrase: bool | None = None) -> list[TextFeature]:
+        feats = [fingerprint_feature()]
+        if self.settings.text_paraphrase if paraphrase is None else paraphrase:
+            emb = self.embedder()
+            feats.append(window_feature(lambda: emb, emb.spec, self.settings.text_window_words))
+        return feats
+
+    # -- registry ---------------------------------------------------------------------------
+    def register(self, meta: WorkMeta, text: str, replace: bool = False, sync: bool = True
+                 ) -> tuple[WorkRecord, RegisterOutcome]:
+        text = check_text(text, self.settings.max_text_bytes)
+        n = len(normalize(text))
+        if n < self.settings.text_min_run_words:
+            raise InvalidInputError(
+                f"text has {n} words; a work needs at least {self.settings.text_min_run_words} "
+                "(the shortest run that counts as copying)")
+        data = text.encode("utf-8")
+        digest = self.blobs.put(data)
+        record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
+        if sync and outcome != "unchanged":
+            self.sync()
+        return record, outcome
+
+    def read(self, path: Path) -> str:
+        return read_text_file(path, self.settings.max_text_bytes)
+
+    def sync(self) -> None:
+        self.indexes.current(self.features())
+        self._screener = None
+
+    def rebuild(self) -> dict[str, int]:
+        counts = self.indexes.rebuild(self.features())
+        self._screener = None
+        return counts
+
+    # -- screening --------------------------------------------------------------------------
+    def screener(self, paraphrase: bool | None = None,
+                 calibrator: LogisticCalibrator | None = None) -> TextScreener:
+        """A screener over current indexes (calibrator: the packaged one unless given)."""
+        use_para = self.settings.text_paraphrase if paraphrase is None else paraphrase
+        live = self.indexes.current(self.features(use_para))
+        fp = live[FINGERPRINT_INDEX]
+        if not isinstance(fp, FingerprintIndex):
+            raise IpscreenError("the text fingerprint index has an unexpected type")
+        windows = live.get(WINDOW_INDEX)
+        if windows is not None and not isinstance(windows, DenseIndex):
+            raise IpscreenError("the text window index has an unexpected type")
+        s = self.settings
+        return TextScreener(fp, windows, self.embedder() if use_para else None, self.registry,
+                            self.blobs, calibrator or load_calibrator(TEXT_CALIBRATION),
+                            self.thresholds,
+                            AlignParams(min_words=s.text_min_run_words,
+                                        min_cjk=s.text_min_run_cjk),
+                            ParaphraseParams(max_words=s.text_window_words),
+                            max_matches=s.max_matches, max_text_bytes=s.max_text_bytes)
+
+    def screen(self, inputs: Iterable[tuple[str, str | Path]], paraphrase: bool | None = None
+               ) -> Iterator[TextResult]:
+        """Screen (name, text) pairs; a Path is read first. A bad input yields an error
+        result and the run goes on."""
+        screener = self.screener(paraphrase)
+        for name, item in inputs:
+            try:
+                text = self.read(item) if isinstance(item, Path) else \
+                    check_text(item, self.settings.max_text_bytes)
+            except InvalidInputError as exc:
+                yield TextResult(input=name, error=str(exc).removeprefix(f"{name}: "))
+                continue
+            yield screener.screen_text(text, name, paraphrase=screener.paraphrase_enabled)
