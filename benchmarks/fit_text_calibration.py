@@ -44,7 +44,8 @@ def hinged(name: str, knots: tuple[float, ...]) -> list[str]:
 #: words of run and 20, 40 matched tokens.
 FEATURES = (hinged("run", (0.16, 0.3, 0.5, 0.8)) + hinged("matched", (0.2, 0.4))
             + hinged("near_similarity", (0.5, 0.7)) + hinged("para_windows", (0.2, 0.4))
-            + hinged("para_mean", (0.6, 0.7, 0.8)) + hinged("para_max", (0.7, 0.8, 0.9)))
+            + hinged("para_mean", (0.6, 0.7, 0.8)) + hinged("para_max", (0.7, 0.8, 0.9))
+            + hinged("para_margin", (0.05, 0.1, 0.2)))
 
 
 def main() -> None:

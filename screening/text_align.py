@@ -61,10 +61,13 @@ class AlignParams:
     #: 13 CJK characters: about the information of 8 English words (1.6 characters a word in
     #: Chinese text is the usual estimate).
     min_cjk: int = 13
-    #: Tokens that may separate two runs of one passage (on each side): 10% edits leave
-    #: exact runs a few words apart; 6 bridges a substituted phrase without joining
-    #: unrelated quotations.
-    max_gap: int = 6
+    #: Tokens that may separate two found runs of one passage (on each side). Runs shorter
+    #: than k are never seeds and one of 5-7 tokens is found only when winnowing kept one of
+    #: its k-grams, so at 10-15% edits found runs lie up to ~15 tokens apart.
+    max_gap: int = 15
+    #: How far two runs of one passage may drift apart in alignment (inserted minus dropped
+    #: tokens between them); unrelated quotations of one work almost never line up this well.
+    max_shift: int = 8
     #: Tokens tried beyond a passage's ends when extending it through edits.
     extend: int = 12
 
@@ -110,7 +113,7 @@ def passages(runs: list[Run], query: np.ndarray, work: np.ndarray, cjk: np.ndarr
              p: AlignParams) -> list[Passage]:
     """Chain runs into passages and keep those long enough to be evidence."""
     out: list[Passage] = []
-    for chain in _chains(runs, p.max_gap):
+    for chain in _chains(runs, p.max_gap, p.max_shift):
         q0, q1, w0, w1 = chain[0].q0, chain[-1].q1, min(r.w0 for r in chain), \
             max(r.w1 for r in chain)
         q0, w0 = _extend_left(query, work, q0, w0, p.extend)
@@ -126,20 +129,34 @@ def passages(runs: list[Run], query: np.ndarray, work: np.ndarray, cjk: np.ndarr
             continue
         out.append(Passage(kind, q0, q1, w0, w1, matched, longest.length,
                            (longest.q0, longest.q1), matched / max(q1 - q0, w1 - w0)))
-    return out
+    return _dedupe(out)
 
 
-def _chains(runs: list[Run], max_gap: int) -> list[list[Run]]:
+def _dedupe(found: list[Passage]) -> list[Passage]:
+    """Keep the best passage for each stretch of output. A phrase the work repeats (a refrain,
+    "and the evening and the morning were the ... day") matches at several places in the work;
+    the output copied it once."""
+    kept: list[Passage] = []
+    for ps in sorted(found, key=lambda x: (-x.matched, x.q0)):
+        overlap = sum(max(0, min(ps.q1, k.q1) - max(ps.q0, k.q0)) for k in kept)
+        if overlap < 0.5 * (ps.q1 - ps.q0):
+            kept.append(ps)
+    return sorted(kept, key=lambda x: x.q0)
+
+
+def _chains(runs: list[Run], max_gap: int, max_shift: int) -> list[list[Run]]:
     """Runs grouped into passages: each next run starts after the previous one in both texts
-    (small overlaps allowed: a shared word at an edit) and within max_gap tokens."""
+    (small overlaps allowed: a shared word at an edit), within max_gap tokens, on nearly the
+    same alignment diagonal."""
     chains: list[list[Run]] = []
     for r in sorted(runs, key=lambda r: (r.q0, r.w0)):
         best = None
         for c in chains:
             last = c[-1]
             dq, dw = r.q0 - last.q1, r.w0 - last.w1
+            shift = (r.w0 - r.q0) - (last.w0 - last.q0)
             if -max_gap <= dq <= max_gap and -max_gap <= dw <= max_gap \
-                    and r.q1 > last.q1 and r.w1 > last.w1:
+                    and abs(shift) <= max_shift and r.q1 > last.q1 and r.w1 > last.w1:
                 best = c
                 break
         if best is None:

@@ -21,8 +21,9 @@ from models.text_normalize import NormalizedText
 @dataclass(frozen=True)
 class ParaphraseParams:
     max_words: int = 48
-    #: Work windows fetched per output window.
-    k: int = 8
+    #: Work windows fetched per output window (neighbouring windows of one work overlap,
+    #: so 16 leaves room for other works, which the margin signal needs).
+    k: int = 16
     #: Cosine similarity below which a window hit is not evidence (MiniLM scores unrelated
     #: English sentences 0.0-0.4 and topical neighbours ~0.5; the calibrated score decides).
     min_similarity: float = 0.55
@@ -34,6 +35,13 @@ class ParaphraseParams:
 
 def windows(norm: NormalizedText, max_words: int) -> list[tuple[int, int]]:
     """Token ranges [start, end) of the sentence windows of a text."""
+    return [(s, e) for s, e, _ in windows_with_heads(norm, max_words)]
+
+
+def windows_with_heads(norm: NormalizedText, max_words: int) -> list[tuple[int, int, int]]:
+    """(start, end, head_end) per window, head_end ending its first sentence (or piece).
+    A window runs on past its first sentence into whatever follows, so where a paraphrase
+    ends is best told by the head of its last aligned window."""
     if len(norm) == 0:
         return []
     pieces: list[tuple[int, int]] = []
@@ -43,12 +51,12 @@ def windows(norm: NormalizedText, max_words: int) -> list[tuple[int, int]]:
             pieces.append((s, min(end + 1, s + max_words)))
         start = end + 1
     out = []
-    for i, (s, e) in enumerate(pieces):
-        j = i + 1
+    for i, (s, head) in enumerate(pieces):
+        e, j = head, i + 1
         while j < len(pieces) and pieces[j][1] - s <= max_words:
             e = pieces[j][1]
             j += 1
-        out.append((s, e))
+        out.append((s, e, head))
     return out
 
 
@@ -65,10 +73,17 @@ class WindowChain:
     q: tuple[int, ...]
     w: tuple[int, ...]
     sims: tuple[float, ...]
+    #: Per aligned window: its similarity minus the best similarity of any *other* work to
+    #: the same output window (SSCD-style margin: a paraphrase stands out from its topic).
+    margins: tuple[float, ...] = ()
 
     @property
     def mean(self) -> float:
         return float(np.mean(self.sims))
+
+    @property
+    def margin(self) -> float:
+        return float(np.mean(self.margins)) if self.margins else 0.0
 
 
 def best_chains(works: np.ndarray, variants: np.ndarray, sims: np.ndarray,
@@ -85,8 +100,12 @@ def best_chains(works: np.ndarray, variants: np.ndarray, sims: np.ndarray,
     for wk, hits in by_work.items():
         chain = _longest_chain(hits, p.max_step)
         if chain:
+            margins = []
+            for qi, _, s in chain:
+                others = sims[qi][(works[qi] != wk) & (works[qi] >= 0)]
+                margins.append(s - float(others.max()) if len(others) else s - p.min_similarity)
             out[wk] = WindowChain(wk, tuple(h[0] for h in chain), tuple(h[1] for h in chain),
-                                  tuple(h[2] for h in chain))
+                                  tuple(h[2] for h in chain), tuple(margins))
     return out
 
 

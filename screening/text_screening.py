@@ -36,7 +36,7 @@ from screening.text_paraphrase import (
     WindowChain,
     best_chains,
     window_texts,
-    windows,
+    windows_with_heads,
 )
 
 #: Candidate works examined per output, by number of shared k-grams (the rest share less
@@ -123,6 +123,7 @@ def text_signals(ps: list[Passage], chain: WindowChain | None, min_windows: int
         "para_windows": min(n, 10) / 10.0,
         "para_mean": chain.mean if chain else 0.0,
         "para_max": max(chain.sims) if chain else 0.0,
+        "para_margin": max(0.0, chain.margin) if chain else 0.0,
     }
 
 
@@ -178,21 +179,21 @@ class TextScreener:
                 out[work_id] = _Candidate(passages=ps)
         return out
 
-    def _paraphrase(self, norm: NormalizedText) -> tuple[list[tuple[int, int]],
+    def _paraphrase(self, norm: NormalizedText) -> tuple[list[tuple[int, int, int]],
                                                          dict[int, WindowChain]]:
         assert self.window_index is not None and self.embedder is not None
-        spans = windows(norm, self.para.max_words)
+        spans = windows_with_heads(norm, self.para.max_words)
         if not spans or self.window_index.ntotal == 0:
             return spans, {}
-        vecs = self.embedder.embed(window_texts(norm, spans))
+        vecs = self.embedder.embed(window_texts(norm, [(a, b) for a, b, _ in spans]))
         works, variants, sims = self.window_index.search_vectors(vecs, self.para.k)
         return spans, best_chains(works, variants, sims, self.para)
 
     # -- screening --------------------------------------------------------------------------
     def _candidates(self, norm: NormalizedText, paraphrase: bool
-                    ) -> tuple[dict[int, _Candidate], list[tuple[int, int]]]:
+                    ) -> tuple[dict[int, _Candidate], list[tuple[int, int, int]]]:
         cands = self._verbatim(norm, token_hashes(norm.tokens))
-        q_windows: list[tuple[int, int]] = []
+        q_windows: list[tuple[int, int, int]] = []
         if paraphrase and self.paraphrase_enabled:
             q_windows, chains = self._paraphrase(norm)
             for work_id, chain in chains.items():
@@ -235,33 +236,83 @@ class TextScreener:
 
     def _evidence(self, norm: NormalizedText, work: WorkRecord, p: float,
                   sig: dict[str, float], cand: _Candidate,
-                  q_windows: list[tuple[int, int]]) -> TextMatch:
+                  q_windows: list[tuple[int, int, int]]) -> TextMatch:
         wnorm = self._work_text(work)
-        spans: list[Span] = []
+        items = [_Finding(ps.kind, ps.q0, ps.q1, ps.w0, ps.w1, ps.matched, ps.similarity)
+                 for ps in cand.passages]
+        chain = cand.chain
+        if chain is not None and len(chain.q) >= self.para.min_windows:
+            w_windows = windows_with_heads(wnorm, self.para.max_words)
+            items.append(_Finding("paraphrase", q_windows[chain.q[0]][0],
+                                  q_windows[chain.q[-1]][2], w_windows[min(chain.w)][0],
+                                  w_windows[max(chain.w)][2], 0, chain.mean))
         q_cover = np.zeros(len(norm), dtype=bool)
         w_cover = np.zeros(len(wnorm), dtype=bool)
+        spans = []
+        for f in merge_findings(items, MERGE_GAP):
+            os_, oe = norm.char_span(f.q0, f.q1)
+            ws, we = wnorm.char_span(f.w0, f.w1)
+            spans.append(Span(f.kind, os_, oe, ws, we, f.similarity))
+            q_cover[f.q0:f.q1] = True
+            w_cover[f.w0:f.w1] = True
         longest_tokens, longest_chars = 0, 0
-        for ps in sorted(cand.passages, key=lambda x: x.q0):
-            os_, oe = norm.char_span(ps.q0, ps.q1)
-            ws, we = wnorm.char_span(ps.w0, ps.w1)
-            spans.append(Span(ps.kind, os_, oe, ws, we, ps.similarity))
-            q_cover[ps.q0:ps.q1] = True
-            w_cover[ps.w0:ps.w1] = True
+        for ps in cand.passages:
             if ps.longest_run > longest_tokens:
                 a, b = norm.char_span(*ps.longest_run_span)
                 longest_tokens, longest_chars = ps.longest_run, b - a
-        chain = cand.chain
-        if chain is not None and len(chain.q) >= self.para.min_windows:
-            w_windows = windows(wnorm, self.para.max_words)
-            q0, q1 = q_windows[chain.q[0]][0], q_windows[chain.q[-1]][1]
-            if not q_cover[q0:q1].mean() > 0.5:  # not already explained by literal copying
-                w0 = w_windows[min(chain.w)][0]
-                w1 = w_windows[max(chain.w)][1]
-                os_, oe = norm.char_span(q0, q1)
-                ws, we = wnorm.char_span(w0, w1)
-                spans.append(Span("paraphrase", os_, oe, ws, we, chain.mean))
-                q_cover[q0:q1] = True
-                w_cover[w0:w1] = True
-        spans.sort(key=lambda s: s.output_start)
         return TextMatch(work, p, sig, spans, longest_tokens, longest_chars,
                          float(q_cover.mean()), float(w_cover.mean()) if len(wnorm) else 0.0)
+
+
+#: Findings of one work closer than this many tokens (in the output and in the work) are one
+#: passage: a paraphrase that keeps some phrases word for word is one finding, not a
+#: paraphrase plus ten literal fragments.
+MERGE_GAP = 20
+
+
+@dataclass
+class _Finding:
+    kind: str
+    q0: int
+    q1: int
+    w0: int
+    w1: int
+    matched: int  # literally aligned tokens (0 for a paraphrase chain)
+    similarity: float
+
+
+def merge_findings(items: list[_Finding], gap: int) -> list[_Finding]:
+    """Merge findings that overlap or nearly touch in both texts into one passage. Its kind:
+    verbatim if it is a single verbatim run, paraphrase if a paraphrase is part of it and
+    literal matches cover less than half of it, near_verbatim otherwise."""
+    out: list[list[_Finding]] = []
+    for f in sorted(items, key=lambda f: (f.q0, f.w0)):
+        if out:
+            group = out[-1]
+            q1 = max(g.q1 for g in group)
+            w0, w1 = min(g.w0 for g in group), max(g.w1 for g in group)
+            if f.q0 - q1 <= gap and f.w0 - w1 <= 3 * gap and f.w1 >= w0 - 3 * gap:
+                group.append(f)
+                continue
+        out.append([f])
+    merged = []
+    for group in out:
+        if len(group) == 1:
+            merged.append(group[0])
+            continue
+        literal = sum(g.matched for g in group)
+        para = [g for g in group if g.kind == "paraphrase"]
+        lit = [g for g in group if g.kind != "paraphrase"]
+        q0, q1 = min(g.q0 for g in group), max(g.q1 for g in group)
+        if para and literal < 0.5 * (q1 - q0):
+            kind, sim = "paraphrase", max(g.similarity for g in para)
+        else:
+            # literal matches carry the passage: their extent is exact, a window's is not
+            group = lit
+            kind = "verbatim" if len(lit) == 1 and lit[0].kind == "verbatim" else "near_verbatim"
+            q0, q1 = min(g.q0 for g in group), max(g.q1 for g in group)
+        w0, w1 = min(g.w0 for g in group), max(g.w1 for g in group)
+        if kind != "paraphrase":
+            sim = literal / max(q1 - q0, w1 - w0)
+        merged.append(_Finding(kind, q0, q1, w0, w1, literal, sim))
+    return merged
