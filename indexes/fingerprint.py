@@ -160,32 +160,30 @@ class FingerprintIndex(PersistentIndex):
         """Every (work, work position, query position) where a k-gram of the query equals a
         kept fingerprint of a live work."""
         kg = kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), self.k)
-        parts = [self._lookup(kg, keys, vals)
-                 for keys, vals in ((self._main_keys, self._main_vals),
-                                    (self._delta_keys, self._delta_vals)) if len(keys)]
-        if not parts:
+        segments = [(keys, vals, np.searchsorted(keys, kg, side="left"),
+                     np.searchsorted(keys, kg, side="right"))
+                    for keys, vals in ((self._main_keys, self._main_vals),
+                                       (self._delta_keys, self._delta_vals))]
+        # the boilerplate cap counts postings of both segments together
+        total = sum(hi - lo for _, _, lo, hi in segments)
+        common = total > self.max_postings
+        qparts, vparts = [], []
+        for _, vals, lo, hi in segments:
+            counts = np.where(common, 0, hi - lo)
+            n = int(counts.sum())
+            if n == 0:
+                continue
+            qparts.append(np.repeat(np.arange(len(kg), dtype=np.int64), counts))
+            # index of each posting: lo of its query k-gram plus its rank within the range
+            rank = np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            vparts.append(vals[np.repeat(lo, counts) + rank])
+        if not qparts:
             z = np.zeros(0, dtype=np.int64)
             return Seeds(z, z.copy(), z.copy())
-        qpos = np.concatenate([p[0] for p in parts])
-        vals = np.concatenate([p[1] for p in parts])
+        qpos, vals = np.concatenate(qparts), np.concatenate(vparts)
         works = self._slot_work[(vals >> np.uint64(32)).astype(np.int64)]
         live = works >= 0
         return Seeds(works[live], (vals & _POS_MASK).astype(np.int64)[live], qpos[live])
-
-    def _lookup(self, kg: np.ndarray, keys: np.ndarray, vals: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.searchsorted(keys, kg, side="left")
-        hi = np.searchsorted(keys, kg, side="right")
-        counts = hi - lo
-        counts[counts > self.max_postings] = 0
-        total = int(counts.sum())
-        if total == 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-        qpos = np.repeat(np.arange(len(kg), dtype=np.int64), counts)
-        # index of each posting: lo of its query k-gram plus its rank within the range
-        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts,
-                                                               counts)
-        return qpos, vals[np.repeat(lo, counts) + offsets]
 
     # -- bookkeeping ------------------------------------------------------------------------
     def work_ids(self) -> set[int]:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     #: Folder of a BERT-style sentence-transformers model; empty: the bundled
     #: all-MiniLM-L6-v2 (English only). A multilingual model can be dropped in here.
     text_model_dir: Path | None = None
+    #: Where exported ONNX models are cached; empty: <data dir>/models.
+    model_cache_dir: Path | None = None
     #: Embedding runtime: onnx-int8 (fastest), onnx, or torch (plain transformers).
     text_backend: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
     #: Run the paraphrase layer (embeddings) when screening text.

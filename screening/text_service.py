@@ -56,7 +56,8 @@ class TextSide:
         if self._embedder is None:
             self._embedder = TextEmbedder(self.settings.text_model_dir,
                                           self.settings.text_backend,
-                                          cache_dir=self.data_dir / "models",
+                                          cache_dir=self.settings.model_cache_dir
+                                          or self.data_dir / "models",
                                           threads=self.settings.threads)
         return self._embedder
 

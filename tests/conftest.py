@@ -75,3 +75,11 @@ def work_files(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Image
         rows.append(f"{name}.png,W-{name},{name.title()},Acme Studios,photo,CN,REG-{name}")
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export of the text model per test session, shared by every data dir."""
+    path = tmp_path_factory.mktemp("models")
+    os.environ["IPSCREEN_MODEL_CACHE_DIR"] = str(path)
+    return path

@@ -1,0 +1,47 @@
+"""The real MiniLM model from the installed package, in every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.errors import ModelUnavailableError
+from models.text_embedder import TextEmbedder
+
+SENTENCES = [
+    "In the beginning God created the heaven and the earth.",
+    "In the beginning God created the heavens and the earth.",
+    "The function returns a new list sorted in ascending order.",
+]
+
+
+@pytest.fixture(scope="module")
+def vectors(model_cache) -> dict[str, np.ndarray]:
+    return {b: TextEmbedder(backend=b, cache_dir=model_cache).embed(SENTENCES)  # type: ignore[arg-type]
+            for b in ("torch", "onnx-int8")}
+
+
+def test_unit_vectors_with_meaningful_similarity(vectors):
+    v = vectors["onnx-int8"]
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    assert v[0] @ v[1] > 0.9  # a paraphrase
+    assert v[0] @ v[2] < 0.3  # unrelated
+
+
+def test_int8_onnx_agrees_with_plain_transformers(vectors):
+    cos = (vectors["torch"] * vectors["onnx-int8"]).sum(axis=1)
+    assert cos.min() > 0.97
+
+
+def test_batching_and_order_do_not_change_vectors(model_cache):
+    emb = TextEmbedder(cache_dir=model_cache, batch_size=2)
+    a = emb.embed(SENTENCES)
+    b = emb.embed(SENTENCES[::-1])[::-1]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert emb.embed([]).shape == (0, 384)
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="config.json"):
+        TextEmbedder(model_dir=tmp_path)

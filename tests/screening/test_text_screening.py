@@ -1,0 +1,124 @@
+"""Text screening end to end on real KJV/WEB chapters, through the real Workspace."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from models.text_normalize import normalize
+from screening.registry.repository import WorkMeta
+from screening.service import Workspace
+from screening.settings import Settings
+from tests.screening.text_fixtures import CHAPTERS, filler, kjv
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, model_cache):
+    root = tmp_path_factory.mktemp("textws")
+    rows = [json.dumps({"external_id": ext, "title": title, "owner": "Crown",
+                        "category": "literary", "jurisdiction": "GB", "text": kjv(b, c)})
+            for ext, b, c, title in CHAPTERS]
+    (root / "works.jsonl").write_text("\n".join(rows) + "\n")
+    workspace = Workspace(Settings(data_dir=root / "data", model_cache_dir=model_cache),
+                          create=True, progress=False)
+    report = workspace.import_manifest(root / "works.jsonl")
+    assert not report.failed and len(report.rows) == len(CHAPTERS)
+    yield workspace
+    workspace.close()
+
+
+def words(text: str, start: int, n: int) -> str:
+    return " ".join(text.split()[start:start + n])
+
+
+def screen(ws: Workspace, text: str, paraphrase: bool = True):
+    return next(ws.screen_texts([("q", text)], paraphrase=paraphrase))
+
+
+@pytest.mark.parametrize("before", [0, 37, 400])
+def test_verbatim_passage_is_one_span_with_exact_offsets(ws, before):
+    work = kjv(2, 20)
+    excerpt = words(work, 40, 60)
+    text = (filler(before) + "\n\n" if before else "") + excerpt + "\n\n" + filler(80, 1000)
+    r = screen(ws, text)
+    assert r.decision == "block" and r.matches[0].work.external_id == "KJV-EXO-20"
+    m = r.matches[0]
+    assert [s.kind for s in m.spans] == ["verbatim"]
+    span = m.spans[0]
+    out_tokens = normalize(text[span.output_start:span.output_end]).tokens
+    assert out_tokens == normalize(excerpt).tokens
+    assert normalize(work[span.work_start:span.work_end]).tokens == out_tokens
+    assert m.longest_run_words == 60
+    assert m.longest_run_chars == span.output_end - span.output_start
+    assert 0 < m.output_copied_fraction < 1 and 0 < m.work_reproduced_fraction < 1
+
+
+def test_lightly_edited_passage_is_one_near_verbatim_finding(ws):
+    excerpt = words(kjv(19, 104), 100, 120).split()
+    rng = random.Random(4)
+    for i in sorted(rng.sample(range(len(excerpt)), 12), reverse=True):  # 10% of the words
+        excerpt[i] = rng.choice(["banana", "protocol", "", "variable quickly"])
+    text = filler(50) + "\n\n" + " ".join(excerpt) + "\n\n" + filler(50, 500)
+    m = screen(ws, text).matches[0]
+    assert m.work.external_id == "KJV-PSA-104" and m.score >= 0.9
+    assert [s.kind for s in m.spans] == ["near_verbatim"]
+    copied = normalize(" ".join(excerpt))
+    span_tokens = normalize(text[m.spans[0].output_start:m.spans[0].output_end]).tokens
+    assert len(span_tokens) >= 0.9 * len(copied.tokens)
+
+
+def test_web_rendering_is_found_as_a_paraphrase(ws):
+    # Psalm 104 in the World English Bible: reworded enough that literal matches cover less
+    # than half of it (many WEB chapters stay so close to the KJV that they are, rightly,
+    # near-verbatim findings)
+    web = words(kjv(19, 104, "web"), 0, 160)
+    text = filler(60) + "\n\n" + web + "\n\n" + filler(60, 2000)
+    r = screen(ws, text)
+    assert r.matches and r.matches[0].work.external_id == "KJV-PSA-104"
+    assert [s.kind for s in r.matches[0].spans] == ["paraphrase"]
+    assert r.decision in ("review", "block")
+    span = r.matches[0].spans[0]
+    start = text.index(web)
+    assert start - 5 <= span.output_start and span.output_end <= start + len(web) + 5
+    without = screen(ws, text, paraphrase=False)
+    assert all(s.kind != "paraphrase" for m in without.matches for s in m.spans)
+
+
+def test_unrelated_text_is_clear_and_results_are_repeatable(ws):
+    text = filler(300, 4000)
+    a, b = screen(ws, text), screen(ws, text)
+    assert a.decision == "clear" and not a.matches
+    copied = filler(30) + " " + words(kjv(1, 1), 0, 80)
+    assert screen(ws, copied).to_dict() == screen(ws, copied).to_dict()
+
+
+def test_cjk_runs_count_characters(tmp_path, model_cache):
+    rng = random.Random(9)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    work = "".join(rng.choice(han) for _ in range(400))
+    w = Workspace(Settings(data_dir=tmp_path, model_cache_dir=model_cache, text_paraphrase=False),
+                  create=True, progress=False)
+    w.register_text(WorkMeta("ZH-1", "text", "Synthetic Han text"), work)
+    long_run = "今天" + work[100:140] + "。 And some English."
+    r = screen(w, long_run, paraphrase=False)
+    assert r.matches and r.matches[0].work.external_id == "ZH-1"
+    span = r.matches[0].spans[0]
+    assert long_run[span.output_start:span.output_end] == work[100:140]
+    assert work[span.work_start:span.work_end] == work[100:140]
+    assert r.matches[0].longest_run_words == 40
+    short = "今天" + work[200:210] + "。"  # 10 characters: below the 13-character minimum
+    assert not screen(w, short, paraphrase=False).matches
+    w.close()
+
+
+def test_withdrawn_text_work_stops_matching(tmp_path, model_cache):
+    w = Workspace(Settings(data_dir=tmp_path, model_cache_dir=model_cache, text_paraphrase=False),
+                  create=True, progress=False)
+    text = kjv(19, 23)
+    w.register_text(WorkMeta("PSA-23", "text", "Psalm 23"), text)
+    assert screen(w, text, paraphrase=False).decision == "block"
+    w.withdraw("PSA-23")
+    assert screen(w, text, paraphrase=False).matches == []
+    w.close()
