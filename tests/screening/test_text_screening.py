@@ -88,7 +88,7 @@ def test_web_rendering_is_found_as_a_paraphrase(ws):
 
 def test_unrelated_text_is_clear_and_results_are_repeatable(ws):
     text = filler(300, 4000)
-    a, b = screen(ws, text), screen(ws, text)
+    a = screen(ws, text)
     assert a.decision == "clear" and not a.matches
     copied = filler(30) + " " + words(kjv(1, 1), 0, 80)
     assert screen(ws, copied).to_dict() == screen(ws, copied).to_dict()

@@ -1,0 +1,131 @@
+"""The text side of the CLI contract: import (JSON Lines and CSV), add, screen, withdraw, and
+every kind of bad input answered with a reason and a non-zero exit."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.screening.text_fixtures import filler, kjv
+
+
+@pytest.fixture
+def text_dir(tmp_path, cli, model_cache, monkeypatch) -> Path:
+    monkeypatch.setenv("IPSCREEN_TEXT_PARAPHRASE", "false")  # the layer has its own tests
+    works = tmp_path / "works"
+    works.mkdir()
+    (works / "psalm23.txt").write_text(kjv(19, 23), encoding="utf-8")
+    (works / "latin1.txt").write_bytes("Caf\xe9 au lait ".encode("latin-1") * 5)
+    rows = [
+        json.dumps({"external_id": "KJV-GEN-1", "title": "Genesis 1", "owner": "Crown",
+                    "category": "literary", "text": kjv(1, 1)}),
+        "{not json",
+        json.dumps({"external_id": "EMPTY", "text": "   "}),
+        json.dumps({"external_id": "SHORT", "text": "Jesus wept."}),
+        json.dumps({"external_id": "NUMBER", "title": 5, "text": kjv(1, 2)}),
+        json.dumps({"external_id": "PSA-23", "path": "psalm23.txt", "category": "literary"}),
+        json.dumps({"external_id": "LATIN1", "path": "latin1.txt"}),
+    ]
+    (works / "works.jsonl").write_text("\n".join(rows) + "\n")
+    d = tmp_path / "data"
+    r = cli("--data-dir", d, "works", "import", works / "works.jsonl")
+    assert r.code == 2, r.err  # some rows failed
+    assert "row 2" in r.err and "not JSON" in r.err
+    assert "row 3" in r.err and "empty text" in r.err
+    assert "row 4" in r.err and "needs at least 8" in r.err
+    assert "row 5" in r.err and "must be strings" in r.err
+    assert "row 7" in r.err and "not UTF-8" in r.err
+    assert "2 created" in r.err
+    return d
+
+
+def lines(out: str) -> list[dict]:
+    return [json.loads(x) for x in out.splitlines() if x.strip()]
+
+
+def test_import_list_and_screen_files_and_folders(text_dir, cli, tmp_path):
+    listed = lines(cli("--data-dir", text_dir, "works", "list", "--json").out)
+    assert {(w["external_id"], w["kind"]) for w in listed} == {("KJV-GEN-1", "text"),
+                                                                ("PSA-23", "text")}
+    outs = tmp_path / "outputs"
+    outs.mkdir()
+    copied = filler(40) + "\n\n" + " ".join(kjv(1, 1).split()[10:70]) + "\n\n" + filler(20)
+    (outs / "a.txt").write_text(copied)
+    (outs / "b.txt").write_text(filler(200, 3000))
+    (outs / "ignored.png").write_bytes(b"\x89PNG")
+    r = cli("--data-dir", text_dir, "screen", "text", outs, "--json")
+    assert r.code == 0, r.err
+    res = {Path(x["input"]).name: x for x in lines(r.out)}
+    assert set(res) == {"a.txt", "b.txt"}
+    a = res["a.txt"]
+    assert a["decision"] == "block" and a["matches"][0]["external_id"] == "KJV-GEN-1"
+    m = a["matches"][0]
+    for key in ("title", "owner", "category", "score", "signals", "longest_run_words",
+                "longest_run_chars", "output_copied_fraction", "work_reproduced_fraction"):
+        assert key in m
+    span = m["spans"][0]
+    # the filler after the excerpt may happen to continue the verse by a word or two
+    assert span["kind"] == "verbatim" and 60 <= m["longest_run_words"] <= 62
+    assert set(span) >= {"output_start", "output_end", "work_start", "work_end"}
+    assert copied[span["output_start"]:span["output_end"]].split()[:60] == \
+        kjv(1, 1).split()[10:70]
+    assert res["b.txt"]["decision"] == "clear" and res["b.txt"]["matches"] == []
+
+
+def test_stdin_add_and_withdraw(text_dir, cli, tmp_path, monkeypatch):
+    work = tmp_path / "exodus20.txt"
+    work.write_text(kjv(2, 20))
+    r = cli("--data-dir", text_dir, "works", "add", work, "--external-id", "EXO-20",
+            "--title", "Exodus 20", "--category", "literary")
+    assert r.code == 0 and json.loads(r.out)["kind"] == "text"
+    text = "As the model wrote: " + " ".join(kjv(2, 20).split()[:50])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    r = cli("--data-dir", text_dir, "screen", "text", "-", "--json")
+    assert r.code == 0, r.err
+    out = lines(r.out)[0]
+    assert out["input"] == "-" and out["matches"][0]["external_id"] == "EXO-20"
+    assert cli("--data-dir", text_dir, "works", "withdraw", "EXO-20").code == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    out = lines(cli("--data-dir", text_dir, "screen", "text", "-", "--json").out)[0]
+    assert out["decision"] == "clear"
+
+
+def test_bad_inputs_give_error_objects_and_a_nonzero_exit(text_dir, cli, tmp_path,
+                                                          monkeypatch):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "latin1.txt").write_bytes(b"caf\xe9 " * 10)
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "binary.txt").write_bytes(b"abc\x00def")
+    (bad / "good.txt").write_text(filler(30))
+    r = cli("--data-dir", text_dir, "screen", "text", bad, bad / "missing.txt", "--json")
+    assert r.code == 1 and "4 of 5 inputs could not be screened" in r.err
+    res = {Path(x["input"]).name: x for x in lines(r.out)}
+    assert "not UTF-8" in res["latin1.txt"]["error"] and "offset 3" in res["latin1.txt"]["error"]
+    assert res["empty.txt"]["error"] == "empty text"
+    assert "NUL" in res["binary.txt"]["error"]
+    assert "no such file" in res["missing.txt"]["error"]
+    assert res["good.txt"]["decision"] == "clear"
+    # a size limit, for files and for stdin alike
+    monkeypatch.setenv("IPSCREEN_MAX_TEXT_BYTES", "2048")
+    (bad / "huge.txt").write_text("word " * 1000)
+    r = cli("--data-dir", text_dir, "screen", "text", bad / "huge.txt", "--json")
+    assert r.code == 1 and "the limit is 2048" in lines(r.out)[0]["error"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"word " * 1000)))
+    r = cli("--data-dir", text_dir, "screen", "text", "-")
+    assert r.code == 2 and "the limit is 2048" in r.err and "Traceback" not in r.err
+
+
+def test_text_manifest_csv_rows_and_unknown_data_dir(cli, tmp_path, model_cache):
+    (tmp_path / "ps.txt").write_text(kjv(19, 1))
+    (tmp_path / "m.csv").write_text("path,external_id,title,owner,category,kind\n"
+                                    "ps.txt,PSA-1,Psalm 1,Crown,literary,\n"
+                                    "ps.txt,PSA-1b,Psalm 1,Crown,literary,video\n")
+    r = cli("--data-dir", tmp_path / "d", "works", "import", tmp_path / "m.csv")
+    assert r.code == 2 and "row 3" in r.err and "kind must be image or text" in r.err
+    r = cli("--data-dir", tmp_path / "nowhere", "screen", "text", tmp_path / "ps.txt")
+    assert r.code == 5 and "does not exist" in r.err
