@@ -1,0 +1,1 @@
+"""Rating plans shipped with ipscreen (YAML data; see default.yaml)."""
