@@ -37,6 +37,8 @@ app.add_typer(works_app, name="works")
 app.add_typer(screen_app, name="screen")
 app.add_typer(index_app, name="index")
 app.add_typer(background_app, name="background")
+plan_app = typer.Typer(no_args_is_help=True, help="Check and calibrate rating plans.")
+app.add_typer(plan_app, name="plan")
 
 _state: dict[str, Path | None] = {"data_dir": None}
 
@@ -263,6 +265,87 @@ def background_add(
     """Add unrelated images to the background set used for score normalisation."""
     n = _workspace(create=True).add_background(expand_image_paths(paths), profile)
     _err(f"added {n} background images for profile {profile}")
+
+
+# -- underwriting ----------------------------------------------------------------------------
+@app.command("underwrite")
+def underwrite_cmd(
+    sample: Annotated[Path, typer.Argument(help="JSON Lines of screening results, or a folder "
+                                           "of outputs to screen first.")],
+    applicant: Annotated[Path, typer.Option(help="Applicant YAML.")],
+    limit: Annotated[float, typer.Option(help="Limit of liability.")],
+    deductible: Annotated[float, typer.Option(help="Deductible per claim.")] = 0.0,
+    plan: Annotated[Path | None, typer.Option(help="Rating plan YAML (default: the "
+                                              "shipped plans/default.yaml).")] = None,
+    currency: Annotated[str | None, typer.Option(help="Currency of limit, deductible and "
+                                                 "premium (default: the plan's).")] = None,
+    index_revision: Annotated[int | None, typer.Option(
+        "--index-revision", help="Refuse results screened against another index revision.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the quote as JSON.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+) -> None:
+    """Profile a sample of outputs and quote a premium with its rating worksheet."""
+    from screening.underwriting.applicant import load_applicant
+    from screening.underwriting.plan import load_plan
+    from screening.underwriting.report import render_report
+    from screening.underwriting.underwrite import load_results, underwrite
+
+    rating_plan = load_plan(plan)
+    who = load_applicant(applicant)
+    if sample.is_dir():
+        ws = _workspace()
+        results = load_results(sample, lambda paths: ws.screen_images(paths),
+                               lambda items: ws.screen_texts(items))
+    else:
+        results = load_results(sample)
+    profile, quote = underwrite(results, who, rating_plan, limit, deductible, currency,
+                                index_revision)
+    for w in profile.warnings:
+        _err(f"warning: {w}")
+    if report is not None:
+        from indexes.store import atomic_write
+
+        atomic_write(report, render_report(profile, quote).encode("utf-8"))
+        report.chmod(0o644)  # a page to share, not a secret (mkstemp creates 0600)
+        _err(f"report written to {report}")
+    if as_json:
+        typer.echo(quote.to_json(), nl=False)
+        return
+    hr = profile.to_dict()["hit_rate"]
+    typer.echo(f"{who.name}: {profile.outputs} outputs screened, {profile.expected_hits:.2f} "
+               f"expected hits; levels {profile.levels}")
+    typer.echo(f"hit rate: sample {hr['sample']:.5f}, posterior {hr['posterior_mean']:.5f} "
+               f"(90% {hr['posterior_interval_90'][0]:.5f}-{hr['posterior_interval_90'][1]:.5f},"
+               f" Z = {hr['credibility_z']:.3f}); {profile.distinct_works} works, "
+               f"{profile.distinct_owners} owners matched")
+    for st in quote.steps:
+        f = "" if st.factor is None else f"x {st.factor:.4f}"
+        typer.echo(f"  {st.name:28} {f:>10}  = {st.value:14,.2f}   {st.input}")
+    typer.echo(f"premium {quote.premium:,.2f} {quote.currency} (plan {rating_plan.plan_id} "
+               f"{rating_plan.version}, sha256 {rating_plan.sha256[:12]})")
+
+
+@plan_app.command("check")
+def plan_check(plan: Annotated[Path | None, typer.Argument(help="Plan YAML (default: the "
+                                                           "shipped plan).")] = None) -> None:
+    """Validate a plan and quote its reference applicant (must hit the reference premium
+    within 1%)."""
+    from screening.underwriting.plan import load_plan
+    from screening.underwriting.pricing import reference_quote, solve_base_loss_cost
+
+    p = load_plan(plan)
+    q = reference_quote(p)
+    target = p.reference_applicant.premium
+    off = q.premium_plan_currency / target - 1
+    typer.echo(json.dumps({"plan_id": p.plan_id, "version": p.version, "sha256": p.sha256,
+                           "reference_premium": q.premium_plan_currency, "target": target,
+                           "relative_error": round(off, 6),
+                           "solved_base_loss_cost": round(solve_base_loss_cost(p), 2)}))
+    if abs(off) > 0.01:
+        _err(f"error: the reference applicant is quoted {q.premium_plan_currency:,.2f}, more "
+             f"than 1% from {target:,.2f}; set base_loss_cost.value to the solved value")
+        raise typer.Exit(2)
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Decision = Literal["clear", "review", "block"]
 
@@ -21,3 +22,15 @@ def decide(risk_score: float, t: Thresholds) -> Decision:
     if risk_score >= t.review:
         return "review"
     return "clear"
+
+
+def screening_versions(kind: str, profile: str, specs: Sequence[Any], calibrator: Any,
+                       index_revision: int, t: Thresholds) -> dict:
+    """Provenance carried by every result: an underwriter (or a court) can tell exactly which
+    models, calibration, registry state and thresholds produced a decision, and a sample
+    screened under other versions is refused rather than mixed."""
+    return {"kind": kind, "profile": profile,
+            "features": sorted(f"{s.name}@{s.version}" for s in specs),
+            "calibration": f"{calibrator.name}@{calibrator.version}",
+            "index_revision": index_revision,
+            "thresholds": {"block": t.block, "review": t.review, "report": t.report}}

@@ -19,7 +19,7 @@ import numpy as np
 from indexes.base import FeatureIndex, WorkHit
 from models.imaging import DecodedImage, DecodeLimits, decode_image, is_blank, load_image
 from screening.calibration import LogisticCalibrator, load_calibrator
-from screening.decision import Thresholds, decide
+from screening.decision import Thresholds, decide, screening_versions
 from screening.errors import ImageDecodeError
 from screening.image_profiles import ImageProfile
 from screening.image_views import WHOLE, Box, pixel_box, views
@@ -58,6 +58,8 @@ class ImageResult:
     error: str | None = None
     width: int = 0
     height: int = 0
+    #: What produced the result (models, calibration, index revision, thresholds).
+    versions: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         if self.error is not None:
@@ -65,7 +67,7 @@ class ImageResult:
         return {"input": self.input, "decision": self.decision,
                 "risk_score": round(self.risk_score, 6),
                 "size": [self.width, self.height],
-                "matches": [m.to_dict() for m in self.matches]}
+                "matches": [m.to_dict() for m in self.matches], "versions": self.versions}
 
 
 @dataclass
@@ -82,7 +84,8 @@ class ImageScreener:
     def __init__(self, profile: ImageProfile, features: Sequence[IndexedFeature],
                  indexes: dict[str, FeatureIndex], registry: WorksRegistry,
                  thresholds: Thresholds, background: FeatureIndex | None = None,
-                 calibrator: LogisticCalibrator | None = None, max_matches: int = 5) -> None:
+                 calibrator: LogisticCalibrator | None = None, max_matches: int = 5,
+                 index_revision: int = 0) -> None:
         self.profile = profile
         self.features = list(features)
         self.indexes = indexes
@@ -92,6 +95,9 @@ class ImageScreener:
         suffix = "-bg" if self.background is not None else ""
         self.calibrator = calibrator or load_calibrator(f"image-{profile.name}{suffix}")
         self.max_matches = max_matches
+        self.versions = screening_versions(
+            "image", profile.name, [f.spec for f in self.features], self.calibrator,
+            index_revision, thresholds)
 
     # -- public -----------------------------------------------------------------------------
     def screen_paths(self, paths: Iterable[Path], limits: DecodeLimits,
@@ -159,7 +165,8 @@ class ImageScreener:
         good = [(i, d) for i, (_, d) in enumerate(batch) if isinstance(d, DecodedImage)]
         sigs = self.signals([d for _, d in good]) if good else []
         results = [ImageResult(input=name, error=d) if isinstance(d, str)
-                   else ImageResult(input=name, width=d.width, height=d.height)
+                   else ImageResult(input=name, width=d.width, height=d.height,
+                                    versions=self.versions)
                    for name, d in batch]
         candidates = {wid for s in sigs for wid in s}
         works = self.registry.by_ids(sorted(candidates))

@@ -232,7 +232,8 @@ class Workspace:
         indexes = self.images.current(features)
         bg = self.background(p.name) if use_background else None
         return ImageScreener(p, features, indexes, self.registry, self.thresholds, bg,
-                             max_matches=self.settings.max_matches)
+                             max_matches=self.settings.max_matches,
+                             index_revision=self.registry.revision())
 
     def screen_images(self, paths: Iterable[Path], profile: str | None = None
                       ) -> Iterator[ImageResult]:

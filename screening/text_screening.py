@@ -26,7 +26,7 @@ from models.text_embedder import TextEmbedder
 from models.text_fingerprint import token_hashes
 from models.text_normalize import NormalizedText, normalize
 from screening.calibration import LogisticCalibrator
-from screening.decision import Thresholds, decide
+from screening.decision import Thresholds, decide, screening_versions
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
 from screening.text_align import AlignParams, Passage, exact_runs, passages
@@ -91,13 +91,15 @@ class TextResult:
     words: int = 0
     matches: list[TextMatch] = field(default_factory=list)
     error: str | None = None
+    #: What produced the result (models, calibration, index revision, thresholds).
+    versions: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         if self.error is not None:
             return {"input": self.input, "error": self.error}
         return {"input": self.input, "decision": self.decision,
                 "risk_score": round(self.risk_score, 6), "words": self.words,
-                "matches": [m.to_dict() for m in self.matches]}
+                "matches": [m.to_dict() for m in self.matches], "versions": self.versions}
 
 
 @dataclass
@@ -134,7 +136,8 @@ class TextScreener:
                  embedder: TextEmbedder | None, registry: WorksRegistry, blobs: BlobStore,
                  calibrator: LogisticCalibrator, thresholds: Thresholds,
                  align: AlignParams | None = None, paraphrase: ParaphraseParams | None = None,
-                 max_matches: int = 5, max_text_bytes: int = 10 * 1024 * 1024) -> None:
+                 max_matches: int = 5, max_text_bytes: int = 10 * 1024 * 1024,
+                 index_revision: int = 0) -> None:
         self.fingerprints = fingerprints
         self.window_index = window_index
         self.embedder = embedder
@@ -147,6 +150,10 @@ class TextScreener:
         self.max_matches = max_matches
         self.max_text_bytes = max_text_bytes
         self._work_texts: OrderedDict[str, NormalizedText] = OrderedDict()
+        specs = [fingerprints.spec] + ([window_index.spec] if window_index is not None else [])
+        self.versions = screening_versions("text", "paraphrase" if self.paraphrase_enabled
+                                           else "literal", specs, calibrator, index_revision,
+                                           thresholds)
 
     @property
     def paraphrase_enabled(self) -> bool:
@@ -208,7 +215,7 @@ class TextScreener:
 
     def screen_text(self, text: str, name: str = "-", paraphrase: bool = True) -> TextResult:
         norm = normalize(text)
-        result = TextResult(input=name, words=len(norm))
+        result = TextResult(input=name, words=len(norm), versions=self.versions)
         if len(norm) == 0:
             result.error = "no words in the text"
             return result

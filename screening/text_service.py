@@ -115,7 +115,8 @@ class TextSide:
                             AlignParams(min_words=s.text_min_run_words,
                                         min_cjk=s.text_min_run_cjk),
                             ParaphraseParams(max_words=s.text_window_words),
-                            max_matches=s.max_matches, max_text_bytes=s.max_text_bytes)
+                            max_matches=s.max_matches, max_text_bytes=s.max_text_bytes,
+                            index_revision=self.registry.revision())
 
     def screen(self, inputs: Iterable[tuple[str, str | Path]], paraphrase: bool | None = None
                ) -> Iterator[TextResult]:

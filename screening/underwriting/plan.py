@@ -31,6 +31,11 @@ class Strict(BaseModel):
 class Sourced(Strict):
     source: str = Field(min_length=3)
 
+    @field_validator("source")
+    @classmethod
+    def _tidy(cls, v: str) -> str:
+        return " ".join(v.split())
+
 
 class BaseLossCost(Sourced):
     value: float = Field(gt=0)
@@ -109,18 +114,8 @@ class RiskLevels(Sourced):
 
 
 class SeverityClasses(Sourced):
-    weights: dict[SeverityClass, float]
     categories: dict[str, SeverityClass]
     severe_text_run_words: int = Field(ge=8)
-
-    @field_validator("weights")
-    @classmethod
-    def _all(cls, w: dict[str, float]) -> dict[str, float]:
-        if set(w) != set(SEVERITY_CLASSES) or any(v <= 0 for v in w.values()):
-            raise ValueError(f"weights needs positive values for {list(SEVERITY_CLASSES)}")
-        if not w["minor"] <= w["major"] <= w["severe"]:
-            raise ValueError("weights must satisfy minor <= major <= severe")
-        return w
 
     def of(self, category: str) -> SeverityClass:
         return self.categories.get(category.lower(), "major")

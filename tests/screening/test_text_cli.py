@@ -129,3 +129,19 @@ def test_text_manifest_csv_rows_and_unknown_data_dir(cli, tmp_path, model_cache)
     assert r.code == 2 and "row 3" in r.err and "kind must be image or text" in r.err
     r = cli("--data-dir", tmp_path / "nowhere", "screen", "text", tmp_path / "ps.txt")
     assert r.code == 5 and "does not exist" in r.err
+
+
+def test_underwrite_screens_a_folder_of_outputs_first(text_dir, cli, tmp_path):
+    outs = tmp_path / "sample"
+    outs.mkdir()
+    (outs / "copy.txt").write_text(filler(30) + " " + " ".join(kjv(1, 1).split()[:80]))
+    (outs / "clean.txt").write_text(filler(120, 6000))
+    applicant = Path(__file__).resolve().parents[2] / "plans" / "example-applicant.yaml"
+    r = cli("--data-dir", text_dir, "underwrite", outs, "--applicant", applicant,
+            "--limit", "700000", "--deductible", "10000", "--json")
+    assert r.code == 0, r.err
+    assert "sample too small" in r.err
+    q = json.loads(r.out)
+    assert q["profile"]["outputs"] == 2 and q["profile"]["levels"]["high"] == 1
+    assert q["profile"]["top_contributions"][0]["external_id"] == "KJV-GEN-1"
+    assert q["screening_versions"][0]["kind"] == "text" and q["premium"] > 0

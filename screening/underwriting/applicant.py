@@ -1,0 +1,70 @@
+"""What the applicant declares: volumes, where outputs are published, controls, claims."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from screening.errors import InvalidInputError
+
+
+class ClaimsHistory(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    years: int = Field(default=0, ge=0, le=50)
+    claims: int = Field(default=0, ge=0, le=100_000)
+
+
+class Applicant(BaseModel):
+    """An applicant for generative-AI content infringement liability cover."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=300)
+    #: Generated outputs published to users per year.
+    annual_outputs: float = Field(gt=0, le=1e13)
+    #: Share of outputs published in each jurisdiction (CN, US, EU, UK, ... or OTHER); sums to 1.
+    jurisdictions: dict[str, float] = Field(min_length=1)
+    #: Controls in place, by the rating plan's schedule item names.
+    controls: list[str] = Field(default_factory=list)
+    claims_history: ClaimsHistory = Field(default_factory=ClaimsHistory)
+
+    @field_validator("jurisdictions")
+    @classmethod
+    def _shares(cls, j: dict[str, float]) -> dict[str, float]:
+        if any(v < 0 for v in j.values()):
+            raise ValueError("jurisdiction shares must be >= 0")
+        if abs(sum(j.values()) - 1) > 1e-6:
+            raise ValueError(f"jurisdiction shares must sum to 1 (they sum to "
+                             f"{sum(j.values()):.4f})")
+        return {k.upper(): v for k, v in j.items()}
+
+    @field_validator("controls")
+    @classmethod
+    def _unique(cls, c: list[str]) -> list[str]:
+        if len(set(c)) != len(c):
+            raise ValueError("a control is listed twice")
+        return c
+
+
+def parse_applicant(raw: object, where: str = "applicant") -> Applicant:
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"{where}: an applicant is a mapping of fields")
+    try:
+        return Applicant.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidInputError(f"{where}: {loc}: {first['msg']}") from None
+
+
+def load_applicant(path: Path) -> Applicant:
+    try:
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot read ({exc.strerror})") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInputError(f"{path}: not a readable YAML file ({exc})") from None
+    return parse_applicant(raw, str(path))
