@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check models indexes screening api tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy models indexes screening
+	$(BIN)/mypy models indexes screening api
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

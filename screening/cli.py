@@ -23,7 +23,13 @@ from models.errors import ModelError
 from screening.errors import IpscreenError
 from screening.manifest import kind_of
 from screening.registry.repository import WorkMeta
-from screening.service import RowOutcome, Workspace, expand_image_paths, expand_text_paths
+from screening.service import (
+    RowOutcome,
+    Workspace,
+    expand_image_paths,
+    expand_text_paths,
+    prepare_data_dir,
+)
 from screening.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -39,6 +45,8 @@ app.add_typer(index_app, name="index")
 app.add_typer(background_app, name="background")
 plan_app = typer.Typer(no_args_is_help=True, help="Check and calibrate rating plans.")
 app.add_typer(plan_app, name="plan")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP service.")
+app.add_typer(keys_app, name="keys")
 
 _state: dict[str, Path | None] = {"data_dir": None}
 
@@ -346,6 +354,60 @@ def plan_check(plan: Annotated[Path | None, typer.Argument(help="Plan YAML (defa
         _err(f"error: the reference applicant is quoted {q.premium_plan_currency:,.2f}, more "
              f"than 1% from {target:,.2f}; set base_loss_cost.value to the solved value")
         raise typer.Exit(2)
+
+
+# -- service ---------------------------------------------------------------------------------
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API (FastAPI under uvicorn) on this data dir."""
+    import uvicorn
+
+    s = _settings()
+    prepare_data_dir(s.data_dir, create=True)
+    # workers are separate processes: they read the data dir from the environment
+    os.environ["IPSCREEN_DATA_DIR"] = str(s.data_dir)
+    # an import string, so every worker builds its own app (and so screening/ never imports
+    # api/: the dependency points one way)
+    uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    tenant: Annotated[str, typer.Option(help="Tenant (platform, insurer) it belongs to.")],
+    scope: Annotated[list[str], typer.Option(help="screen, register, underwrite or admin; "
+                                             "repeat for several.")],
+    rate: Annotated[int, typer.Option(help="Requests per minute.")] = 600,
+) -> None:
+    """Create an API key; the key is printed once and only its hash is stored."""
+    from screening.access import AccessStore
+
+    ws = _workspace(create=True)
+    key, info = AccessStore(ws.registry.engine).create_key(name, tenant, scope, rate)
+    typer.echo(json.dumps({"key": key, **info.public()}))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (prefixes, never the keys)."""
+    from screening.access import AccessStore
+
+    for info in AccessStore(_workspace().registry.engine).list_keys():
+        typer.echo(json.dumps(info.public()))
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: str) -> None:
+    """Revoke an API key by its prefix: it is refused from the next request on."""
+    from screening.access import AccessStore
+
+    info = AccessStore(_workspace().registry.engine).revoke(prefix)
+    typer.echo(json.dumps(info.public()))
 
 
 def main() -> None:

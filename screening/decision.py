@@ -34,3 +34,17 @@ def screening_versions(kind: str, profile: str, specs: Sequence[Any], calibrator
             "calibration": f"{calibrator.name}@{calibrator.version}",
             "index_revision": index_revision,
             "thresholds": {"block": t.block, "review": t.review, "report": t.report}}
+
+
+def apply_licences(result: dict, licensed: set[str], t: Thresholds) -> dict:
+    """A result as seen by a tenant: matches on works it has licensed move to
+    `licensed_matches` and no longer count towards its decision or risk score."""
+    if "error" in result or not licensed:
+        return result
+    keep = [m for m in result.get("matches", []) if m.get("external_id") not in licensed]
+    gone = [m for m in result.get("matches", []) if m.get("external_id") in licensed]
+    if not gone:
+        return result
+    score = float(keep[0]["score"]) if keep else 0.0
+    return {**result, "matches": keep, "licensed_matches": gone, "risk_score": score,
+            "decision": decide(score, t)}

@@ -44,7 +44,22 @@ class ConfigurationError(IpscreenError):
     exit_code = 2
 
 
+
+
+class AuthenticationError(IpscreenError):
+    """No API key, or one that is unknown or revoked (HTTP 401)."""
+
+    exit_code = 6
+
+
+class PermissionDeniedError(IpscreenError):
+    """A valid key without the scope the operation needs (HTTP 403)."""
+
+    exit_code = 7
+
+
 __all__ = [
+    "AuthenticationError", "PermissionDeniedError",
     "ConfigurationError", "ConflictError", "DataDirError", "ImageDecodeError",
     "IndexCompatibilityError", "IndexCorruptError", "InvalidInputError", "IpscreenError",
     "ModelUnavailableError", "NotFoundError",

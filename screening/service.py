@@ -17,6 +17,7 @@ from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
 from indexes.store import IndexStore
 from models.imaging import DecodeLimits, decode_image, is_blank, load_image, read_image_bytes
+from models.text_embedder import TextEmbedder
 from screening.decision import Thresholds
 from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
 from screening.image_indexes import ImageIndexes
@@ -73,7 +74,8 @@ def prepare_data_dir(path: Path, create: bool) -> Path:
 class Workspace:
     """Registry + blobs + indexes of one data dir."""
 
-    def __init__(self, settings: Settings, create: bool = False, progress: bool = True) -> None:
+    def __init__(self, settings: Settings, create: bool = False, progress: bool = True,
+                 text_embedder: TextEmbedder | None = None) -> None:
         self.settings = settings
         self.data_dir = prepare_data_dir(settings.data_dir, create)
         self.registry = WorksRegistry(open_engine(settings.resolved_database_url))
@@ -87,7 +89,7 @@ class Workspace:
         self.thresholds = Thresholds(settings.block_threshold, settings.review_threshold,
                                      settings.report_threshold)
         self.texts = TextSide(settings, self.data_dir, self.registry, self.blobs, self.store,
-                              self.thresholds, progress)
+                              self.thresholds, progress, text_embedder)
 
     def close(self) -> None:
         """Release database connections (long-lived servers and tests call this)."""

@@ -41,7 +41,7 @@ class TextSide:
 
     def __init__(self, settings: Settings, data_dir: Path, registry: WorksRegistry,
                  blobs: BlobStore, store: IndexStore, thresholds: Thresholds,
-                 progress: bool = True) -> None:
+                 progress: bool = True, embedder: TextEmbedder | None = None) -> None:
         self.settings = settings
         self.data_dir = data_dir
         self.registry = registry
@@ -49,7 +49,7 @@ class TextSide:
         self.thresholds = thresholds
         self.indexes = TextIndexes(store, registry, blobs, progress=progress, kind="text",
                                    max_text_bytes=settings.max_text_bytes)
-        self._embedder: TextEmbedder | None = None
+        self._embedder: TextEmbedder | None = embedder  # shared by long-lived servers
         self._screener: TextScreener | None = None
 
     def embedder(self) -> TextEmbedder:

@@ -1,0 +1,107 @@
+"""Every error as an RFC 9457 application/problem+json response, in one place.
+
+Typed errors from screening/ map to 4xx statuses; a request that fails validation is a 422
+naming the field; anything unexpected is a 500 problem that says nothing internal (and is a
+bug: the tests and the schemathesis run look for it).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import ImageDecodeError, ModelError
+from screening.errors import (
+    AuthenticationError,
+    ConflictError,
+    DataDirError,
+    InvalidInputError,
+    IpscreenError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+PROBLEM = "application/problem+json"
+
+
+class TooManyRequests(Exception):
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+
+
+class NotReady(Exception):
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
+def problem(status: int, title: str, detail: str, request: Request | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if request is not None:
+        body["instance"] = request.url.path
+        rid = getattr(request.state, "request_id", None)
+        if rid:
+            body["request_id"] = rid
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+STATUS = [
+    (AuthenticationError, 401, "Unauthorized"),
+    (PermissionDeniedError, 403, "Forbidden"),
+    (NotFoundError, 404, "Not Found"),
+    (ConflictError, 409, "Conflict"),
+    (InvalidInputError, 400, "Bad Request"),
+    (ImageDecodeError, 400, "Bad Request"),
+    (DataDirError, 503, "Service Unavailable"),
+    (ModelError, 503, "Service Unavailable"),
+    (IpscreenError, 400, "Bad Request"),
+]
+
+
+def install(app: FastAPI) -> None:
+    async def typed(request: Request, exc: Exception) -> JSONResponse:
+        for cls, status, title in STATUS:
+            if isinstance(exc, cls):
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                return problem(status, title, str(exc), request, headers)
+        return problem(400, "Bad Request", str(exc), request)
+
+    async def validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errs = exc.errors()
+        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return problem(422, "Unprocessable Content", f"{where}: {first.get('msg')}", request)
+
+    async def http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), request,
+                       dict(exc.headers) if exc.headers else None)
+
+    async def limited(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, TooManyRequests)
+        secs = str(int(exc.retry_after))
+        return problem(429, "Too Many Requests", f"rate limit reached; retry in {secs} s",
+                       request, {"Retry-After": secs})
+
+    async def not_ready(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, NotReady)
+        return problem(503, "Service Unavailable", exc.detail, request, {"Retry-After": "5"})
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        traceback.print_exception(exc, file=sys.stderr)
+        return problem(500, "Internal Server Error", "unexpected error; it has been logged",
+                       request)
+
+    for cls, _, _ in STATUS:
+        app.add_exception_handler(cls, typed)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(TooManyRequests, limited)
+    app.add_exception_handler(NotReady, not_ready)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,193 @@
+"""Registry resource: register, list, read, withdraw works; bulk import as a job; licences."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import RegisterKey, ScreenKey, StateDep
+from api.jobs import Job
+from screening.errors import InvalidInputError, NotFoundError
+from screening.manifest import kind_of
+from screening.registry.repository import WorkMeta
+from screening.service import RowOutcome
+from screening.text_input import decode_text
+
+router = APIRouter(tags=["registry"])
+
+WORK_EXAMPLE: dict[str, Any] = {"outcome": "created", "external_id": "TSU-0001", "kind": "image",
+                "title": "Ultraman", "owner": "Tsuburaya", "category": "character",
+                "jurisdiction": "CN", "registration_no": "R-1", "content_sha256": "ab12...",
+                "content_bytes": 123456, "status": "active", "revision": 42,
+                "created_at": "2026-11-22T12:00:00+00:00",
+                "updated_at": "2026-11-22T12:00:00+00:00"}
+
+
+class WorkPublic(BaseModel):
+    external_id: str
+    kind: str
+    title: str
+    owner: str
+    category: str
+    jurisdiction: str
+    registration_no: str
+    content_sha256: str
+    content_bytes: int
+    status: str
+    revision: int
+    created_at: str
+    updated_at: str
+    outcome: str | None = None
+
+    model_config = {"json_schema_extra": {"examples": [WORK_EXAMPLE]}}
+
+
+class WorkList(BaseModel):
+    total: int
+    works: list[WorkPublic]
+
+
+class Withdrawal(BaseModel):
+    reason: str = Field(default="", max_length=1000)
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: str
+    status: str
+    total: int | None
+    done: int
+    failed: int
+    outcomes: dict[str, int]
+    errors: list[dict]
+    detail: str
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"id": "9f3c...", "kind": "import", "status": "running", "total": 1000, "done": 420,
+         "failed": 2, "outcomes": {"created": 418, "error": 2},
+         "errors": [{"row": 17, "external_id": "X-17", "error": "empty text"}],
+         "detail": ""}]}}
+
+
+class LicenceIn(BaseModel):
+    external_id: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/v1/works", response_model=WorkPublic, status_code=201,
+             summary="Register a work (image or UTF-8 text file) with its metadata",
+             responses={200: {"description": "already registered with this content"}})
+def register_work(state: StateDep, key: RegisterKey,
+                  file: Annotated[UploadFile, File(description="The work: an image or a "
+                                                   "UTF-8 .txt file.")],
+                  external_id: Annotated[str, Form(min_length=1, max_length=200)],
+                  title: Annotated[str, Form(max_length=500)] = "",
+                  owner: Annotated[str, Form(max_length=300)] = "",
+                  category: Annotated[str, Form(max_length=100)] = "",
+                  jurisdiction: Annotated[str, Form(max_length=100)] = "",
+                  registration_no: Annotated[str, Form(max_length=200)] = "",
+                  kind: Annotated[Literal["image", "text"] | None, Form()] = None,
+                  replace: Annotated[bool, Form()] = False) -> JSONResponse:
+    s = state.settings
+    work_kind = kind or kind_of(Path(file.filename or "upload.bin"))
+    meta = WorkMeta(external_id, work_kind, title, owner, category,  # type: ignore[arg-type]
+                    jurisdiction, registration_no)
+    limit = s.max_text_bytes if work_kind == "text" else s.max_image_bytes
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidInputError(f"{file.filename}: larger than {limit} bytes")
+    with state.write_lock:
+        if work_kind == "text":
+            record, outcome = state.writer.register_text(meta, decode_text(data, limit),
+                                                         replace)
+        else:
+            record, outcome = state.writer.register_image(meta, data, replace)
+    state.changed()
+    body = WorkPublic(outcome=outcome, **record.public()).model_dump()
+    return JSONResponse(body, status_code=201 if outcome == "created" else 200)
+
+
+@router.get("/v1/works", response_model=WorkList, summary="List registered works")
+def list_works(state: StateDep, key: ScreenKey,
+               kind: Annotated[Literal["image", "text"] | None, Query()] = None,
+               status: Annotated[Literal["active", "withdrawn"] | None, Query()] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> WorkList:
+    works = state.writer.registry.list_works(kind=kind, status=status)
+    page = works[offset:offset + limit]
+    return WorkList(total=len(works), works=[WorkPublic(**w.public()) for w in page])
+
+
+@router.get("/v1/works/{external_id}", response_model=WorkPublic, summary="Read one work")
+def get_work(external_id: str, state: StateDep, key: ScreenKey) -> WorkPublic:
+    return WorkPublic(**state.writer.registry.get(external_id).public())
+
+
+@router.post("/v1/works/{external_id}/withdraw", response_model=WorkPublic,
+             summary="Withdraw a work: it stops matching without a rebuild")
+def withdraw_work(external_id: str, state: StateDep, key: RegisterKey,
+                  body: Withdrawal | None = None) -> WorkPublic:
+    with state.write_lock:
+        record = state.writer.withdraw(external_id, body.reason if body else "")
+    state.changed()
+    return WorkPublic(**record.public())
+
+
+@router.post("/v1/works/import", response_model=JobPublic, status_code=202,
+             summary="Bulk import a JSON Lines manifest (text works inline) as a job")
+def import_works(request: Request, state: StateDep, key: RegisterKey,
+                 file: Annotated[UploadFile, File(description="JSON Lines: one work per line, "
+                                                  "{external_id, title, owner, category, text}")],
+                 replace: Annotated[bool, Form()] = False) -> JSONResponse:
+    data = file.file.read(state.settings.max_request_bytes + 1)
+    tmp = Path(tempfile.mkdtemp(prefix="ipscreen-import-"))
+    manifest = tmp / "manifest.jsonl"
+    manifest.write_bytes(data)
+
+    def work(job: Job) -> None:
+        job.total = sum(1 for line in data.splitlines() if line.strip())
+
+        def on_row(r: RowOutcome) -> None:
+            job.done += 1
+            job.outcomes[r.outcome] = job.outcomes.get(r.outcome, 0) + 1
+            if r.error:
+                job.failed += 1
+                job.errors.append({"row": r.row, "external_id": r.external_id,
+                                   "error": r.error})
+
+        try:
+            with state.write_lock:
+                state.writer.import_manifest(manifest, replace=replace, on_row=on_row)
+            state.changed()
+        finally:
+            manifest.unlink(missing_ok=True)
+            tmp.rmdir()
+
+    job = request.app.state.jobs.start("import", work)
+    return JSONResponse(JobPublic(**job.public()).model_dump(), status_code=202,
+                        headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobPublic, summary="Progress of a job")
+def get_job(job_id: str, request: Request, key: RegisterKey) -> JobPublic:
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id!r} in this worker")
+    return JobPublic(**job.public())
+
+
+@router.post("/v1/licences", status_code=201, summary="Mark a work as licensed by your "
+             "tenant: it never counts against you")
+def add_licence(body: LicenceIn, state: StateDep, key: ScreenKey) -> dict:
+    state.writer.registry.get(body.external_id)  # 404 for an unknown work
+    state.access.add_licence(key.tenant, body.external_id)
+    return {"tenant": key.tenant, "external_id": body.external_id}
+
+
+@router.get("/v1/licences", summary="Works licensed by your tenant")
+def list_licences(state: StateDep, key: ScreenKey) -> dict:
+    return {"tenant": key.tenant, "external_ids": sorted(state.access.licensed(key.tenant))}

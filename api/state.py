@@ -1,0 +1,125 @@
+"""What one service process holds: the writer workspace, read-only screening pipelines that
+are replaced (never mutated) when the registry moves on, keys and audit, jobs, metrics.
+
+Index updates while serving: registrations go through the writer, which saves each index as
+a new immutable generation file. Every worker checks the registry revision every
+`reload_interval_s` (with +-25% jitter, so workers never reload in step) and, when it has
+moved, builds a complete new set of screeners from the saved indexes in a background thread
+and swaps it in with one reference assignment. Requests in flight finish on the set they
+started with; no request waits for a reload. A registration made through this worker wakes
+its reloader at once. New works are therefore searchable within about one reload interval
+plus the time to load the indexes.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from api.settings import ApiSettings
+from models.text_embedder import TextEmbedder
+from screening.access import AccessStore
+from screening.image_screening import ImageScreener
+from screening.service import Workspace
+from screening.text_screening import TextScreener
+from screening.underwriting.plan import RatingPlan, load_plan
+
+
+@dataclass
+class Screeners:
+    """Screening pipelines over one registry revision. Built complete, then published."""
+
+    revision: int
+    workspace: Workspace
+    image: dict[str, ImageScreener]
+    text: TextScreener
+
+    @classmethod
+    def build(cls, settings: ApiSettings, embedder: TextEmbedder | None) -> Screeners:
+        ws = Workspace(settings, create=True, progress=False, text_embedder=embedder)
+        revision = ws.registry.revision()
+        image: dict[str, ImageScreener] = {p: ws.image_screener(p)
+                                           for p in settings.maintained_profiles}
+        if settings.default_profile not in image:
+            image[settings.default_profile] = ws.image_screener(settings.default_profile)
+        return cls(revision, ws, image, ws.texts.screener())
+
+
+@dataclass
+class ServiceState:
+    settings: ApiSettings
+    writer: Workspace
+    access: AccessStore
+    plan: RatingPlan
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    current: Screeners | None = None
+    load_error: str | None = None
+    stale_since: float | None = None
+    embedder: TextEmbedder | None = None
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: ApiSettings) -> ServiceState:
+        writer = Workspace(settings, create=True, progress=False)
+        return cls(settings, writer, AccessStore(writer.registry.engine), load_plan())
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    def index_lag_s(self) -> float:
+        return 0.0 if self.stale_since is None else time.monotonic() - self.stale_since
+
+    def start(self) -> None:
+        """Load the screeners (now, or in the background) and start the reloader."""
+        if self.settings.preload:
+            self._reload()
+        self._thread = threading.Thread(target=self._loop, name="ipscreen-reloader",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.writer.close()
+
+    def changed(self) -> None:
+        """This process changed the registry: reload now rather than at the next tick."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.current is None:
+                self._reload()
+            else:
+                head = self.writer.registry.revision()
+                if head != self.current.revision:
+                    if self.stale_since is None:
+                        self.stale_since = time.monotonic()
+                    self._reload()
+            jitter = random.uniform(0.75, 1.25)
+            self._wake.wait(self.settings.reload_interval_s * jitter)
+            self._wake.clear()
+
+    def _reload(self) -> None:
+        try:
+            if self.embedder is None and self.settings.text_paraphrase:
+                self.embedder = self.writer.texts.embedder()
+            fresh = Screeners.build(self.settings, self.embedder)
+        except Exception as exc:  # keep serving the last good set; readyz reports it
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            print(f"ipscreen: index reload failed: {self.load_error}", file=sys.stderr)
+            return
+        old, self.current = self.current, fresh
+        self.load_error = None
+        if self.writer.registry.revision() == fresh.revision:
+            self.stale_since = None
+        if old is not None:
+            old.workspace.close()

@@ -1,0 +1,152 @@
+"""API keys (hashed, scoped, per-tenant), the append-only decision audit, and licences.
+
+A key is `ips_<prefix>_<secret>`; only the SHA-256 of the whole key is stored, the prefix
+finds the row and identifies the key in logs and the audit without revealing it. Keys carry
+scopes (screen, register, underwrite, admin) and a rate limit. The audit records every
+screening and pricing decision with the versions that produced it and a hash of the input;
+the input itself only when the operator asks for it (platforms will not send outputs to a
+service that keeps them). A tenant's licences mark works that never count against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from screening.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from screening.registry.models import ApiKey, AuditEntry, Licence, utcnow
+
+SCOPES = ("screen", "register", "underwrite", "admin")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    prefix: str
+    name: str
+    tenant: str
+    scopes: tuple[str, ...]
+    rate_per_minute: int
+    created_at: str
+    revoked: bool
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+    def public(self) -> dict:
+        return {"prefix": self.prefix, "name": self.name, "tenant": self.tenant,
+                "scopes": list(self.scopes), "rate_per_minute": self.rate_per_minute,
+                "created_at": self.created_at, "revoked": self.revoked}
+
+
+def _info(k: ApiKey) -> KeyInfo:
+    return KeyInfo(k.prefix, k.name, k.tenant, tuple(k.scopes.split()), k.rate_per_minute,
+                   k.created_at.isoformat(), k.revoked_at is not None)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class AccessStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- keys -------------------------------------------------------------------------------
+    def create_key(self, name: str, tenant: str, scopes: list[str],
+                   rate_per_minute: int = 600) -> tuple[str, KeyInfo]:
+        """A new key; the secret is returned once and never stored."""
+        bad = [s for s in scopes if s not in SCOPES]
+        if bad or not scopes:
+            raise InvalidInputError(f"scopes must be some of {', '.join(SCOPES)}; got "
+                                    f"{', '.join(scopes) or 'none'}")
+        if not 1 <= rate_per_minute <= 1_000_000:
+            raise InvalidInputError("rate_per_minute must be between 1 and 1,000,000")
+        if not tenant.strip():
+            raise InvalidInputError("a key needs a tenant")
+        prefix = secrets.token_hex(6)
+        key = f"ips_{prefix}_{secrets.token_urlsafe(24)}"
+        with Session(self.engine) as s, s.begin():
+            row = ApiKey(prefix=prefix, key_sha256=_digest(key), name=name, tenant=tenant,
+                         scopes=" ".join(sorted(set(scopes))), rate_per_minute=rate_per_minute)
+            s.add(row)
+            s.flush()
+            return key, _info(row)
+
+    def verify(self, key: str | None) -> KeyInfo:
+        if not key:
+            raise AuthenticationError("missing API key (send it as 'Authorization: Bearer "
+                                      "<key>' or 'X-API-Key: <key>')")
+        parts = key.split("_")
+        if len(parts) < 3 or parts[0] != "ips":
+            raise AuthenticationError("malformed API key")
+        with Session(self.engine) as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+            if row is None or not hmac.compare_digest(row.key_sha256, _digest(key)):
+                raise AuthenticationError("unknown API key")
+            if row.revoked_at is not None:
+                raise AuthenticationError("revoked API key")
+            return _info(row)
+
+    @staticmethod
+    def require(info: KeyInfo, scope: str) -> None:
+        if not info.allows(scope):
+            raise PermissionDeniedError(f"this key lacks the {scope!r} scope (it has: "
+                                        f"{', '.join(info.scopes)})")
+
+    def list_keys(self) -> list[KeyInfo]:
+        with Session(self.engine) as s:
+            return [_info(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+    def revoke(self, prefix: str) -> KeyInfo:
+        with Session(self.engine) as s, s.begin():
+            row = s.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+            if row is None:
+                raise NotFoundError(f"no API key with prefix {prefix!r}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            s.flush()
+            return _info(row)
+
+    # -- audit ------------------------------------------------------------------------------
+    def audit(self, request_id: str, key: KeyInfo, route: str, input_sha256: str,
+              decision: str, score: float, versions: dict, data: bytes | None = None) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(AuditEntry(request_id=request_id, tenant=key.tenant, key_prefix=key.prefix,
+                             route=route, input_sha256=input_sha256, decision=decision,
+                             score=float(score), versions=json.dumps(versions, sort_keys=True),
+                             input=data))
+
+    def audit_entries(self, request_id: str | None = None) -> list[dict]:
+        with Session(self.engine) as s:
+            q = select(AuditEntry).order_by(AuditEntry.id)
+            if request_id:
+                q = q.where(AuditEntry.request_id == request_id)
+            return [{"request_id": a.request_id, "tenant": a.tenant, "key": a.key_prefix,
+                     "route": a.route, "input_sha256": a.input_sha256, "decision": a.decision,
+                     "score": a.score, "versions": json.loads(a.versions),
+                     "stored_input": a.input is not None} for a in s.scalars(q)]
+
+    # -- licences ---------------------------------------------------------------------------
+    def add_licence(self, tenant: str, external_id: str) -> None:
+        try:
+            with Session(self.engine) as s, s.begin():
+                s.add(Licence(tenant=tenant, external_id=external_id))
+        except IntegrityError:
+            raise ConflictError(f"{tenant} already licenses {external_id}") from None
+
+    def licensed(self, tenant: str) -> set[str]:
+        with Session(self.engine) as s:
+            return set(s.scalars(select(Licence.external_id).where(Licence.tenant == tenant)))
