@@ -15,13 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.errors import ImageDecodeError, ModelError
 from screening.errors import (
     AuthenticationError,
     ConflictError,
     DataDirError,
+    ImageDecodeError,
     InvalidInputError,
     IpscreenError,
+    ModelError,
     NotFoundError,
     PermissionDeniedError,
 )

@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from api.settings import ApiSettings
-from models.text_embedder import TextEmbedder
 from screening.access import AccessStore
 from screening.image_screening import ImageScreener
 from screening.service import Workspace
@@ -38,7 +38,7 @@ class Screeners:
     text: TextScreener
 
     @classmethod
-    def build(cls, settings: ApiSettings, embedder: TextEmbedder | None) -> Screeners:
+    def build(cls, settings: ApiSettings, embedder: Any) -> Screeners:
         ws = Workspace(settings, create=True, progress=False, text_embedder=embedder)
         revision = ws.registry.revision()
         image: dict[str, ImageScreener] = {p: ws.image_screener(p)
@@ -58,7 +58,7 @@ class ServiceState:
     current: Screeners | None = None
     load_error: str | None = None
     stale_since: float | None = None
-    embedder: TextEmbedder | None = None
+    embedder: Any = None  # one MiniLM session shared by every screener set
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None

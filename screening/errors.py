@@ -5,7 +5,7 @@ responses. Library code raises; it never returns None or "" to signal failure.
 """
 
 from indexes.errors import IndexCompatibilityError, IndexCorruptError
-from models.errors import ImageDecodeError, ModelUnavailableError
+from models.errors import ImageDecodeError, ModelError, ModelUnavailableError
 
 
 class IpscreenError(Exception):
@@ -62,5 +62,6 @@ __all__ = [
     "AuthenticationError", "PermissionDeniedError",
     "ConfigurationError", "ConflictError", "DataDirError", "ImageDecodeError",
     "IndexCompatibilityError", "IndexCorruptError", "InvalidInputError", "IpscreenError",
+    "ModelError",
     "ModelUnavailableError", "NotFoundError",
 ]

@@ -1,0 +1,236 @@
+"""The HTTP API through TestClient: screening, registry, underwriting, auth, limits, errors."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from PIL import ImageOps
+
+from tests.api.conftest import auth
+from tests.conftest import png_bytes
+from tests.screening.text_fixtures import filler, kjv
+
+PROBLEM = "application/problem+json"
+
+
+def problem(r, status: int, fragment: str = "") -> dict:  # type: ignore[no-untyped-def]
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert body["status"] == status and fragment in body["detail"]
+    return body
+
+
+def test_screen_image_finds_an_edited_copy_with_provenance(client, keys, photos):
+    copy = png_bytes(ImageOps.mirror(photos["coffee"]).resize((300, 200)), "JPEG", quality=70)
+    r = client.post("/v1/screen/image", headers=auth(keys["screen"]),
+                    files=[("files", ("copy.jpg", copy, "image/jpeg")),
+                           ("files", ("other.png", png_bytes(photos["colorwheel"]),
+                                      "image/png"))])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["request_id"] == r.headers["x-request-id"]
+    first, second = body["results"]
+    assert first["decision"] == "block" and first["matches"][0]["external_id"] == "IMG-coffee"
+    assert second["decision"] == "clear"
+    v = first["versions"]
+    assert v["kind"] == "image" and v["profile"] == "accurate" and v["index_revision"] >= 4
+    assert v["calibration"].startswith("image-accurate@")
+
+
+def test_screen_text_and_request_id_passthrough(client, keys):
+    text = filler(40) + " " + " ".join(kjv(1, 1).split()[:60])
+    r = client.post("/v1/screen/text", headers={**auth(keys["screen"]), "X-Request-ID": "abc-1"},
+                    json={"texts": [{"id": "reply-7", "text": text}, "Nothing to see here at "
+                                    "all, just a short unrelated sentence."]})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-request-id"] == "abc-1" and r.json()["request_id"] == "abc-1"
+    a, b = r.json()["results"]
+    assert a["input"] == "reply-7" and a["decision"] == "block"
+    assert a["matches"][0]["spans"][0]["kind"] == "verbatim"
+    assert b["decision"] == "clear"
+
+
+ROUTES = [
+    ("post", "/v1/screen/text", "screen", {"json": {"texts": ["a b c d e f g h i j"]}}),
+    ("get", "/v1/works", "screen", {}),
+    ("get", "/v1/works/KJV-GEN-1", "screen", {}),
+    ("post", "/v1/works/NOPE/withdraw", "register", {"json": {"reason": "x"}}),
+    ("post", "/v1/underwriting/profile", "underwrite",
+     {"json": {"results": [{"input": "a", "matches": []}]}}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "scope", "kw"), ROUTES)
+def test_auth_and_scope_matrix(client, keys, method, path, scope, kw):
+    call = getattr(client, method)
+    problem(call(path, **kw), 401, "missing API key")
+    problem(call(path, headers=auth("ips_nope_nope"), **kw), 401, "unknown API key")
+    problem(call(path, headers=auth(keys["revoked"]), **kw), 401, "revoked")
+    wrong = next(s for s in ("screen", "register", "underwrite") if s != scope)
+    problem(call(path, headers=auth(keys[wrong]), **kw), 403, f"lacks the '{scope}' scope")
+    for k in (scope, "admin"):
+        r = call(path, headers=auth(keys[k]), **kw)
+        assert r.status_code in (200, 404), r.text  # 404: the route's own answer (NOPE)
+
+
+def test_rate_limit_answers_429_with_retry_after(client, keys):
+    codes = [client.get("/v1/works", headers=auth(keys["slow"])) for _ in range(3)]
+    assert [c.status_code for c in codes[:2]] == [200, 200]
+    body = problem(codes[2], 429, "rate limit")
+    assert int(codes[2].headers["retry-after"]) >= 1 and body["title"] == "Too Many Requests"
+
+
+def test_limits_and_bad_input_are_4xx_problems(client, keys, photos):
+    h = auth(keys["admin"])
+    problem(client.post("/v1/screen/image", headers=h,
+                        files=[("files", ("x.png", b"\x89PNG\r\n\x1a\n garbage", "image/png"))]),
+            400, "x.png")
+    problem(client.post("/v1/screen/image", headers=h,
+                        files=[("files", (f"{i}.png", b"x", "image/png")) for i in range(5)]),
+            400, "at most 4")
+    problem(client.post("/v1/screen/image", headers=h, files=[("files", ("e.png", b"", "x"))]),
+            400, "e.png")
+    problem(client.post("/v1/screen/image", headers=h, content=b"x" * (9 * 1024 * 1024),
+                        params={}), 413, "over")
+    problem(client.post("/v1/screen/text", headers=h, json={"texts": ["x" * 20_001]}), 400,
+            "the limit is 20000")
+    problem(client.post("/v1/screen/text", headers=h, json={"texts": ["   "]}), 400,
+            "empty text")
+    problem(client.post("/v1/screen/text", headers=h, json={"texts": ["a"] * 5}), 400,
+            "at most 4")
+    problem(client.post("/v1/screen/text", headers=h, content=b"{not json",
+                        params={}), 422)
+    problem(client.post("/v1/screen/image", headers=h, params={"profile": "turbo"},
+                        files=[("files", ("a.png", png_bytes(photos["coffee"]), "image/png"))]),
+            422, "profile")
+    problem(client.get("/v1/works", headers=h, params={"limit": 10**9}), 422, "limit")
+    problem(client.get("/v1/works/NOT-THERE", headers=h), 404, "NOT-THERE")
+    problem(client.post("/v1/pricing/quote", headers=h,
+                        json={"applicant": {"name": "x"}, "limit": 10}), 400, "annual_outputs")
+    problem(client.post("/v1/pricing/quote", headers=h,
+                        json={"applicant": {"name": "x", "annual_outputs": 1,
+                                            "jurisdictions": {"CN": 1}}, "limit": -5}), 422)
+
+
+def wait_for(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_register_withdraw_and_licences_while_serving(client, keys):
+    text = kjv(2, 20)
+    h = auth(keys["register"])
+    r = client.post("/v1/works", headers=h, data={"external_id": "KJV-EXO-20",
+                                                  "title": "Exodus 20", "category": "literary"},
+                    files={"file": ("exodus20.txt", text.encode(), "text/plain")})
+    assert r.status_code == 201 and r.json()["outcome"] == "created", r.text
+    again = client.post("/v1/works", headers=h, data={"external_id": "KJV-EXO-20"},
+                        files={"file": ("exodus20.txt", text.encode(), "text/plain")})
+    assert again.status_code == 200 and again.json()["outcome"] == "unchanged"
+    problem(client.post("/v1/works", headers=h, data={"external_id": "KJV-EXO-20"},
+                        files={"file": ("e.txt", b"different content " * 5, "text/plain")}),
+            409, "--replace")
+    probe = {"texts": [" ".join(text.split()[:60])]}
+
+    def top(key: str = "screen") -> dict:
+        res = client.post("/v1/screen/text", headers=auth(keys[key]), json=probe)
+        return res.json()["results"][0]
+
+    wait_for(lambda: top()["decision"] == "block")  # searchable without a restart
+    ready = client.get("/readyz").json()
+    assert ready["ready"] and ready["index_revision"] <= ready["registry_revision"]
+    # a tenant's licensed works never count against it; other tenants are unaffected
+    r = client.post("/v1/licences", headers=auth(keys["screen"]),
+                    json={"external_id": "KJV-EXO-20"})
+    assert r.status_code == 201
+    mine = top()
+    assert mine["decision"] == "clear" and mine["licensed_matches"][0]["external_id"] == \
+        "KJV-EXO-20"
+    assert top("other-tenant")["decision"] == "block"
+    r = client.post("/v1/works/KJV-EXO-20/withdraw", headers=h, json={"reason": "test"})
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn"
+    wait_for(lambda: top("other-tenant")["matches"] == [])
+
+
+def test_bulk_import_job_reports_progress_and_bad_rows(client, keys):
+    rows = [json.dumps({"external_id": "KJV-PSA-1", "title": "Psalm 1", "text": kjv(19, 1)}),
+            "{not json", json.dumps({"external_id": "SHORT", "text": "Too short."})]
+    r = client.post("/v1/works/import", headers=auth(keys["register"]),
+                    files={"file": ("w.jsonl", "\n".join(rows).encode(), "application/x-ndjson")})
+    assert r.status_code == 202, r.text
+    job = r.json()["id"]
+    assert r.headers["location"] == f"/v1/jobs/{job}"
+
+    def finished() -> bool:
+        return client.get(f"/v1/jobs/{job}", headers=auth(keys["register"])).json()["status"] \
+            in ("done", "failed")
+
+    wait_for(finished)
+    body = client.get(f"/v1/jobs/{job}", headers=auth(keys["register"])).json()
+    assert body["status"] == "done" and body["total"] == 3 and body["done"] == 3
+    assert body["failed"] == 2 and body["outcomes"]["created"] == 1
+    assert {e["row"] for e in body["errors"]} == {2, 3}
+    problem(client.get("/v1/jobs/nope", headers=auth(keys["register"])), 404)
+
+
+def test_underwriting_profile_and_quote_with_audit(client, keys):
+    h = auth(keys["underwrite"])
+    screened = client.post("/v1/screen/text", headers=auth(keys["screen"]), json={
+        "texts": [" ".join(kjv(19, 23).split()[:50]), filler(60), filler(60, 900)]}).json()
+    results = screened["results"]
+    r = client.post("/v1/underwriting/profile", headers=h, json={"results": results})
+    assert r.status_code == 200, r.text
+    prof = r.json()["profile"]
+    assert prof["outputs"] == 3 and prof["levels"]["high"] == 1
+    assert prof["warnings"] and "too small" in prof["warnings"][0]
+    applicant = {"name": "Acme chat", "annual_outputs": 200000,
+                 "jurisdictions": {"CN": 0.5, "US": 0.5}, "controls": ["human_review"]}
+    q = client.post("/v1/pricing/quote", headers=h, json={
+        "results": results, "applicant": applicant, "limit": 700000, "deductible": 10000})
+    assert q.status_code == 200, q.text
+    quote = q.json()
+    assert quote["premium"] > 0 and quote["plan"]["sha256"]
+    assert [s["name"] for s in quote["worksheet"]][0] == "base loss cost"
+    assert quote["screening_versions"][0]["kind"] == "text"
+    q2 = client.post("/v1/pricing/quote", headers=h, json={
+        "profile": {"outputs": prof["outputs"], "expected_hits": prof["expected_hits"],
+                    "severity_mix": prof["severity_mix"]},
+        "applicant": applicant, "limit": 700000, "deductible": 10000})
+    assert q2.json()["premium"] == quote["premium"]
+    problem(client.post("/v1/underwriting/profile", headers=h,
+                        json={"results": results, "index_revision": 10**6}), 400,
+            "index revision")
+    state = client.app.state.service
+    entries = state.access.audit_entries(q.headers["x-request-id"])
+    assert entries and entries[0]["route"] == "pricing/quote"
+    assert entries[0]["versions"]["plan"]["sha256"] == quote["plan"]["sha256"]
+    screened_audit = state.access.audit_entries(screened["request_id"])
+    assert len(screened_audit) == 3 and not any(e["stored_input"] for e in screened_audit)
+    assert all(len(e["input_sha256"]) == 64 for e in screened_audit)
+
+
+def test_health_readiness_metrics_and_openapi(client, keys):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"]
+    m = client.get("/metrics").text
+    assert "ipscreen_requests_total" in m and 'ipscreen_index_vectors{index="text_fingerprint"}' \
+        in m and "ipscreen_stage_seconds_bucket" in m and "ipscreen_registry_revision" in m
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in ("/v1/screen/image", "/v1/screen/text", "/v1/works", "/v1/works/{external_id}",
+                 "/v1/works/{external_id}/withdraw", "/v1/works/import", "/v1/jobs/{job_id}",
+                 "/v1/underwriting/profile", "/v1/pricing/quote", "/healthz", "/readyz",
+                 "/metrics", "/v1/licences"):
+        assert path in paths, path
+        for op in paths[path].values():
+            assert op.get("summary"), path
+    text = json.dumps(spec)
+    assert text.count('"examples"') >= 5

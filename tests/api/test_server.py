@@ -1,0 +1,142 @@
+"""`ipscreen serve` as a real process (two workers) on a free local port: screening over
+HTTP, registrations under traffic with zero failed requests and new works found by every
+worker without a restart, and a bounded schemathesis run with no server errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis.errors import Unsatisfiable
+
+from tests.screening.text_fixtures import kjv
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(service_dir, model_cache, tmp_path_factory):
+    data_dir, keys = service_dir
+    d = tmp_path_factory.mktemp("served") / "data"
+    shutil.copytree(data_dir, d)
+    port = free_port()
+    log = d.parent / "server.log"
+    env = {**os.environ, "IPSCREEN_MODEL_CACHE_DIR": str(model_cache),
+           "IPSCREEN_RELOAD_INTERVAL_S": "0.5",
+           "IPSCREEN_MAINTAINED_PROFILES": '["accurate","hash"]', "HF_HUB_OFFLINE": "1"}
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "screening.cli", "--data-dir", str(d),
+                                 "serve", "--port", str(port), "--workers", "2"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(log.read_text())
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        raise AssertionError("server did not become ready")
+    # both workers must be ready, not just the first to answer
+    for _ in range(10):
+        httpx.get(f"{url}/readyz", timeout=5)
+    yield url, keys
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def test_registrations_under_traffic_fail_no_request(server):
+    url, keys = server
+    screen = {"Authorization": f"Bearer {keys['screen']}"}
+    probe = {"texts": [" ".join(kjv(4, 6).split()[:60])], "paraphrase": False}
+    stop = threading.Event()
+    statuses: list[int] = []
+    found_after: list[float] = []
+    t0 = [0.0]
+
+    def traffic() -> None:
+        with httpx.Client(base_url=url, headers=screen, timeout=30) as c:
+            while not stop.is_set():
+                r = c.post("/v1/screen/text", json=probe)
+                statuses.append(r.status_code)
+                if r.status_code == 200 and t0[0] and not found_after and \
+                        r.json()["results"][0]["decision"] == "block":
+                    found_after.append(time.monotonic() - t0[0])
+
+    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    reg = {"Authorization": f"Bearer {keys['register']}"}
+    for book, chapter in ((4, 6), (5, 5), (6, 1)):
+        r = httpx.post(f"{url}/v1/works", headers=reg, timeout=60,
+                       data={"external_id": f"KJV-{book}-{chapter}", "category": "literary"},
+                       files={"file": ("w.txt", kjv(book, chapter).encode(), "text/plain")})
+        assert r.status_code == 201, r.text
+        if not t0[0]:
+            t0[0] = time.monotonic()
+    deadline = time.monotonic() + 30
+    while not found_after and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # keep traffic on both workers after the reloads
+    stop.set()
+    for t in threads:
+        t.join()
+    assert statuses and set(statuses) == {200}, sorted(set(statuses))
+    assert found_after and found_after[0] < 15, found_after
+    # every worker now has it: repeated requests land on both and all block
+    with httpx.Client(base_url=url, headers=screen, timeout=30) as c:
+        decisions = {c.post("/v1/screen/text", json=probe).json()["results"][0]["decision"]
+                     for _ in range(12)}
+    assert decisions == {"block"}
+
+
+def test_schemathesis_finds_no_server_error(server):
+    import schemathesis
+    from schemathesis import GenerationMode
+
+    url, keys = server
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    headers = {"Authorization": f"Bearer {keys['admin']}"}
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        op = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @hsettings(max_examples=6, deadline=None, derandomize=True, database=None,
+                       suppress_health_check=list(HealthCheck))
+            @given(case=op.as_strategy(generation_mode=mode))
+            def run(case) -> None:  # type: ignore[no-untyped-def]
+                r = case.call(base_url=url, headers=headers, timeout=60)
+                if r.status_code >= 500:
+                    failures.append(f"{case.method} {case.path}: {r.status_code} "
+                                    f"{r.text[:200]}")
+
+            try:
+                run()
+            except Unsatisfiable:  # e.g. no invalid input exists for GET /healthz
+                continue
+    assert not failures, "\n".join(failures[:10])
