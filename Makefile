@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DATA ?= .cache/data
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test lint typecheck unit demo data bench bench-image bench-text calibrate \
+.PHONY: install test lint typecheck unit demo serve bench-api data bench bench-image bench-text calibrate \
 	calibrate-text clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -34,6 +34,12 @@ test: lint typecheck unit
 
 demo: $(STAMP)
 	$(BIN)/python -m screening.demo
+
+serve: $(STAMP)
+	$(BIN)/python -m screening.demo --serve
+
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/api_load.py
 
 # Public data for benchmarks and calibration (Debian packages, unpacked under $(DATA)).
 $(DATA)/.done:

@@ -128,5 +128,39 @@ def _text_demo(ws: Workspace, root: Path) -> None:
           "--json")
 
 
+def serve(root: Path = Path(".cache/demo"), port: int = 8000) -> None:
+    """`make serve`: the demo works (registered once), a demo key, then the HTTP service."""
+    import json
+    import os
+
+    from screening.access import AccessStore
+
+    data = root / "data"
+    if not (data / "registry.sqlite3").exists():
+        main(root)
+    ws = Workspace(Settings(data_dir=data), create=True, progress=False)
+    key, _ = AccessStore(ws.registry.engine).create_key("demo", "demo", ["admin"])
+    ws.close()
+    image = next(iter(sorted((root / "outputs").glob("coffee-*.png"))), None)
+    text = json.dumps({"texts": ["As the model wrote: In the beginning God created the heaven "
+                                 "and the earth. And the earth was without form, and void; "
+                                 "and darkness was upon the face of the deep."]})
+    base = f"http://127.0.0.1:{port}"
+    print(f"""
+ipscreen is starting on {base} (data dir {data}); OpenAPI docs at {base}/docs
+Demo API key (all scopes; shown once): {key}
+
+  curl -s -H "Authorization: Bearer {key}" -F "files=@{image}" {base}/v1/screen/image
+  curl -s -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
+       -d '{text}' {base}/v1/screen/text
+  curl -s {base}/readyz
+""", flush=True)
+    os.execvp(sys.executable, [sys.executable, "-m", "screening.cli", "--data-dir", str(data),
+                               "serve", "--port", str(port)])
+
+
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])) if len(sys.argv) > 1 else main())
+    if sys.argv[1:2] == ["--serve"]:
+        serve()
+    else:
+        sys.exit(main(Path(sys.argv[1])) if len(sys.argv) > 1 else main())
