@@ -25,9 +25,8 @@ from image_eval import cached_run, open_workspace  # noqa: E402
 
 from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
-    expected_calibration_error,
+    cross_fit,
     feature_matrix,
-    fit_monotone_logistic,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
@@ -85,14 +84,7 @@ def main() -> None:
             runs[key] = cached_run(ws, labelled, profile, bg,
                                    args.work / f"run-{profile}-{int(bg)}.pkl", args.fresh)
         x, y, q = rows(labelled, runs[key], features)
-        fold = (q % 2).astype(bool)
-        held = np.zeros_like(y)
-        for f in (False, True):
-            coef, b = fit_monotone_logistic(x[fold != f], y[fold != f], L2)
-            held[fold == f] = 1 / (1 + np.exp(-(x[fold == f] @ coef + b)))
-        ece = expected_calibration_error(held, y)
-        brier = float(np.mean((held - y) ** 2))
-        coef, b = fit_monotone_logistic(x, y, L2)
+        coef, b, ece, brier = cross_fit(x, y, q, L2)
         cal = LogisticCalibrator(
             name=name, version=VERSION, features=tuple(features),
             coef=tuple(round(float(c), 6) for c in coef), intercept=round(b, 6),

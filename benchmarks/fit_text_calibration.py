@@ -26,9 +26,8 @@ from text_eval import open_text_workspace  # noqa: E402
 
 from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
-    expected_calibration_error,
+    cross_fit,
     feature_matrix,
-    fit_monotone_logistic,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
@@ -65,14 +64,7 @@ def main() -> None:
             y.append(float(ext[work_id] == query.work))
             q.append(i)
     x, ya, qa = feature_matrix(FEATURES, sig), np.array(y), np.array(q)
-    fold = (qa % 2).astype(bool)
-    held = np.zeros_like(ya)
-    for f in (False, True):
-        coef, b = fit_monotone_logistic(x[fold != f], ya[fold != f], L2)
-        held[fold == f] = 1 / (1 + np.exp(-(x[fold == f] @ coef + b)))
-    ece = expected_calibration_error(held, ya)
-    brier = float(np.mean((held - ya) ** 2))
-    coef, b = fit_monotone_logistic(x, ya, L2)
+    coef, b, ece, brier = cross_fit(x, ya, qa, L2)
     cal = LogisticCalibrator(
         name="text", version=VERSION, features=tuple(FEATURES),
         coef=tuple(round(float(c), 6) for c in coef), intercept=round(b, 6),

