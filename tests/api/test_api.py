@@ -234,3 +234,37 @@ def test_health_readiness_metrics_and_openapi(client, keys):
             assert op.get("summary"), path
     text = json.dumps(spec)
     assert text.count('"examples"') >= 5
+
+
+def test_not_ready_until_models_and_indexes_are_loaded(service_dir, model_cache, keys,
+                                                        monkeypatch):
+    """/readyz and the screening routes answer 503 while the screeners load; then 200."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from api import state as state_module
+    from api.app import create_app
+    from tests.api.conftest import settings_for
+
+    gate = threading.Event()
+    real_build = state_module.Screeners.build
+
+    def slow_build(settings, embedder):  # type: ignore[no-untyped-def]
+        gate.wait(30)
+        return real_build(settings, embedder)
+
+    monkeypatch.setattr(state_module.Screeners, "build", staticmethod(slow_build))
+    data_dir, _ = service_dir
+    app = create_app(settings_for(data_dir, model_cache, preload=False))
+    with TestClient(app) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and "loading" in r.json()["detail"]
+        problem(c.post("/v1/screen/text", headers=auth(keys["screen"]),
+                       json={"texts": ["a b c d e f g h i"]}), 503, "still loading")
+        assert c.get("/healthz").status_code == 200
+        gate.set()
+        wait_for(lambda: c.get("/readyz").status_code == 200)
+        r = c.post("/v1/screen/text", headers=auth(keys["screen"]),
+                   json={"texts": ["a b c d e f g h i"]})
+        assert r.status_code == 200

@@ -114,6 +114,9 @@ def test_registrations_under_traffic_fail_no_request(server):
     assert decisions == {"block"}
 
 
+# schemathesis' generators use `random` inside strategies, which newer hypothesis releases
+# deprecate with a warning; the warning is about schemathesis, not about our API
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 def test_schemathesis_finds_no_server_error(server):
     import schemathesis
     from schemathesis import GenerationMode
