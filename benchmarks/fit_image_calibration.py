@@ -84,7 +84,7 @@ def main() -> None:
             runs[key] = cached_run(ws, labelled, profile, bg,
                                    args.work / f"run-{profile}-{int(bg)}.pkl", args.fresh)
         x, y, q = rows(labelled, runs[key], features)
-        coef, b, ece, brier = cross_fit(x, y, q, L2)
+        coef, b, ece, brier, _ = cross_fit(x, y, q, L2)
         cal = LogisticCalibrator(
             name=name, version=VERSION, features=tuple(features),
             coef=tuple(round(float(c), 6) for c in coef), intercept=round(b, 6),

@@ -138,14 +138,16 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
 
 
 def cross_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float
-              ) -> tuple[np.ndarray, float, float, float]:
+              ) -> tuple[np.ndarray, float, float, float, np.ndarray]:
     """Monotone logistic fit with honest error figures: two-fold cross-fitting with folds
-    by group (a query's candidates stay together) gives the held-out ECE and Brier score;
-    the returned model is then fitted on all rows. Returns (coef, intercept, ece, brier)."""
+    by group (a query's candidates stay together) gives the held-out probabilities, ECE and
+    Brier score; the returned model is then fitted on all rows.
+    Returns (coef, intercept, ece, brier, held-out probabilities)."""
     fold = (np.asarray(groups) % 2).astype(bool)
     held = np.zeros_like(y, dtype=float)
     for f in (False, True):
         coef, b = fit_monotone_logistic(x[fold != f], y[fold != f], l2)
         held[fold == f] = 1 / (1 + np.exp(-(x[fold == f] @ coef + b)))
     coef, b = fit_monotone_logistic(x, y, l2)
-    return coef, b, expected_calibration_error(held, y), float(np.mean((held - y) ** 2))
+    return (coef, b, expected_calibration_error(held, y), float(np.mean((held - y) ** 2)),
+            held)
