@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from indexes.errors import IndexError_
 from models.errors import ModelError
 from screening.errors import IpscreenError
+from screening.image_screening import ImageResult
 from screening.manifest import kind_of
 from screening.registry.repository import WorkMeta
 from screening.service import (
@@ -31,6 +33,7 @@ from screening.service import (
     prepare_data_dir,
 )
 from screening.settings import Settings
+from screening.text_screening import TextResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Screen AI-generated content against registered works.")
@@ -156,6 +159,29 @@ def works_withdraw(external_id: str, reason: Annotated[str, typer.Option()] = ""
 
 
 # -- screening --------------------------------------------------------------------------------
+def _print_results(results: Iterable[ImageResult | TextResult], total: int, as_json: bool,
+                   progress: bool, unit: str, describe: Callable[[Any], str]) -> None:
+    """One line (or JSON object) per result on stdout; exit 1 at the end if any failed."""
+    failures = 0
+    bar = tqdm(total=total, desc="screening", unit=unit, file=sys.stderr,
+               disable=total < 2 or not progress)
+    for result in results:
+        bar.update(1)
+        failures += result.error is not None
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        elif result.error is not None:
+            typer.echo(f"{result.input}\terror\t{result.error}")
+        else:
+            best = result.matches[0] if result.matches else None
+            what = describe(best) if best else "-"
+            typer.echo(f"{result.input}\t{result.decision}\t{result.risk_score:.3f}\t{what}")
+    bar.close()
+    if failures:
+        _err(f"{failures} of {total} inputs could not be screened")
+        raise typer.Exit(1)
+
+
 @screen_app.command("image")
 def screen_image(
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
@@ -165,29 +191,12 @@ def screen_image(
 ) -> None:
     """Screen generated images against the registered works."""
     ws = _workspace()
-    failures = 0
     inputs = list(expand_image_paths(paths))
     if not inputs:
         raise IpscreenError("no image files found in the given paths")
-    bar = tqdm(total=len(inputs), desc="screening", unit="img", file=sys.stderr,
-               disable=len(inputs) < 2 or not ws.progress)
-    for result in ws.screen_images(inputs, profile):
-        bar.update(1)
-        if result.error is not None:
-            failures += 1
-        if as_json:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-        elif result.error is not None:
-            typer.echo(f"{result.input}\terror\t{result.error}")
-        else:
-            best = result.matches[0] if result.matches else None
-            what = (f"{best.work.external_id} ({best.work.title}) p={best.score:.3f} "
-                    f"region={best.region}" if best else "-")
-            typer.echo(f"{result.input}\t{result.decision}\t{result.risk_score:.3f}\t{what}")
-    bar.close()
-    if failures:
-        _err(f"{failures} of {len(inputs)} inputs could not be screened")
-        raise typer.Exit(1)
+    _print_results(ws.screen_images(inputs, profile), len(inputs), as_json, ws.progress, "img",
+                   lambda m: f"{m.work.external_id} ({m.work.title}) p={m.score:.3f} "
+                             f"region={m.region}")
 
 
 @screen_app.command("text")
@@ -209,27 +218,12 @@ def screen_text(
             inputs.extend((str(f), f) for f in expand_text_paths([Path(p)]))
     if not inputs:
         raise IpscreenError("no text files found in the given paths")
-    failures = 0
-    bar = tqdm(total=len(inputs), desc="screening", unit="text", file=sys.stderr,
-               disable=len(inputs) < 2 or not ws.progress)
     # --no-paraphrase turns the layer off; otherwise the setting decides
-    for result in ws.screen_texts(inputs, paraphrase=None if paraphrase else False):
-        bar.update(1)
-        failures += result.error is not None
-        if as_json:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-        elif result.error is not None:
-            typer.echo(f"{result.input}\terror\t{result.error}")
-        else:
-            best = result.matches[0] if result.matches else None
-            what = (f"{best.work.external_id} ({best.work.title}) p={best.score:.3f} "
-                    f"longest run {best.longest_run_words} words, "
-                    f"{best.output_copied_fraction:.0%} of the output" if best else "-")
-            typer.echo(f"{result.input}\t{result.decision}\t{result.risk_score:.3f}\t{what}")
-    bar.close()
-    if failures:
-        _err(f"{failures} of {len(inputs)} inputs could not be screened")
-        raise typer.Exit(1)
+    _print_results(ws.screen_texts(inputs, paraphrase=None if paraphrase else False),
+                   len(inputs), as_json, ws.progress, "text",
+                   lambda m: f"{m.work.external_id} ({m.work.title}) p={m.score:.3f} "
+                             f"longest run {m.longest_run_words} words, "
+                             f"{m.output_copied_fraction:.0%} of the output")
 
 
 def _stdin_text(max_bytes: int) -> str:
