@@ -6,9 +6,11 @@ arrays searched with numpy's binary search, so a 1,000-word output is ~1,000 vec
 look-ups whatever the registry size.
 
 Updates are log-structured: a work added since the last compaction sits in a small sorted
-delta; a removed (or replaced) work's slot is marked dead and its postings are filtered at
+delta (re-sorted lazily, at the next look-up, so a catch-up adding thousands of works sorts
+once); a removed (or replaced) work's slot is marked dead and its postings are filtered at
 query time; when the delta grows past a quarter of the main arrays (or dead postings do) the
-two are merged. Postings are (slot << 32 | token position); a slot is a work's current
+two are merged. The boilerplate cap counts the postings stored, dead ones included until
+the next compaction. Postings are (slot << 32 | token position); a slot is a work's current
 content, so replacing a work never mixes old and new positions.
 
 Byte format of serialize(): b"IPFP", then little-endian uint32 k, w, max_postings, uint64
@@ -19,6 +21,7 @@ Fingerprints are recomputed on load (deterministic), which keeps the file at 8 b
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +74,9 @@ class FingerprintIndex(PersistentIndex):
         self._main_dead = 0
         self._delta_slots: list[int] = []
         self._delta_keys, self._delta_vals = _empty()
+        self._delta_fps = 0
+        self._delta_stale = False
+        self._lock = threading.Lock()
 
     # -- building ---------------------------------------------------------------------------
     def fingerprints(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +120,9 @@ class FingerprintIndex(PersistentIndex):
         self.remove([work_id])
         slot = self._new_slot(work_id, tokens)
         self._delta_slots.append(slot)
-        self._delta_keys, self._delta_vals = self._postings(self._delta_slots)
-        if len(self._delta_keys) > max(50_000, len(self._main_keys) // 4):
+        self._delta_fps += self._fp_count[slot]
+        self._delta_stale = True
+        if self._delta_fps > max(50_000, len(self._main_keys) // 4):
             self.compact()
 
     def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
@@ -136,7 +143,8 @@ class FingerprintIndex(PersistentIndex):
             removed += n
             if slot in self._delta_slots:
                 self._delta_slots.remove(slot)
-                self._delta_keys, self._delta_vals = self._postings(self._delta_slots)
+                self._delta_fps -= n
+                self._delta_stale = True
             else:
                 self._main_dead += n
         if self._main_dead > max(50_000, len(self._main_keys) // 4):
@@ -150,8 +158,19 @@ class FingerprintIndex(PersistentIndex):
         self._main_dead = 0
         self._delta_slots = []
         self._delta_keys, self._delta_vals = _empty()
+        self._delta_fps = 0
+        self._delta_stale = False
 
     # -- querying ---------------------------------------------------------------------------
+    def _fresh_delta(self) -> tuple[np.ndarray, np.ndarray]:
+        """The delta's sorted postings, rebuilt once after changes. Readers on several threads
+        may ask at once: the lock makes one of them build, and the pair is read together."""
+        with self._lock:
+            if self._delta_stale:
+                self._delta_keys, self._delta_vals = self._postings(self._delta_slots)
+                self._delta_stale = False
+            return self._delta_keys, self._delta_vals
+
     def tokens_of(self, work_id: int) -> np.ndarray:
         """The token hashes of a work (KeyError if absent)."""
         return self._tokens[self._slot_of[work_id]]
@@ -159,11 +178,11 @@ class FingerprintIndex(PersistentIndex):
     def seeds(self, query_tokens: np.ndarray) -> Seeds:
         """Every (work, work position, query position) where a k-gram of the query equals a
         kept fingerprint of a live work."""
+        delta = self._fresh_delta()
         kg = kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), self.k)
         segments = [(keys, vals, np.searchsorted(keys, kg, side="left"),
                      np.searchsorted(keys, kg, side="right"))
-                    for keys, vals in ((self._main_keys, self._main_vals),
-                                       (self._delta_keys, self._delta_vals))]
+                    for keys, vals in ((self._main_keys, self._main_vals), delta)]
         # the boilerplate cap counts postings of both segments together
         total = sum(hi - lo for _, _, lo, hi in segments)
         common = total > self.max_postings
