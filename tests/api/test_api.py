@@ -268,3 +268,27 @@ def test_not_ready_until_models_and_indexes_are_loaded(service_dir, model_cache,
         r = c.post("/v1/screen/text", headers=auth(keys["screen"]),
                    json={"texts": ["a b c d e f g h i"]})
         assert r.status_code == 200
+
+
+def test_register_an_image_work_over_http(client, keys, photos):
+    h = auth(keys["register"])
+    problem(client.post("/v1/works", headers=h, data={"external_id": "IMG-bad"},
+                        files={"file": ("bad.png", b"\x89PNG\r\n\x1a\nnot really", "image/png")}),
+            400, "")
+    problem(client.get("/v1/works/IMG-bad", headers=auth(keys["screen"])), 404)  # nothing kept
+    r = client.post("/v1/works", headers=h,
+                    data={"external_id": "IMG-chelsea", "title": "Chelsea", "owner": "Acme",
+                          "category": "photo", "jurisdiction": "CN"},
+                    files={"file": ("chelsea.png", png_bytes(photos["chelsea"]), "image/png")})
+    assert r.status_code == 201 and r.json()["kind"] == "image", r.text
+    copy = png_bytes(ImageOps.mirror(photos["chelsea"]).resize((320, 240)), "JPEG", quality=75)
+
+    def found() -> bool:
+        res = client.post("/v1/screen/image", headers=auth(keys["screen"]),
+                          files=[("files", ("q.jpg", copy, "image/jpeg"))]).json()["results"][0]
+        return bool(res["matches"]) and res["matches"][0]["external_id"] == "IMG-chelsea"
+
+    wait_for(found)
+    listed = client.get("/v1/works", headers=auth(keys["screen"]),
+                        params={"kind": "image", "limit": 2}).json()
+    assert listed["total"] >= 3 and len(listed["works"]) == 2

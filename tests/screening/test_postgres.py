@@ -94,3 +94,24 @@ def test_workspace_screens_with_postgres_registry(postgres_url, tmp_path, work_f
     (result,) = list(ws.screen_images([q], "hash"))
     ws.close()
     assert result.matches[0].work.external_id == "W-rocket"
+
+
+def test_keys_audit_and_licences_on_postgres(postgres_url):
+    from screening.access import AccessStore
+    from screening.errors import AuthenticationError, ConflictError
+    from screening.registry.database import open_engine
+
+    engine = open_engine(postgres_url)
+    access = AccessStore(engine)
+    key, info = access.create_key("pg", "tenant-a", ["screen", "underwrite"], 60)
+    assert access.verify(key).scopes == ("screen", "underwrite")
+    access.audit("req-1", info, "screen/text", "f" * 64, "block", 0.97, {"kind": "text"})
+    assert access.audit_entries("req-1")[0]["versions"] == {"kind": "text"}
+    access.add_licence("tenant-a", "W-1")
+    with pytest.raises(ConflictError):
+        access.add_licence("tenant-a", "W-1")
+    assert access.licensed("tenant-a") == {"W-1"}
+    access.revoke(info.prefix)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        access.verify(key)
+    engine.dispose()
