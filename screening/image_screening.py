@@ -168,22 +168,27 @@ class ImageScreener:
                    else ImageResult(input=name, width=d.width, height=d.height,
                                     versions=self.versions)
                    for name, d in batch]
-        candidates = {wid for s in sigs for wid in s}
-        works = self.registry.by_ids(sorted(candidates))
-        for (i, decoded), per_work in zip(good, sigs, strict=True):
-            results[i] = self._fuse(results[i], decoded, per_work, works)
+        # probabilities first: only works worth reporting are read from the registry (a big
+        # registry returns hundreds of candidates per image, and reading them all cost more
+        # than the search)
+        scored = []
+        for per_work in sigs:
+            ids = list(per_work)
+            probs = self.calibrator.probabilities_of([per_work[w].values for w in ids])
+            scored.append([(w, float(p)) for w, p in zip(ids, probs.tolist(), strict=True)
+                           if p >= self.thresholds.report])
+        works = self.registry.by_ids(sorted({w for sc in scored for w, _ in sc}))
+        for (i, decoded), per_work, sc in zip(good, sigs, scored, strict=True):
+            results[i] = self._fuse(results[i], decoded, per_work, sc, works)
         return results
 
-    def _fuse(self, result: ImageResult, decoded: DecodedImage,
-              per_work: dict[int, _Signals], works: dict[int, WorkRecord]) -> ImageResult:
+    def _fuse(self, result: ImageResult, decoded: DecodedImage, per_work: dict[int, _Signals],
+              scored: list[tuple[int, float]], works: dict[int, WorkRecord]) -> ImageResult:
         # withdrawn between index sync and now: never report it
-        live = [(works[wid], sig) for wid, sig in per_work.items()
-                if wid in works and works[wid].status == "active"]
-        probs = self.calibrator.probabilities_of([sig.values for _, sig in live])
-        matches = [ImageMatch(work, float(p), pixel_box(sig.box, decoded.width, decoded.height),
-                              dict(sig.values))
-                   for (work, sig), p in zip(live, probs, strict=True)
-                   if p >= self.thresholds.report]
+        matches = [ImageMatch(works[wid], p, pixel_box(per_work[wid].box, decoded.width,
+                                                       decoded.height),
+                              dict(per_work[wid].values))
+                   for wid, p in scored if wid in works and works[wid].status == "active"]
         matches.sort(key=lambda m: (-m.score, m.work.external_id))
         result.matches = matches[: self.max_matches]
         result.risk_score = matches[0].score if matches else 0.0
