@@ -25,6 +25,7 @@ from screening.errors import (
     ModelError,
     NotFoundError,
     PermissionDeniedError,
+    first_validation_error,
 )
 
 PROBLEM = "application/problem+json"
@@ -74,10 +75,8 @@ def install(app: FastAPI) -> None:
 
     async def validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errs = exc.errors()
-        first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return problem(422, "Unprocessable Content", f"{where}: {first.get('msg')}", request)
+        return problem(422, "Unprocessable Content", first_validation_error(exc.errors()),
+                       request)
 
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from indexes.errors import IndexError_
 from models.errors import ModelError
-from screening.errors import IpscreenError
+from screening.errors import IpscreenError, first_validation_error
 from screening.image_screening import ImageResult
 from screening.manifest import kind_of
 from screening.registry.repository import WorkMeta
@@ -65,9 +65,8 @@ def _settings() -> Settings:
     try:
         s = Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise IpscreenError(f"invalid setting {where or ''}: {first['msg']}") from None
+        raise IpscreenError(f"invalid setting {first_validation_error(exc.errors())}") \
+            from None
     if _state["data_dir"] is not None:
         s = s.model_copy(update={"data_dir": _state["data_dir"]})
     return s
@@ -297,8 +296,7 @@ def underwrite_cmd(
     who = load_applicant(applicant)
     if sample.is_dir():
         ws = _workspace()
-        results = load_results(sample, lambda paths: ws.screen_images(paths),
-                               lambda items: ws.screen_texts(items))
+        results = load_results(sample, ws.screen_images, ws.screen_texts)
     else:
         results = load_results(sample)
     profile, quote = underwrite(results, who, rating_plan, limit, deductible, currency,

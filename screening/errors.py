@@ -4,6 +4,9 @@ The CLI maps them to exit codes and one-line messages, the API (later) to proble
 responses. Library code raises; it never returns None or "" to signal failure.
 """
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from indexes.errors import IndexCompatibilityError, IndexCorruptError
 from models.errors import ImageDecodeError, ModelError, ModelUnavailableError
 
@@ -58,10 +61,21 @@ class PermissionDeniedError(IpscreenError):
     exit_code = 7
 
 
+def first_validation_error(errors: Sequence[Mapping[str, Any]]) -> str:
+    """`field.path: message` for the first of pydantic's validation errors: the one thing a
+    user fixes first, said the same way by the CLI, the plan and applicant readers, and the
+    API."""
+    if not errors:
+        return "invalid input"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+
+
 __all__ = [
     "AuthenticationError", "PermissionDeniedError",
     "ConfigurationError", "ConflictError", "DataDirError", "ImageDecodeError",
     "IndexCompatibilityError", "IndexCorruptError", "InvalidInputError", "IpscreenError",
-    "ModelError",
+    "ModelError", "first_validation_error",
     "ModelUnavailableError", "NotFoundError",
 ]

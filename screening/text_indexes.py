@@ -7,7 +7,6 @@ version and content hash, so a rebuild re-embeds nothing that did not change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +19,10 @@ from indexes.ids import TEXT_WINDOWS_PER_WORK
 from models.base import FeatureSpec
 from models.text_embedder import TextEmbedder
 from models.text_fingerprint import fingerprint_spec, token_hashes
-from models.text_normalize import NormalizedText, normalize
+from models.text_normalize import NormalizedText
 from screening.index_keeper import RegistryIndexes
 from screening.registry.repository import WorkRecord
-from screening.text_input import decode_text
+from screening.text_input import registered_text
 from screening.text_paraphrase import window_texts, windows
 
 FINGERPRINT_INDEX = "text_fingerprint"
@@ -36,7 +35,7 @@ K, W = 5, 4
 class TextFeature:
     index_name: str
     spec: FeatureSpec
-    embedder: Callable[[], TextEmbedder] | None = None
+    embedder: TextEmbedder | None = None
     max_words: int = 48
 
 
@@ -44,10 +43,10 @@ def fingerprint_feature() -> TextFeature:
     return TextFeature(FINGERPRINT_INDEX, fingerprint_spec(K, W))
 
 
-def window_feature(embedder: Callable[[], TextEmbedder], spec: FeatureSpec,
-                   max_words: int) -> TextFeature:
+def window_feature(embedder: TextEmbedder, max_words: int) -> TextFeature:
     # the window plan changes what a work's vectors are, so it is part of the version
-    spec = FeatureSpec(spec.name, f"{spec.version}|win{max_words}", "dense", spec.dim)
+    base = embedder.spec
+    spec = FeatureSpec(base.name, f"{base.version}|win{max_words}", "dense", base.dim)
     return TextFeature(WINDOW_INDEX, spec, embedder, max_words)
 
 
@@ -61,11 +60,11 @@ class TextIndexes(RegistryIndexes[TextFeature, PersistentIndex]):
         return DenseIndex(feature.spec, "Flat", variants_per_work=TEXT_WINDOWS_PER_WORK)
 
     def _content(self, work: WorkRecord) -> Any:
-        return normalize(decode_text(self.blobs.get(work.content_sha256), self.max_text_bytes))
+        return registered_text(self.blobs, work, self.max_text_bytes)
 
     def _work_vectors(self, feature: TextFeature, content: Any) -> np.ndarray:
         norm: NormalizedText = content
         if feature.embedder is None:
             return token_hashes(norm.tokens)[:, None]
         spans = windows(norm, feature.max_words)
-        return feature.embedder().embed(window_texts(norm, spans))
+        return feature.embedder.embed(window_texts(norm, spans))

@@ -9,7 +9,10 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
+from models.text_normalize import NormalizedText, normalize
 from screening.errors import InvalidInputError
+from screening.registry.blobs import BlobStore
+from screening.registry.repository import WorkRecord
 
 DEFAULT_MAX_TEXT_BYTES = 10 * 1024 * 1024
 
@@ -60,3 +63,9 @@ def read_text_file(path: Path, max_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> str:
         return decode_text(data, max_bytes)
     except InvalidInputError as exc:
         raise InvalidInputError(f"{path}: {exc}") from None
+
+
+def registered_text(blobs: BlobStore, work: WorkRecord, max_bytes: int) -> NormalizedText:
+    """A registered text work's content, normalised: what its index entries were built from
+    and what its evidence offsets point into."""
+    return normalize(decode_text(blobs.get(work.content_sha256), max_bytes))

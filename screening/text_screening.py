@@ -30,7 +30,7 @@ from screening.decision import Thresholds, decide, screening_versions
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
 from screening.text_align import AlignParams, Passage, exact_runs, passages
-from screening.text_input import decode_text
+from screening.text_input import registered_text
 from screening.text_paraphrase import (
     ParaphraseParams,
     WindowChain,
@@ -162,8 +162,7 @@ class TextScreener:
     def _work_text(self, work: WorkRecord) -> NormalizedText:
         norm = self._work_texts.get(work.content_sha256)
         if norm is None:
-            raw = decode_text(self.blobs.get(work.content_sha256), self.max_text_bytes)
-            norm = normalize(raw)
+            norm = registered_text(self.blobs, work, self.max_text_bytes)
             self._work_texts[work.content_sha256] = norm
             if len(self._work_texts) > 256:
                 self._work_texts.popitem(last=False)

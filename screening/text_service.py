@@ -64,8 +64,7 @@ class TextSide:
     def features(self, paraphrase: bool | None = None) -> list[TextFeature]:
         feats = [fingerprint_feature()]
         if self.settings.text_paraphrase if paraphrase is None else paraphrase:
-            emb = self.embedder()
-            feats.append(window_feature(lambda: emb, emb.spec, self.settings.text_window_words))
+            feats.append(window_feature(self.embedder(), self.settings.text_window_words))
         return feats
 
     # -- registry ---------------------------------------------------------------------------

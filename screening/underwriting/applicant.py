@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from screening.errors import InvalidInputError
+from screening.errors import InvalidInputError, first_validation_error
+from screening.underwriting.plan import read_yaml_mapping
 
 
 class ClaimsHistory(BaseModel):
@@ -55,16 +55,12 @@ def parse_applicant(raw: object, where: str = "applicant") -> Applicant:
     try:
         return Applicant.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise InvalidInputError(f"{where}: {loc}: {first['msg']}") from None
+        raise InvalidInputError(f"{where}: {first_validation_error(exc.errors())}") from None
 
 
 def load_applicant(path: Path) -> Applicant:
     try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        data = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read ({exc.strerror})") from None
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInputError(f"{path}: not a readable YAML file ({exc})") from None
-    return parse_applicant(raw, str(path))
+    return parse_applicant(read_yaml_mapping(data, str(path), "an applicant"), str(path))

@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from screening.errors import InvalidInputError
+from screening.errors import InvalidInputError, first_validation_error
 
 SeverityClass = Literal["severe", "major", "minor"]
 SEVERITY_CLASSES: tuple[SeverityClass, ...] = ("severe", "major", "minor")
@@ -244,20 +244,24 @@ def default_plan_path() -> Path:
     return Path(str(resources.files("plans").joinpath("default.yaml")))
 
 
-def parse_plan(data: bytes, where: str = "plan") -> RatingPlan:
-    """A validated plan from YAML bytes; InvalidInputError names the first bad field."""
+def read_yaml_mapping(data: bytes, where: str, what: str) -> dict:
+    """A YAML mapping from UTF-8 bytes (plans, applicants), or InvalidInputError."""
     try:
         raw = yaml.safe_load(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidInputError(f"{where}: not a readable YAML file ({exc})") from None
     if not isinstance(raw, dict):
-        raise InvalidInputError(f"{where}: a plan is a YAML mapping")
+        raise InvalidInputError(f"{where}: {what} is a YAML mapping of fields")
+    return raw
+
+
+def parse_plan(data: bytes, where: str = "plan") -> RatingPlan:
+    """A validated plan from YAML bytes; InvalidInputError names the first bad field."""
+    raw = read_yaml_mapping(data, where, "a plan")
     try:
         plan = RatingPlan.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise InvalidInputError(f"{where}: {loc}: {first['msg']}") from None
+        raise InvalidInputError(f"{where}: {first_validation_error(exc.errors())}") from None
     return plan.model_copy(update={"sha256": hashlib.sha256(data).hexdigest()})
 
 

@@ -6,20 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from screening.errors import InvalidInputError
-from screening.manifest import TEXT_SUFFIXES
+from screening.service import expand_image_paths, expand_text_paths
 from screening.underwriting.applicant import Applicant
 from screening.underwriting.plan import RatingPlan
 from screening.underwriting.pricing import Quote, SampleSummary, quote
 from screening.underwriting.profile import RiskProfile, build_profile, read_sample
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
-
 
 def screen_folder(folder: Path, screen_images: Callable, screen_texts: Callable) -> list[dict]:
     """Screen every image and text file under `folder` (sorted) and return the results."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    texts = [p for p in files if p.suffix.lower() in TEXT_SUFFIXES]
+    images = list(expand_image_paths([folder]))
+    texts = list(expand_text_paths([folder]))
     if not images and not texts:
         raise InvalidInputError(f"{folder}: no image or text outputs to screen")
     results = [r.to_dict() for r in screen_images(images)] if images else []
