@@ -42,7 +42,7 @@ class Screeners:
         ws = Workspace(settings, create=True, progress=False, text_embedder=embedder)
         revision = ws.registry.revision()
         image: dict[str, ImageScreener] = {p: ws.image_screener(p)
-                                           for p in settings.maintained_profiles}
+                                           for p in ws.servable_profiles()}
         if settings.default_profile not in image:
             image[settings.default_profile] = ws.image_screener(settings.default_profile)
         return cls(revision, ws, image, ws.texts.screener())

@@ -186,7 +186,7 @@ def screen_image(
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")]
     = False,
-    profile: Annotated[str | None, typer.Option(help="accurate, fast or hash")] = None,
+    profile: Annotated[str | None, typer.Option(help="accurate, cascade, fast or hash")] = None,
 ) -> None:
     """Screen generated images against the registered works."""
     ws = _workspace()

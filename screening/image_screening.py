@@ -78,6 +78,10 @@ class _Signals:
     box: Box = WHOLE
 
 
+#: Per image: every candidate work's signals, and its calibrated probability.
+Scored = tuple[dict[int, _Signals], dict[int, float]]
+
+
 class ImageScreener:
     """Screens decoded images with one profile against loaded, current indexes."""
 
@@ -93,7 +97,8 @@ class ImageScreener:
         self.thresholds = thresholds
         self.background = background if background is not None and background.ntotal else None
         suffix = "-bg" if self.background is not None else ""
-        self.calibrator = calibrator or load_calibrator(f"image-{profile.name}{suffix}")
+        family = profile.calibration or profile.name
+        self.calibrator = calibrator or load_calibrator(f"image-{family}{suffix}")
         self.max_matches = max_matches
         self.versions = screening_versions(
             "image", profile.name, [f.spec for f in self.features], self.calibrator,
@@ -130,12 +135,24 @@ class ImageScreener:
     def signals(self, images: Sequence[DecodedImage]) -> list[dict[int, _Signals]]:
         """Per image, the raw signals of every candidate work (used by calibration fits).
         A blank image (a plain field) has no candidates: it cannot copy anything."""
+        return [per_work for per_work, _ in self.scored(images)]
+
+    def scored(self, images: Sequence[DecodedImage]) -> list[Scored]:
+        """Per image, every candidate work's signals and calibrated probability."""
         keep = [i for i, d in enumerate(images) if not is_blank(d.image)]
-        found = self._signals([images[i] for i in keep]) if keep else []
-        out: list[dict[int, _Signals]] = [dict() for _ in images]
-        for i, per_work in zip(keep, found, strict=True):
-            out[i] = per_work
+        found = self._scored([images[i] for i in keep]) if keep else []
+        out: list[Scored] = [({}, {}) for _ in images]
+        for i, item in zip(keep, found, strict=True):
+            out[i] = item
         return out
+
+    def _scored(self, images: Sequence[DecodedImage]) -> list[Scored]:
+        return [(per_work, self._probabilities(per_work)) for per_work in self._signals(images)]
+
+    def _probabilities(self, per_work: dict[int, _Signals]) -> dict[int, float]:
+        ids = list(per_work)
+        probs = self.calibrator.probabilities_of([per_work[w].values for w in ids])
+        return dict(zip(ids, probs.tolist(), strict=True))
 
     def _signals(self, images: Sequence[DecodedImage]) -> list[dict[int, _Signals]]:
         raw: list[dict[str, _Evidence]] = [dict() for _ in images]
@@ -163,7 +180,7 @@ class ImageScreener:
     # -- internals --------------------------------------------------------------------------
     def _screen_batch(self, batch: list[tuple[str, DecodedImage | str]]) -> list[ImageResult]:
         good = [(i, d) for i, (_, d) in enumerate(batch) if isinstance(d, DecodedImage)]
-        sigs = self.signals([d for _, d in good]) if good else []
+        found = self.scored([d for _, d in good]) if good else []
         results = [ImageResult(input=name, error=d) if isinstance(d, str)
                    else ImageResult(input=name, width=d.width, height=d.height,
                                     versions=self.versions)
@@ -171,12 +188,9 @@ class ImageScreener:
         # probabilities first: only works worth reporting are read from the registry (a big
         # registry returns hundreds of candidates per image, and reading them all cost more
         # than the search)
-        scored = []
-        for per_work in sigs:
-            ids = list(per_work)
-            probs = self.calibrator.probabilities_of([per_work[w].values for w in ids])
-            scored.append([(w, float(p)) for w, p in zip(ids, probs.tolist(), strict=True)
-                           if p >= self.thresholds.report])
+        sigs = [per_work for per_work, _ in found]
+        scored = [[(w, p) for w, p in probs.items() if p >= self.thresholds.report]
+                  for _, probs in found]
         works = self.registry.by_ids(sorted({w for sc in scored for w, _ in sc}))
         for (i, decoded), per_work, sc in zip(good, sigs, scored, strict=True):
             results[i] = self._fuse(results[i], decoded, per_work, sc, works)
@@ -265,6 +279,49 @@ class ImageScreener:
             return np.array([np.mean([h.score for h in hs]) if hs else 0.0 for hs in hits])
 
         return mean_top(whole), mean_top(regions)
+
+
+class CascadeScreener(ImageScreener):
+    """Fast first, accurate where it matters: the fast profile screens every image; an
+    image in which it finds a candidate work with probability >= `profile.gate` is screened
+    again, in full, by this (accurate) screener, whose result replaces the fast one.
+
+    Most generated outputs copy nothing, and the fast profile leaves most of those below the
+    gate, so they cost one fast pass; a possible copy costs a fast and an accurate pass and
+    gets the accurate profile's scores. An image answered by the fast stage keeps its
+    calibrated fast probabilities, all below the gate (so below the review threshold), and
+    its decision is clear. The gate was chosen on the calibration split
+    (benchmarks/fit_image_calibration.py prints the trade-off).
+    """
+
+    def __init__(self, profile: ImageProfile, features: Sequence[IndexedFeature],
+                 indexes: dict[str, FeatureIndex], registry: WorksRegistry,
+                 thresholds: Thresholds, first: ImageScreener,
+                 background: FeatureIndex | None = None,
+                 calibrator: LogisticCalibrator | None = None, max_matches: int = 5,
+                 index_revision: int = 0) -> None:
+        super().__init__(profile, features, indexes, registry, thresholds, background,
+                         calibrator, max_matches, index_revision)
+        self.first = first
+        self.versions["features"] = sorted({*self.versions["features"],
+                                            *first.versions["features"]})
+        self.versions["first_stage"] = {"profile": first.profile.name,
+                                        "calibration": first.versions["calibration"],
+                                        "gate": profile.gate}
+
+    def _scored(self, images: Sequence[DecodedImage]) -> list[Scored]:
+        out = self.first._scored(images)
+        again = [i for i, (_, probs) in enumerate(out)
+                 if probs and max(probs.values()) >= self.profile.gate]
+        if again:
+            second = super()._scored([images[i] for i in again])
+            for i, (per_work, probs) in zip(again, second, strict=True):
+                earlier = out[i][1]
+                for wid, sig in per_work.items():
+                    # informational: the fast stage's view of the same work
+                    sig.values["first_stage"] = earlier.get(wid, 0.0)
+                out[i] = (per_work, probs)
+        return out
 
 
 def _derive(per_work: dict[int, _Signals]) -> None:

@@ -21,8 +21,8 @@ from models.text_embedder import TextEmbedder
 from screening.decision import Thresholds
 from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
 from screening.image_indexes import ImageIndexes
-from screening.image_profiles import get_profile
-from screening.image_screening import ImageResult, ImageScreener
+from screening.image_profiles import PROFILES, get_profile
+from screening.image_screening import CascadeScreener, ImageResult, ImageScreener
 from screening.manifest import TEXT_SUFFIXES, read_manifest
 from screening.registry.blobs import BlobStore, sha256_hex
 from screening.registry.database import open_engine
@@ -168,9 +168,18 @@ class Workspace:
     def _features(self, profiles: Iterable[str]) -> list[IndexedFeature]:
         seen: dict[str, IndexedFeature] = {}
         for name in profiles:
-            for f in features_for(get_profile(name), self.settings.threads):
-                seen.setdefault(f.index_name, f)
+            p = get_profile(name)
+            stages = [p] if p.first_stage is None else [get_profile(p.first_stage), p]
+            for stage in stages:
+                for f in features_for(stage, self.settings.threads):
+                    seen.setdefault(f.index_name, f)
         return list(seen.values())
+
+    def servable_profiles(self) -> list[str]:
+        """Profiles whose every index is maintained (a cascade needs both of its stages')."""
+        kept = {f.index_name for f in self._features(self.settings.maintained_profiles)}
+        return [name for name in PROFILES
+                if {f.index_name for f in self._features([name])} <= kept]
 
     def sync_indexes(self, profiles: Iterable[str] | None = None) -> None:
         self.images.current(self._features(profiles or self.settings.maintained_profiles))
@@ -233,6 +242,11 @@ class Workspace:
         features = features_for(p, self.settings.threads)
         indexes = self.images.current(features)
         bg = self.background(p.name) if use_background else None
+        if p.first_stage is not None:
+            first = self.image_screener(p.first_stage, use_background)
+            return CascadeScreener(p, features, indexes, self.registry, self.thresholds,
+                                   first, bg, max_matches=self.settings.max_matches,
+                                   index_revision=first.versions["index_revision"])
         return ImageScreener(p, features, indexes, self.registry, self.thresholds, bg,
                              max_matches=self.settings.max_matches,
                              index_revision=self.registry.revision())

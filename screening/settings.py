@@ -14,7 +14,7 @@ from platformdirs import user_data_dir
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Profile = Literal["accurate", "fast", "hash"]
+Profile = Literal["accurate", "cascade", "fast", "hash"]
 
 
 class Settings(BaseSettings):

@@ -57,7 +57,7 @@ def _record(state: StateDep, request: Request, route: str, key: object, data: by
 @router.post("/image", response_model=ScreenResponse, summary="Screen generated images")
 def screen_image(request: Request, state: StateDep, screeners: ScreenersDep, key: ScreenKey,
                  files: Annotated[list[UploadFile], File(description="One or more images.")],
-                 profile: Annotated[Literal["accurate", "fast", "hash"] | None,
+                 profile: Annotated[Literal["accurate", "cascade", "fast", "hash"] | None,
                                     Query(description="Screening profile.")] = None
                  ) -> ScreenResponse:
     s = state.settings
