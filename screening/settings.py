@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     text_min_run_cjk: int = Field(default=13, ge=8, le=1000)
     #: Words per sentence window of the paraphrase layer.
     text_window_words: int = Field(default=48, ge=8, le=160)
+    #: The paraphrase layer embeds a non-overlapping tiling of probe windows first, and every
+    #: window only around probes with a registered window at least this similar (cosine).
+    #: 0 embeds every window.
+    text_probe_similarity: float = Field(default=0.45, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Settings:

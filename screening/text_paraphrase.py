@@ -31,6 +31,11 @@ class ParaphraseParams:
     min_windows: int = 2
     #: Largest step between consecutive aligned windows, in windows, on each side.
     max_step: int = 3
+    #: Probe first: embed only windows that tile the output without overlap; where one of
+    #: them has a work window at least this similar, embed every window around it (see
+    #: probe_then_dense). None embeds every window. Below min_similarity, so that a probe
+    #: straddling the edge of a paraphrase still opens its neighbourhood.
+    probe_similarity: float | None = 0.45
 
 
 def windows(norm: NormalizedText, max_words: int) -> list[tuple[int, int]]:
@@ -58,6 +63,31 @@ def windows_with_heads(norm: NormalizedText, max_words: int) -> list[tuple[int, 
             j += 1
         out.append((s, e, head))
     return out
+
+
+def tiling(spans: list[tuple[int, int, int]]) -> list[int]:
+    """Indices of windows that cover the text without overlapping: each starts where the
+    previous one ended (or at the next window start after it)."""
+    out: list[int] = []
+    end = -1
+    for i, (s, e, _) in enumerate(spans):
+        if s >= end:
+            out.append(i)
+            end = e
+    return out
+
+
+def around(spans: list[tuple[int, int, int]], probes: list[int], hot: list[int]) -> list[int]:
+    """Indices of every window that starts between the start of the probe before a hot probe
+    and the end of the probe after it."""
+    at = {p: t for t, p in enumerate(probes)}
+    ranges = []
+    for h in hot:
+        t = at[h]
+        lo = spans[probes[max(t - 1, 0)]][0]
+        hi = spans[probes[min(t + 1, len(probes) - 1)]][1]
+        ranges.append((lo, hi))
+    return [i for i, (s, _, _) in enumerate(spans) if any(lo <= s < hi for lo, hi in ranges)]
 
 
 def window_texts(norm: NormalizedText, spans: list[tuple[int, int]]) -> list[str]:

@@ -34,7 +34,9 @@ from screening.text_input import registered_text
 from screening.text_paraphrase import (
     ParaphraseParams,
     WindowChain,
+    around,
     best_chains,
+    tiling,
     window_texts,
     windows_with_heads,
 )
@@ -191,8 +193,29 @@ class TextScreener:
         spans = windows_with_heads(norm, self.para.max_words)
         if not spans or self.window_index.ntotal == 0:
             return spans, {}
-        vecs = self.embedder.embed(window_texts(norm, [(a, b) for a, b, _ in spans]))
-        works, variants, sims = self.window_index.search_vectors(vecs, self.para.k)
+        n, k = len(spans), self.para.k
+        works = np.full((n, k), -1, dtype=np.int64)
+        variants = np.full((n, k), -1, dtype=np.int64)
+        sims = np.full((n, k), -1.0, dtype=np.float32)
+
+        def search(rows: list[int]) -> None:
+            if rows:
+                vecs = self.embedder.embed(  # type: ignore[union-attr]
+                    window_texts(norm, [spans[i][:2] for i in rows]))
+                w, v, s = self.window_index.search_vectors(vecs, k)  # type: ignore[union-attr]
+                found = w.shape[1]  # fewer than k when the index holds fewer vectors
+                works[rows, :found], variants[rows, :found], sims[rows, :found] = w, v, s
+
+        # Most outputs paraphrase nothing: a tiling of probes costs one pass over the text,
+        # and only the neighbourhoods of similar probes get every (overlapping) window.
+        if self.para.probe_similarity is None:
+            search(list(range(n)))
+        else:
+            probes = tiling(spans)
+            search(probes)
+            hot = [i for i in probes if sims[i].max() >= self.para.probe_similarity]
+            done = set(probes)
+            search([i for i in around(spans, probes, hot) if i not in done])
         return spans, best_chains(works, variants, sims, self.para)
 
     # -- screening --------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+from copy import copy
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +13,7 @@ from models.text_normalize import normalize
 from screening.registry.repository import WorkMeta
 from screening.service import Workspace
 from screening.settings import Settings
+from screening.text_paraphrase import around, tiling, windows_with_heads
 from tests.screening.text_fixtures import CHAPTERS, filler, kjv
 
 
@@ -84,6 +87,43 @@ def test_web_rendering_is_found_as_a_paraphrase(ws):
     assert start - 5 <= span.output_start and span.output_end <= start + len(web) + 5
     without = screen(ws, text, paraphrase=False)
     assert all(s.kind != "paraphrase" for m in without.matches for s in m.spans)
+
+
+def test_probe_tiling_covers_without_overlap_and_opens_neighbourhoods():
+    text = filler(400, 77)
+    spans = windows_with_heads(normalize(text), 48)
+    probes = tiling(spans)
+    # probes start at window starts, never overlap, and leave no token uncovered
+    assert probes[0] == 0
+    for a, b in zip(probes, probes[1:], strict=False):
+        assert spans[a][1] == spans[b][0]
+    assert spans[probes[-1]][1] == spans[-1][1]
+    middle = probes[len(probes) // 2]
+    t = probes.index(middle)
+    opened = around(spans, probes, [middle])
+    assert middle in opened and probes[t - 1] in opened and probes[t + 1] in opened
+    assert all(spans[probes[t - 1]][0] <= spans[i][0] < spans[probes[t + 1]][1]
+               for i in opened)
+    assert len(opened) < len(spans) and around(spans, probes, []) == []
+
+
+def test_probing_finds_what_embedding_every_window_finds(ws):
+    web = words(kjv(19, 104, "web"), 0, 160)
+    text = filler(200) + "\n\n" + web + "\n\n" + filler(200, 2000)
+    probed = ws.texts.screener()
+    assert probed.para.probe_similarity is not None
+    full = copy(probed)
+    full.para = replace(probed.para, probe_similarity=None)
+    a, b = probed.screen_text(text), full.screen_text(text)
+    assert a.matches and a.matches[0].work.external_id == "KJV-PSA-104"
+    assert [m.work.external_id for m in a.matches] == [m.work.external_id for m in b.matches]
+    for x, y in zip(a.matches, b.matches, strict=True):
+        assert [(s.kind, s.output_start, s.output_end, s.work_start, s.work_end)
+                for s in x.spans] == [(s.kind, s.output_start, s.output_end, s.work_start,
+                                       s.work_end) for s in y.spans]
+        # int8 activations are quantised per batch, so a window's vector depends slightly
+        # on which windows share its batch
+        assert x.score == pytest.approx(y.score, abs=0.01)
 
 
 def test_unrelated_text_is_clear_and_results_are_repeatable(ws):
