@@ -32,6 +32,8 @@ from models.errors import ModelUnavailableError
 Backend = Literal["torch", "onnx", "onnx-int8"]
 #: Word pieces per window the model was trained with (sentence-transformers' max_seq_length).
 MAX_TOKENS = 256
+#: A batch may hold at most this many padded positions per real token (see embed).
+PAD_SLACK = 1.15
 
 
 def bundled_model_dir() -> Path:
@@ -170,32 +172,50 @@ class TextEmbedder:
         return [len(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors, shape (len(texts), dim); windows beyond MAX_TOKENS are truncated."""
+        """Unit vectors, shape (len(texts), dim); windows beyond MAX_TOKENS are truncated.
+
+        Texts are tokenized once and batched by length: a batch grows (up to batch_size)
+        only while padding stays within PAD_SLACK of its real tokens, because every padded
+        position costs as much as a real one. On 1,000-word outputs of mixed prose and code
+        this took the paraphrase layer from ~196 to ~120 ms against one batch of 32."""
         out = np.zeros((len(texts), self.spec.dim), dtype=np.float32)
         if not texts:
             return out
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        for i in range(0, len(order), self.batch_size):
-            idx = order[i:i + self.batch_size]
-            out[idx] = self._embed_batch([texts[j] for j in idx])
+        ids = self.tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        # by length, then content: batches depend on the set of texts, not their order
+        # (int8 activations are quantised per batch, so batch-mates matter slightly)
+        order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), ids[i]))
+        batch: list[int] = []
+        real = 0
+        for i in order:
+            n = len(ids[i])  # the longest so far: texts come shortest first
+            if batch and (len(batch) >= self.batch_size
+                          or (len(batch) + 1) * n > PAD_SLACK * (real + n)):
+                out[batch] = self._embed_ids([ids[j] for j in batch])
+                batch, real = [], 0
+            batch.append(i)
+            real += n
+        out[batch] = self._embed_ids([ids[j] for j in batch])
         return out
 
-    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+    def _embed_ids(self, batch: list[list[int]]) -> np.ndarray:
+        width = max(len(x) for x in batch)
+        input_ids = np.full((len(batch), width), self.tokenizer.pad_token_id or 0,
+                            dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, x in enumerate(batch):
+            input_ids[row, :len(x)] = x
+            mask[row, :len(x)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": mask,
+                 "token_type_ids": np.zeros_like(input_ids)}
         if self.backend == "torch":
             import torch
 
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_TOKENS,
-                                 return_tensors="pt")
             with torch.inference_mode():
-                hidden = self._torch()(**enc).last_hidden_state.numpy()
-            mask = enc["attention_mask"].numpy()
+                hidden = self._torch()(**{k: torch.from_numpy(v) for k, v in feeds.items()}
+                                       ).last_hidden_state.numpy()
         else:
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_TOKENS,
-                                 return_tensors="np")
-            feeds = {n: enc[n].astype(np.int64)
-                     for n in ("input_ids", "attention_mask", "token_type_ids")}
             hidden = self._onnx().run(None, feeds)[0]
-            mask = feeds["attention_mask"]
         m = mask[..., None].astype(np.float32)
         pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
