@@ -83,6 +83,17 @@ def gate_tradeoff(labelled, fast, accurate) -> None:  # type: ignore[no-untyped-
         print(f"  gate {gate:<5} lost {int((found & (f_top < gate)).sum()):3d}  "
               f"looked at twice: copies {(pos & (f_top >= gate)).sum() / pos.sum():.3f}, "
               f"distractors {(~pos & (f_top >= gate)).sum() / (~pos).sum():.3f}")
+    # the upper gate: images the fast stage is sure of are answered by it
+    f_right = np.zeros(n, dtype=bool)
+    best = np.zeros(n)
+    for i, yy, p in zip(*fast, strict=True):
+        if p > best[i]:
+            best[i], f_right[i] = p, yy > 0
+    for sure in (0.9, 0.95, 0.99, 0.999):
+        done = f_top >= sure
+        print(f"  sure {sure:<5} answered by fast: copies {done[pos].mean():.3f}, "
+              f"distractors {done[~pos].mean():.4f}; top work wrong there "
+              f"{int((done & ~f_right).sum())}")
 
 
 def main() -> None:

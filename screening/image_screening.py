@@ -283,15 +283,17 @@ class ImageScreener:
 
 class CascadeScreener(ImageScreener):
     """Fast first, accurate where it matters: the fast profile screens every image; an
-    image in which it finds a candidate work with probability >= `profile.gate` is screened
-    again, in full, by this (accurate) screener, whose result replaces the fast one.
+    image whose best candidate work has a fast probability in [`profile.gate`,
+    `profile.sure`) is screened again, in full, by this (accurate) screener, whose result
+    replaces the fast one.
 
     Most generated outputs copy nothing, and the fast profile leaves most of those below the
-    gate, so they cost one fast pass; a possible copy costs a fast and an accurate pass and
-    gets the accurate profile's scores. An image answered by the fast stage keeps its
-    calibrated fast probabilities, all below the gate (so below the review threshold), and
-    its decision is clear. The gate was chosen on the calibration split
-    (benchmarks/fit_image_calibration.py prints the trade-off).
+    gate: they cost one fast pass, keep their calibrated fast probabilities (all below the
+    gate, so below the review threshold) and are clear. Plain copies (mirrored, re-encoded,
+    recoloured) mostly reach `sure` in the fast pass and are answered by it too. The doubtful
+    middle, including most works pasted into scenes, costs a fast and an accurate pass and
+    gets the accurate profile's scores. Both gates were chosen on the calibration split
+    (benchmarks/fit_image_calibration.py prints the trade-offs).
     """
 
     def __init__(self, profile: ImageProfile, features: Sequence[IndexedFeature],
@@ -307,12 +309,12 @@ class CascadeScreener(ImageScreener):
                                             *first.versions["features"]})
         self.versions["first_stage"] = {"profile": first.profile.name,
                                         "calibration": first.versions["calibration"],
-                                        "gate": profile.gate}
+                                        "gate": profile.gate, "sure": profile.sure}
 
     def _scored(self, images: Sequence[DecodedImage]) -> list[Scored]:
         out = self.first._scored(images)
         again = [i for i, (_, probs) in enumerate(out)
-                 if probs and max(probs.values()) >= self.profile.gate]
+                 if probs and self.profile.gate <= max(probs.values()) < self.profile.sure]
         if again:
             second = super()._scored([images[i] for i in again])
             for i, (per_work, probs) in zip(again, second, strict=True):
