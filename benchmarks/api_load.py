@@ -4,7 +4,8 @@ Registry: real works (scikit-image photos, KJV chapters) plus synthetic image wo
 --image-works (random unit SSCD vectors and random hashes injected as cached features, so
 the index and the registry hold that many works without decoding that many images; the
 index part is what registry size changes). Measures, against a real `ipscreen serve`
-process: single-image screening latency (accurate profile) and sustained requests/s; text
+process: single-image screening latency (accurate and cascade profiles) and sustained
+requests/s; text
 screening latency for 1,000-word outputs; and 32 concurrent clients for --soak-s seconds
 while works are being registered (errors counted). The same images and texts screened
 in-process give the library-only figures beside them, so the HTTP overhead is visible.
@@ -44,6 +45,8 @@ from screening.work_features import features_for  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat")
+#: Indexes kept: the cascade profile runs fast first and accurate where fast sees a candidate.
+PROFILES = ["accurate", "fast", "hash"]
 
 
 def photo(name: str) -> Image.Image:
@@ -67,7 +70,7 @@ FACTORY = "HNSW32"
 
 
 def settings_for(data: Path) -> Settings:
-    return Settings(data_dir=data, maintained_profiles=["accurate", "hash"],  # type: ignore[list-item]
+    return Settings(data_dir=data, maintained_profiles=PROFILES,  # type: ignore[arg-type]
                     dense_factory=FACTORY)
 
 
@@ -81,8 +84,7 @@ def build(data: Path, image_works: int, seed: int = 1) -> tuple[str, str]:
         for chapter in range(1, 51):  # Genesis: 50 chapters, about 38,000 words
             ws.register_text(WorkMeta(f"KJV-GEN-{chapter}", "text", f"Genesis {chapter}",
                                       "Crown", "literary", "GB"), bible(1, chapter), sync=False)
-        feats = {f.index_name: f for p in ("accurate", "hash")
-                 for f in features_for(get_profile(p))}
+        feats = {f.index_name: f for p in PROFILES for f in features_for(get_profile(p))}
         rng = np.random.default_rng(seed)
         for i in range(image_works - len(PHOTOS)):
             fake = hashlib.sha256(f"synthetic-{i}".encode()).hexdigest()
@@ -147,7 +149,7 @@ def main() -> None:
     args = ap.parse_args()
     key, data = build(args.work / "data", args.image_works)
     images, texts = queries()
-    env = {**os.environ, "IPSCREEN_MAINTAINED_PROFILES": '["accurate","hash"]',
+    env = {**os.environ, "IPSCREEN_MAINTAINED_PROFILES": json.dumps(PROFILES),
            "HF_HUB_OFFLINE": "1", "IPSCREEN_RELOAD_INTERVAL_S": "2",
            "IPSCREEN_DENSE_FACTORY": FACTORY}
     # library only, first (before minutes of load): the same inputs through the same
@@ -177,14 +179,19 @@ def main() -> None:
         with httpx.Client(base_url=url, headers=h, timeout=120) as c:
             for name, blob in images[:3]:  # warm-up
                 c.post("/v1/screen/image", files={"files": (name, blob)})
-            lat = []
-            for _ in range(3):
-                for name, blob in images:
-                    t = time.perf_counter()
-                    r = c.post("/v1/screen/image", files={"files": (name, blob)})
-                    lat.append(time.perf_counter() - t)
-                    assert r.status_code == 200, r.text
-            report["image_single"] = pct(lat)
+            for profile in ("accurate", "cascade"):
+                lat: dict[str, list[float]] = {"copies": [], "unrelated": []}
+                for _ in range(3):
+                    for name, blob in images:
+                        t = time.perf_counter()
+                        r = c.post("/v1/screen/image", params={"profile": profile},
+                                   files={"files": (name, blob)})
+                        kind = "copies" if "-" in name else "unrelated"
+                        lat[kind].append(time.perf_counter() - t)
+                        assert r.status_code == 200, r.text
+                key = "image_single" if profile == "accurate" else f"image_single_{profile}"
+                report[key] = {**pct(lat["copies"] + lat["unrelated"]),
+                               **{k: pct(v) for k, v in lat.items()}}
             tl = []
             for _ in range(2):
                 for text in texts:
@@ -201,7 +208,8 @@ def main() -> None:
                 assert r.status_code == 200, r.text
             report["text_1000_words_literal"] = pct(tl)
 
-        def hammer(seconds: float, n_clients: int, mix_text: bool, register: bool) -> dict:
+        def hammer(seconds: float, n_clients: int, mix_text: bool, register: bool,
+                   profile: str = "accurate") -> dict:
             stop = time.monotonic() + seconds
             codes: dict[str, int] = {}
             lats: list[float] = []
@@ -217,7 +225,8 @@ def main() -> None:
                                 r = c.post("/v1/screen/text", json={"texts": [rng.choice(texts)]})
                             else:
                                 name, blob = rng.choice(images)
-                                r = c.post("/v1/screen/image", files={"files": (name, blob)})
+                                r = c.post("/v1/screen/image", params={"profile": profile},
+                                           files={"files": (name, blob)})
                             code = str(r.status_code)
                         except httpx.HTTPError as exc:
                             code = type(exc).__name__
@@ -256,6 +265,7 @@ def main() -> None:
                     **pct(lats)}
 
         report["image_sustained_4_clients"] = hammer(20, 4, False, False)
+        report["image_sustained_4_clients_cascade"] = hammer(20, 4, False, False, "cascade")
         report["soak"] = hammer(args.soak_s, args.clients, True, True)
     finally:
         proc.terminate()
@@ -272,13 +282,15 @@ def library_only(data: str) -> None:
     images, texts = queries()
     report: dict = {}
     ws = Workspace(settings_for(Path(data)), progress=False)
-    scr = ws.image_screener("accurate")
-    scr.screen_bytes(*images[0], ws.limits)
-    t = time.perf_counter()
-    for _ in range(2):
-        for name, blob in images:
-            scr.screen_bytes(name, blob, ws.limits)
-    report["library_images_per_s"] = 2 * len(images) / (time.perf_counter() - t)
+    for profile in ("accurate", "cascade"):
+        scr = ws.image_screener(profile)
+        scr.screen_bytes(*images[0], ws.limits)
+        t = time.perf_counter()
+        for _ in range(2):
+            for name, blob in images:
+                scr.screen_bytes(name, blob, ws.limits)
+        key = "library_images_per_s" + ("" if profile == "accurate" else f"_{profile}")
+        report[key] = 2 * len(images) / (time.perf_counter() - t)
     ts = ws.texts.screener()
     ts.screen_text(texts[0])
     tt = []
@@ -293,6 +305,7 @@ def library_only(data: str) -> None:
 def render(r: dict) -> str:
     s, t, soak, sus = r["image_single"], r["text_1000_words"], r["soak"], \
         r["image_sustained_4_clients"]
+    sc, susc = r["image_single_cascade"], r["image_sustained_4_clients_cascade"]
     lt, tv = r["library_text_1000_words"], r["text_1000_words_literal"]
     return f"""API load, {r['when']} ({r['image_works']:,} registered image works, \
 {r['text_works']} text works; dense index {r['factory']}; {r['workers']} worker(s), \
@@ -304,6 +317,15 @@ def render(r: dict) -> str:
 {s['p99_ms']:.0f} | library only: {r['library_images_per_s']:.1f} images/s |
 | image screening, 4 concurrent clients, {sus['seconds']:.0f} s | {sus['p50_ms']:.0f} | \
 {sus['p95_ms']:.0f} | {sus['p99_ms']:.0f} | {sus['requests_per_s']:.1f} requests/s |
+| image screening, one at a time (cascade) | {sc['p50_ms']:.0f} | {sc['p95_ms']:.0f} | \
+{sc['p99_ms']:.0f} | library only: {r['library_images_per_s_cascade']:.1f} images/s |
+| - cascade, copies of registered works | {sc['copies']['p50_ms']:.0f} | \
+{sc['copies']['p95_ms']:.0f} | {sc['copies']['p99_ms']:.0f} | |
+| - cascade, unrelated images | {sc['unrelated']['p50_ms']:.0f} | \
+{sc['unrelated']['p95_ms']:.0f} | {sc['unrelated']['p99_ms']:.0f} | |
+| image screening, cascade, 4 concurrent clients, {susc['seconds']:.0f} s | \
+{susc['p50_ms']:.0f} | {susc['p95_ms']:.0f} | {susc['p99_ms']:.0f} | \
+{susc['requests_per_s']:.1f} requests/s |
 | text screening, 1,000 words, all layers | {t['p50_ms']:.0f} | {t['p95_ms']:.0f} | \
 {t['p99_ms']:.0f} | library only p50/p95: {lt['p50_ms']:.0f}/{lt['p95_ms']:.0f} ms |
 | text screening, 1,000 words, verbatim + near-verbatim only | {tv['p50_ms']:.0f} | \

@@ -301,9 +301,9 @@ def render(r: dict) -> str:
         lines.append(f"| {k} | {v:.1f} |")
     e = r.get("embedding")
     if e:
-        lines += ["", f"Embedding throughput ({e['windows']} windows of <= 48 words, batch 32, "
-                  "2 cores):", "", "| backend | windows/s | min cosine to torch |",
-                  "|---|---|---|"]
+        lines += ["", f"Embedding throughput ({e['windows']} windows of <= 48 words, batches "
+                  "of up to 32 grouped by length, 2 cores):", "",
+                  "| backend | windows/s | min cosine to torch |", "|---|---|---|"]
         for b in ("torch", "onnx", "onnx-int8"):
             lines.append(f"| {b} | {e[b]['windows_per_s']:.0f} | "
                          f"{e[b]['min_cosine_to_torch']:.4f} |")
