@@ -106,6 +106,10 @@ def test_limits_and_bad_input_are_4xx_problems(client, keys, photos):
     problem(client.post("/v1/screen/image", headers=h, params={"profile": "turbo"},
                         files=[("files", ("a.png", png_bytes(photos["coffee"]), "image/png"))]),
             422, "profile")
+    # this service keeps the accurate and hash indexes only: the cascade also needs fast's
+    problem(client.post("/v1/screen/image", headers=h, params={"profile": "cascade"},
+                        files=[("files", ("a.png", png_bytes(photos["coffee"]), "image/png"))]),
+            400, "not loaded by this service")
     problem(client.get("/v1/works", headers=h, params={"limit": 10**9}), 422, "limit")
     problem(client.get("/v1/works/NOT-THERE", headers=h), 404, "NOT-THERE")
     problem(client.post("/v1/pricing/quote", headers=h,
