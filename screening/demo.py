@@ -139,6 +139,8 @@ ipscreen is starting on {base} (data dir {data}); OpenAPI docs at {base}/docs
 Demo API key (all scopes; shown once): {key}
 
   curl -s -H "Authorization: Bearer {key}" -F "files=@{image}" {base}/v1/screen/image
+  curl -s -H "Authorization: Bearer {key}" -F "files=@{image}" \\
+       "{base}/v1/screen/image?profile=cascade"   # fast first, accurate where unsure
   curl -s -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
        -d '{text}' {base}/v1/screen/text
   curl -s {base}/readyz
