@@ -209,14 +209,15 @@ class TextEmbedder:
                 real = 0
             batches[-1].append(i)
             real += n
-        if self.backend != "torch":
+        onnx = self.backend != "torch"
+        if onnx:
             # at least one batch per session, so no core idles on a lone batch
             while len(batches) < SESSIONS and max(len(b) for b in batches) > 1:
                 big = max(batches, key=len)
                 at = batches.index(big)
                 batches[at:at + 1] = [big[:len(big) // 2], big[len(big) // 2:]]
         parts = [[ids[j] for j in b] for b in batches]
-        if self.backend != "torch" and len(parts) > 1:
+        if onnx and len(parts) > 1:
             # batches are small and many; two single-threaded sessions running two batches
             # at once beat one two-threaded session running them in turn (~72 vs ~93 ms for
             # the probe windows of a 1,000-word output on 2 cores)

@@ -33,8 +33,9 @@ class ParaphraseParams:
     max_step: int = 3
     #: Probe first: embed only windows that tile the output without overlap; where one of
     #: them has a work window at least this similar, embed every window around it (see
-    #: probe_then_dense). None embeds every window. Below min_similarity, so that a probe
-    #: straddling the edge of a paraphrase still opens its neighbourhood.
+    #: tiling, around and TextScreener._paraphrase). None embeds every window. Below
+    #: min_similarity, so that a probe straddling the edge of a paraphrase still opens its
+    #: neighbourhood.
     probe_similarity: float | None = 0.45
 
 

@@ -189,9 +189,10 @@ class TextScreener:
 
     def _paraphrase(self, norm: NormalizedText) -> tuple[list[tuple[int, int, int]],
                                                          dict[int, WindowChain]]:
-        assert self.window_index is not None and self.embedder is not None
+        index, embedder = self.window_index, self.embedder
+        assert index is not None and embedder is not None
         spans = windows_with_heads(norm, self.para.max_words)
-        if not spans or self.window_index.ntotal == 0:
+        if not spans or index.ntotal == 0:
             return spans, {}
         n, k = len(spans), self.para.k
         works = np.full((n, k), -1, dtype=np.int64)
@@ -200,9 +201,8 @@ class TextScreener:
 
         def search(rows: list[int]) -> None:
             if rows:
-                vecs = self.embedder.embed(  # type: ignore[union-attr]
-                    window_texts(norm, [spans[i][:2] for i in rows]))
-                w, v, s = self.window_index.search_vectors(vecs, k)  # type: ignore[union-attr]
+                vecs = embedder.embed(window_texts(norm, [spans[i][:2] for i in rows]))
+                w, v, s = index.search_vectors(vecs, k)
                 found = w.shape[1]  # fewer than k when the index holds fewer vectors
                 works[rows, :found], variants[rows, :found], sims[rows, :found] = w, v, s
 
