@@ -2,8 +2,9 @@
 
 "Flat" (exact) is the default and right up to ~1M vectors on one box; "HNSW32" or
 "IVF1024,Flat" trade a little recall for speed on larger registries. Index types that cannot
-remove vectors (HNSW) get tombstones: removed ids are filtered at search time and dropped at
-the next rebuild.
+remove vectors (HNSW, and IVF under the id map) get tombstones: removed ids are filtered at
+search time and dropped at the next rebuild. Such an index cannot take a work's ids twice
+either: a replaced work makes the keeper rebuild it (screening/index_keeper.py).
 
 Byte format of serialize(): 8-byte little-endian length N, N bytes of faiss.serialize_index,
 then the tombstoned vector ids as little-endian int64.
@@ -18,6 +19,7 @@ import faiss
 import numpy as np
 
 from indexes.base import FeatureIndex, WorkHit, best_per_work
+from indexes.errors import CannotReplaceError, IndexTrainingError
 from indexes.ids import VARIANTS_PER_WORK, vector_ids
 from models.base import FeatureSpec
 
@@ -47,7 +49,9 @@ class DenseIndex(FeatureIndex):
 
     def _probe_removable(self) -> bool:
         inner = faiss.downcast_index(self._index.index)
-        return not isinstance(inner, faiss.IndexHNSW)
+        # HNSW cannot remove at all; IVF can, but it renumbers its vectors, which breaks the
+        # id map over it (faiss aborts the process on an assertion).
+        return not isinstance(inner, (faiss.IndexHNSW, faiss.IndexIVF))
 
     @property
     def is_trained(self) -> bool:
@@ -57,12 +61,19 @@ class DenseIndex(FeatureIndex):
         """Train quantisers (IVF, PQ) on representative vectors; a no-op for Flat/HNSW."""
         if not self.is_trained:
             x = np.ascontiguousarray(vectors, dtype=np.float32)
-            self._index.train(x)
+            try:
+                self._index.train(x)
+            except RuntimeError as exc:
+                reason = str(exc).strip().splitlines()[-1][:200]
+                raise IndexTrainingError(
+                    f"cannot train the {self.factory!r} index on {len(x)} vectors ({reason}); "
+                    "use a factory with fewer lists, or Flat, until the registry is larger"
+                ) from None
 
     def add(self, work_id: int, vectors: np.ndarray) -> None:
         x = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.spec.dim)
         if not self.is_trained:
-            raise ValueError(
+            raise IndexTrainingError(
                 f"index {self.factory!r} needs training on a bulk set first: run "
                 "`ipscreen index rebuild` (or use the Flat factory)")
         ids = vector_ids(work_id, len(x), self.variants_per_work)
@@ -73,8 +84,9 @@ class DenseIndex(FeatureIndex):
             present = set(faiss.vector_to_array(self._index.id_map).tolist())
             lo = work_id * self.variants_per_work
             if any(lo <= i < lo + self.variants_per_work for i in present):
-                raise ValueError(f"work {work_id} was already in this {self.factory} index, "
-                                 "which cannot replace vectors: rebuild it")
+                raise CannotReplaceError(
+                    f"work {work_id} was already in this {self.factory} index, which cannot "
+                    "replace vectors: rebuild it")
         self._index.add_with_ids(x, ids)
 
     def _add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
@@ -128,6 +140,29 @@ class DenseIndex(FeatureIndex):
         sims = np.take_along_axis(sims, order, axis=1)
         works = np.where(ids < 0, -1, ids // self.variants_per_work)
         return works, np.where(ids < 0, -1, ids % self.variants_per_work), sims
+
+    def work_vectors(self, work_id: int, variants: range | tuple[int, ...]) -> np.ndarray:
+        """The stored vectors of one work's `variants` (those present and live), as rows.
+        Flat and HNSW indexes keep their vectors; an IVF index gets a direct map first."""
+        out = []
+        lo = work_id * self.variants_per_work
+        for v in variants:
+            vid = lo + v
+            if vid in self._tombstones:
+                continue
+            try:
+                out.append(self._index.reconstruct(vid))
+            except RuntimeError as exc:
+                if "direct map" not in str(exc):
+                    continue  # no such vector
+                faiss.extract_index_ivf(self._index.index).make_direct_map()
+                try:
+                    out.append(self._index.reconstruct(vid))
+                except RuntimeError:
+                    continue
+        if not out:
+            return np.zeros((0, self.spec.dim), dtype=np.float32)
+        return np.vstack(out).astype(np.float32)
 
     def work_ids(self) -> set[int]:
         ids = faiss.vector_to_array(self._index.id_map)

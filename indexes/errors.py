@@ -11,3 +11,11 @@ class IndexCompatibilityError(IndexError_):
 
 class IndexCorruptError(IndexError_):
     """A stored index file failed its checksum or could not be parsed, and no good copy exists."""
+
+
+class CannotReplaceError(IndexError_, ValueError):
+    """An index that cannot drop vectors (HNSW, IVF) was asked to add a work it holds."""
+
+
+class IndexTrainingError(IndexError_, ValueError):
+    """An index that needs training (IVF) has not been, or cannot be, trained."""

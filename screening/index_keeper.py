@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexes.base import PersistentIndex
-from indexes.errors import IndexCorruptError
+from indexes.errors import CannotReplaceError, IndexCorruptError
 from indexes.store import IndexStore
 from models.base import FeatureSpec
 from screening.registry.blobs import BlobStore
@@ -36,6 +36,10 @@ class Indexed(Protocol):
 
 F = TypeVar("F", bound=Indexed)
 I = TypeVar("I", bound=PersistentIndex)  # noqa: E741
+
+
+class _Rebuild(Exception):
+    """This index must be built afresh rather than caught up."""
 
 
 @dataclass
@@ -121,13 +125,30 @@ class RegistryIndexes(Generic[F, I]):
         vectors = dict((w.id, v) for w, v in self._compute(active, [lv.feature for lv in live],
                                                             "indexing"))
         for lv in live:
-            for work in changed:
-                if work.revision <= lv.revision:
-                    continue
-                if work.status == "active":
-                    lv.index.add(work.id, vectors[work.id][lv.feature.index_name])
-                else:
-                    lv.index.remove([work.id])
+            try:
+                if not getattr(lv.index, "is_trained", True):
+                    raise _Rebuild("an untrained index (IVF) trains on the whole registry")
+                for work in changed:
+                    if work.revision <= lv.revision:
+                        continue
+                    if work.status == "active":
+                        lv.index.add(work.id, vectors[work.id][lv.feature.index_name])
+                    else:
+                        lv.index.remove([work.id])
+                    lv.dirty = True
+            except (CannotReplaceError, _Rebuild) as why:
+                # HNSW and IVF cannot replace a work's vectors in place, and IVF must be
+                # trained on a bulk set: rebuild this index from the registry (features are
+                # cached, so no model runs again)
+                reason = ("a changed work cannot be replaced in place"
+                          if isinstance(why, CannotReplaceError) else str(why))
+                print(f"note: rebuilding {lv.feature.index_name} from the registry ({reason})",
+                      file=sys.stderr)
+                lv.index = self._new_index(lv.feature)
+                works = self.registry.list_works(kind=self.kind, status="active")
+                every = self._compute(works, [lv.feature], "rebuild")
+                lv.index.add_new([w.id for w, _ in every],
+                                 [v[lv.feature.index_name] for _, v in every])
                 lv.dirty = True
             lv.revision = head
             if lv.dirty:

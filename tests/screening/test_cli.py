@@ -288,3 +288,45 @@ def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path
     _, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg")
     top = results[0]["matches"][0]
     assert top["external_id"] == "W-astronaut" and "sscd_region_norm" in top["signals"]
+
+
+@pytest.mark.parametrize("factory", ["HNSW32", "IVF2,Flat"])
+def test_indexes_that_cannot_drop_vectors_follow_replace_and_withdraw(
+        cli, work_files, tmp_path, monkeypatch, photos, factory):
+    """HNSW and IVF keep tombstones for withdrawn works and are rebuilt (from cached
+    features) when a work's content is replaced; before, a replace wedged every later
+    catch-up on an HNSW index, and a withdraw aborted the process on an IVF one."""
+    monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", factory)
+    monkeypatch.setenv("IPSCREEN_MAINTAINED_PROFILES", '["fast", "hash"]')
+    d = tmp_path / "data"
+    assert cli("--data-dir", d, "works", "import", work_files / "manifest.csv").code == 0
+    assert cli("--data-dir", d, "index", "rebuild").code == 0  # IVF trains on the bulk set
+    photos["rocket"].save(tmp_path / "rocket.png")
+    r = cli("--data-dir", d, "works", "add", tmp_path / "rocket.png", "--external-id",
+            "W-coffee", "--title", "Coffee", "--replace")
+    assert r.code == 0, r.err
+    assert cli("--data-dir", d, "works", "withdraw", "W-astronaut").code == 0
+    ImageOps.mirror(photos["coffee"]).save(tmp_path / "old_coffee.png")
+    photos["astronaut"].save(tmp_path / "astronaut.png")
+    r, results = screen(cli, d, tmp_path / "rocket.png", tmp_path / "old_coffee.png",
+                        tmp_path / "astronaut.png", profile="fast")
+    assert r.code == 0, r.err
+    by_name = {Path(x["input"]).name: x for x in results}
+    assert by_name["rocket.png"]["matches"][0]["external_id"] == "W-coffee"
+    assert by_name["rocket.png"]["decision"] == "block"
+    for gone in ("old_coffee.png", "astronaut.png"):  # replaced content, withdrawn work
+        assert by_name[gone]["decision"] == "clear", by_name[gone]
+
+
+def test_an_ivf_index_too_big_for_the_registry_is_a_clear_error(cli, work_files, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", "IVF1024,Flat")
+    monkeypatch.setenv("IPSCREEN_MAINTAINED_PROFILES", '["fast"]')
+    d = tmp_path / "data"
+    r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
+    assert r.code != 0 and "cannot train the 'IVF1024,Flat' index" in r.err
+    assert "Traceback" not in r.err
+    # the registry kept the works; a workable factory indexes them
+    monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", "Flat")
+    assert cli("--data-dir", d, "index", "rebuild").code == 0
+    assert len(cli("--data-dir", d, "works", "list").out.strip().splitlines()) >= 4
