@@ -49,11 +49,14 @@ NORM = hinged("sscd_whole_norm", "sscd_region_norm", knots=(0.2, 0.4, 0.6))
 #: (PDQ 0.8-0.9, SSCD near zero) scored as doubtful. Held-out recall at precision 0.99 on
 #: this split: accurate + background 0.892 -> 0.930, fast 0.820 -> 0.859.
 HASHES = hinged("pdq", knots=(0.6, 0.7, 0.8)) + hinged("phash", knots=(0.7, 0.8, 0.9))
+#: Window refinement (profiles with `refine`, see screening/image_screening.py): the refined
+#: similarity and what refining added to the grid's best.
+REFINED = hinged("sscd_refined", knots=(0.4, 0.6, 0.8)) + hinged("refine_gain", knots=(0.1, 0.2))
 # (profile, run with background set, signals). The background runs also carry every plain
 # signal, so one run per profile serves both calibrators.
 MODELS = {
-    "image-accurate": ("accurate", True, BASE + HASHES),
-    "image-accurate-bg": ("accurate", True, BASE + NORM + HASHES),
+    "image-accurate": ("accurate", True, BASE + HASHES + REFINED),
+    "image-accurate-bg": ("accurate", True, BASE + NORM + HASHES + REFINED),
     "image-fast": ("fast", True, BASE + HASHES),
     "image-fast-bg": ("fast", True, BASE + NORM + HASHES),
     "image-hash": ("hash", False, hinged("hash", "phash", "pdq",
@@ -152,7 +155,8 @@ def main() -> None:
         if name == "image-fast-bg":
             gate_tradeoff(labelled, held_out["image-fast-bg"], held_out["image-accurate-bg"])
         print(f"{name}: pairs={len(y)} positives={int(y.sum())} held-out ECE={ece:.4f} "
-              f"Brier={brier:.4f} recall@P0.99={recall:.3f} (FPR {fpr:.3f}) coef={cal.coef} b={cal.intercept}")
+              f"Brier={brier:.4f} recall@P0.99={recall:.3f} (FPR {fpr:.3f}) "
+              f"coef={cal.coef} b={cal.intercept}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,10 @@ class ImageProfile:
     sure: float = 1.0
     #: The calibrator family ("image-<calibration>[-bg]"); None: the profile's own name.
     calibration: str | None = None
+    #: Refine the best window: when a window (not the whole image) matched the leading
+    #: candidate best, describe boxes around it shaped like that work (see
+    #: ImageScreener._refine) and record the best as the signal `sscd_refined`.
+    refine: bool = False
 
     @property
     def descriptor_index(self) -> str | None:
@@ -55,18 +59,18 @@ class ImageProfile:
 
 
 PROFILES: dict[str, ImageProfile] = {
-    "accurate": ImageProfile("accurate", "sscd"),
+    "accurate": ImageProfile("accurate", "sscd", refine=True),
     "fast": ImageProfile("fast", "sscd_distilled",
                          views=ViewPlan(query_windows=FAST_WINDOWS, work_windows=WORK_WINDOWS)),
     "hash": ImageProfile("hash", None),
     # fast on every image, accurate again where fast's best candidate is in [0.05, 0.99).
-    # On the calibration split (held-out probabilities) the lower gate sent on 23% of
-    # distractors and lost 2 of the 1,006 copies the accurate profile finds at the review
-    # threshold; the upper one answered 72% of copies from the fast stage (its top work was
-    # wrong in 2 of them, as was accurate's), and recall at P0.99 was 0.900 against
-    # accurate's 0.892 (benchmarks/fit_image_calibration.py prints the trade-offs).
+    # On the calibration split (held-out probabilities, calibrators of 2026.11.2) the lower
+    # gate sent on 21% of distractors and lost 5 of the 1,023 copies the accurate profile
+    # finds at the review threshold (0.02 would lose 3 and send on 44%); the upper one
+    # answered 73% of copies from the fast stage (its top work was wrong in 4 of them)
+    # (benchmarks/fit_image_calibration.py prints the trade-offs).
     "cascade": ImageProfile("cascade", "sscd", first_stage="fast", gate=0.05, sure=0.99,
-                            calibration="accurate"),
+                            calibration="accurate", refine=True),
 }
 
 

@@ -8,7 +8,7 @@ The window that matched best is reported as the region, in the input's own pixel
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from indexes.base import FeatureIndex, WorkHit
+from indexes.dense import DenseIndex
 from models.imaging import DecodedImage, DecodeLimits, decode_image, is_blank, load_image
 from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import Thresholds, decide, screening_versions
@@ -31,6 +32,17 @@ from screening.work_features import IndexedFeature
 K_PER_VIEW = 20
 #: Background neighbours averaged for score normalisation (SSCD's authors use 3).
 BACKGROUND_K = 3
+#: Window refinement (profiles with `refine`): boxes shaped like the leading candidate work,
+#: of 0.7, 1 and 1.4 times the best window's area, centred on it and shifted by a fifth of
+#: their size along both diagonals. The grid's square windows cut a pasted work off-centre
+#: and squash it to another aspect; a box that frames it as it was registered describes it
+#: far better (calibration split, scene copies: median similarity 0.73 -> 0.82, unrelated
+#: scenes 0.34 -> 0.31), and held-out recall at precision 0.99 rose from 0.930 to 0.962
+#: (scenes 0.72 -> 0.88).
+REFINE_SCALES = (0.7, 1.0, 1.4)
+REFINE_SHIFTS = ((0.0, 0.0), (-0.2, -0.2), (0.2, -0.2), (-0.2, 0.2), (0.2, 0.2))
+#: The work's vectors a refined box is compared with: the whole work and its mirror image.
+REFINE_VARIANTS = (0, 1)
 
 
 @dataclass
@@ -89,8 +101,11 @@ class ImageScreener:
                  indexes: dict[str, FeatureIndex], registry: WorksRegistry,
                  thresholds: Thresholds, background: FeatureIndex | None = None,
                  calibrator: LogisticCalibrator | None = None, max_matches: int = 5,
-                 index_revision: int = 0) -> None:
+                 index_revision: int = 0,
+                 work_aspect: Callable[[int], float | None] | None = None) -> None:
         self.profile = profile
+        #: width / height of a registered work (None if unknown); needed to refine windows
+        self.work_aspect = work_aspect
         self.features = list(features)
         self.indexes = indexes
         self.registry = registry
@@ -175,6 +190,8 @@ class ImageScreener:
                 per_work[wid] = _Signals(values, box)
             _derive(per_work)
             out.append(per_work)
+        if self.profile.refine:
+            self._refine(images, out)
         return out
 
     # -- internals --------------------------------------------------------------------------
@@ -269,6 +286,54 @@ class ImageScreener:
             if bg_regions is not None:
                 ev["sscd_region_norm"] = region_norm
 
+    def _refine(self, images: Sequence[DecodedImage], out: list[dict[int, _Signals]]) -> None:
+        """Signals `sscd_refined` (the best similarity of refined boxes to the leading
+        candidate, its sscd elsewhere) and `refine_gain` (how much refining added), and the
+        refined box as that candidate's region when it matched better. The leading candidate
+        is the work with the highest sscd; it is refined only when one of the grid's windows,
+        not the whole image, matched it best. All images' boxes go through the model in one
+        batch."""
+        feat = next((f for f in self.features if f.descriptor is not None), None)
+        jobs: list[tuple[int, int, list[Box], np.ndarray]] = []
+        crops: list[np.ndarray] = []
+        for i, per_work in enumerate(out):
+            for sig in per_work.values():
+                sig.values["sscd_refined"] = sig.values.get("sscd", 0.0)
+                sig.values["refine_gain"] = 0.0
+            if feat is None or self.work_aspect is None or not per_work:
+                continue
+            wid = max(per_work, key=lambda w: (per_work[w].values.get("sscd", -1.0), -w))
+            lead = per_work[wid]
+            if lead.box == WHOLE or "sscd" not in lead.values:
+                continue
+            aspect = self.work_aspect(wid)
+            index = self.indexes[feat.index_name]
+            vectors = (index.work_vectors(wid, REFINE_VARIANTS)
+                       if isinstance(index, DenseIndex) else None)
+            if aspect is None or vectors is None or not len(vectors):
+                continue
+            boxes = refined_boxes(lead.box, aspect, images[i].width, images[i].height)
+            if not boxes:
+                continue
+            assert feat.descriptor is not None
+            crops.extend(feat.descriptor.prepare(v, self.profile.window_size)
+                         for v in views(images[i].image, boxes))
+            jobs.append((i, wid, boxes, vectors))
+        if not jobs:
+            return
+        assert feat is not None and feat.descriptor is not None
+        descs = feat.descriptor.extract_arrays(crops)
+        row = 0
+        for i, wid, boxes, vectors in jobs:
+            sims = (descs[row: row + len(boxes)] @ vectors.T).max(axis=1)
+            row += len(boxes)
+            best = int(np.argmax(sims))
+            sig = out[i][wid]
+            sig.values["sscd_refined"] = float(sims[best])
+            sig.values["refine_gain"] = max(0.0, float(sims[best]) - sig.values["sscd"])
+            if sims[best] > sig.values.get("sscd_region", -1.0):
+                sig.box = boxes[best]
+
     def _background(self, whole: np.ndarray,
                     regions: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         if self.background is None:
@@ -301,9 +366,10 @@ class CascadeScreener(ImageScreener):
                  thresholds: Thresholds, first: ImageScreener,
                  background: FeatureIndex | None = None,
                  calibrator: LogisticCalibrator | None = None, max_matches: int = 5,
-                 index_revision: int = 0) -> None:
+                 index_revision: int = 0,
+                 work_aspect: Callable[[int], float | None] | None = None) -> None:
         super().__init__(profile, features, indexes, registry, thresholds, background,
-                         calibrator, max_matches, index_revision)
+                         calibrator, max_matches, index_revision, work_aspect)
         self.first = first
         self.versions["features"] = sorted({*self.versions["features"],
                                             *first.versions["features"]})
@@ -324,6 +390,25 @@ class CascadeScreener(ImageScreener):
                     sig.values["first_stage"] = earlier.get(wid, 0.0)
                 out[i] = (per_work, probs)
         return out
+
+
+def refined_boxes(box: Box, aspect: float, width: int, height: int) -> list[Box]:
+    """Boxes around `box` (fractions of a width x height image) with a work's aspect
+    (width / height, in pixels): REFINE_SCALES times its area, moved by REFINE_SHIFTS of
+    their own size, clipped to the image; boxes under 8 pixels a side are left out."""
+    x0, y0, x1, y1 = box[0] * width, box[1] * height, box[2] * width, box[3] * height
+    cx, cy, area = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * (y1 - y0)
+    out: list[Box] = []
+    for scale in REFINE_SCALES:
+        h = float(np.sqrt(area * scale / aspect))
+        w = h * aspect
+        for dx, dy in REFINE_SHIFTS:
+            mx, my = cx + dx * w, cy + dy * h
+            bx0, by0 = max(0.0, mx - w / 2), max(0.0, my - h / 2)
+            bx1, by1 = min(float(width), mx + w / 2), min(float(height), my + h / 2)
+            if bx1 - bx0 >= 8 and by1 - by0 >= 8:
+                out.append((bx0 / width, by0 / height, bx1 / width, by1 / height))
+    return out
 
 
 def _derive(per_work: dict[int, _Signals]) -> None:

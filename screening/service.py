@@ -90,6 +90,7 @@ class Workspace:
                                      settings.report_threshold)
         self.texts = TextSide(settings, self.data_dir, self.registry, self.blobs, self.store,
                               self.thresholds, progress, text_embedder)
+        self._aspects: dict[int, float | None] = {}
 
     def close(self) -> None:
         """Release database connections (long-lived servers and tests call this)."""
@@ -236,6 +237,27 @@ class Workspace:
         return added
 
     # -- screening --------------------------------------------------------------------------
+    def work_aspect(self, work_id: int) -> float | None:
+        """Width / height of a registered image work as it was indexed (EXIF orientation
+        applied), read from its stored file's header and remembered; None if unknown."""
+        if work_id in self._aspects:
+            return self._aspects[work_id]
+        record = self.registry.by_ids([work_id]).get(work_id)
+        aspect = None
+        if record is not None and record.kind == "image":
+            try:
+                with Image.open(self.blobs.path(record.content_sha256)) as im:
+                    w, h = im.size
+                    if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # stored on its side
+                        w, h = h, w
+                aspect = w / h if w > 0 and h > 0 else None
+            except (OSError, ValueError, Image.DecompressionBombError):
+                aspect = None
+        if len(self._aspects) >= 200_000:  # bounded, whatever the registry's size
+            self._aspects.clear()
+        self._aspects[work_id] = aspect
+        return aspect
+
     def image_screener(self, profile: str | None = None, use_background: bool = True
                        ) -> ImageScreener:
         p = get_profile(profile or self.settings.default_profile)
@@ -246,10 +268,12 @@ class Workspace:
             first = self.image_screener(p.first_stage, use_background)
             return CascadeScreener(p, features, indexes, self.registry, self.thresholds,
                                    first, bg, max_matches=self.settings.max_matches,
-                                   index_revision=first.versions["index_revision"])
+                                   index_revision=first.versions["index_revision"],
+                                   work_aspect=self.work_aspect)
         return ImageScreener(p, features, indexes, self.registry, self.thresholds, bg,
                              max_matches=self.settings.max_matches,
-                             index_revision=self.registry.revision())
+                             index_revision=self.registry.revision(),
+                             work_aspect=self.work_aspect)
 
     def screen_images(self, paths: Iterable[Path], profile: str | None = None
                       ) -> Iterator[ImageResult]:

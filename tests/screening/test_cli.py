@@ -72,6 +72,12 @@ def test_screen_finds_copies_and_clears_unrelated(cli, data_dir, queries):
     x0, y0, x1, y1 = scene["matches"][0]["region"]
     # the reported region overlaps where the work was pasted (280..610, 300..520)
     assert x0 < 610 and x1 > 280 and y0 < 520 and y1 > 300 and (x1 - x0) < 640
+    # window refinement framed it closer than any grid window could: a box shaped like
+    # the work, covering most of where it was pasted
+    signals = scene["matches"][0]["signals"]
+    assert signals["sscd_refined"] > signals["sscd_region"] and signals["refine_gain"] > 0
+    inter = max(0, min(x1, 610) - max(x0, 280)) * max(0, min(y1, 520) - max(y0, 300))
+    assert inter / ((x1 - x0) * (y1 - y0) + 330 * 220 - inter) >= 0.5
     assert by_name["unrelated.png"]["decision"] == "clear"
 
 
