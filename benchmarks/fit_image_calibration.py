@@ -57,8 +57,8 @@ REFINED = hinged("sscd_refined", knots=(0.4, 0.6, 0.8)) + hinged("refine_gain", 
 MODELS = {
     "image-accurate": ("accurate", True, BASE + HASHES + REFINED),
     "image-accurate-bg": ("accurate", True, BASE + NORM + HASHES + REFINED),
-    "image-fast": ("fast", True, BASE + HASHES),
-    "image-fast-bg": ("fast", True, BASE + NORM + HASHES),
+    "image-fast": ("fast", True, BASE + HASHES + REFINED),
+    "image-fast-bg": ("fast", True, BASE + NORM + HASHES + REFINED),
     "image-hash": ("hash", False, hinged("hash", "phash", "pdq",
                                          knots=(0.6, 0.7, 0.8, 0.9))),
 }

@@ -61,13 +61,14 @@ class ImageProfile:
 PROFILES: dict[str, ImageProfile] = {
     "accurate": ImageProfile("accurate", "sscd", refine=True),
     "fast": ImageProfile("fast", "sscd_distilled",
-                         views=ViewPlan(query_windows=FAST_WINDOWS, work_windows=WORK_WINDOWS)),
+                         views=ViewPlan(query_windows=FAST_WINDOWS, work_windows=WORK_WINDOWS),
+                         refine=True),
     "hash": ImageProfile("hash", None),
     # fast on every image, accurate again where fast's best candidate is in [0.05, 0.99).
-    # On the calibration split (held-out probabilities, calibrators of 2026.11.2) the lower
-    # gate sent on 21% of distractors and lost 5 of the 1,023 copies the accurate profile
-    # finds at the review threshold (0.02 would lose 3 and send on 44%); the upper one
-    # answered 73% of copies from the fast stage (its top work was wrong in 4 of them)
+    # On the calibration split (held-out probabilities, calibrators of 2026.11.2, both
+    # stages refining their best window) the lower gate sent on 10% of distractors and lost
+    # 2 of the 1,023 copies the accurate profile finds at the review threshold; the upper
+    # one answered 73% of copies from the fast stage (its top work was wrong in 4 of them)
     # (benchmarks/fit_image_calibration.py prints the trade-offs).
     "cascade": ImageProfile("cascade", "sscd", first_stage="fast", gate=0.05, sure=0.99,
                             calibration="accurate", refine=True),
