@@ -22,6 +22,9 @@ def queries(tmp_path_factory, photos) -> Path:
     scene = photos["hubble_deep_field"].resize((640, 560)).copy()
     scene.paste(photos["coffee"].resize((330, 220)), (280, 300))
     scene.save(q / "coffee_in_scene.png")
+    small = photos["hubble_deep_field"].resize((640, 560)).copy()
+    small.paste(photos["coffee"].resize((240, 160)), (300, 320))
+    small.save(q / "coffee_small_in_scene.png")
     photos["immunohistochemistry"].save(q / "unrelated.png")
     return q
 
@@ -97,14 +100,15 @@ def test_cascade_profile_looks_twice_only_where_fast_is_unsure(cli, data_dir, qu
     assert mirror["matches"][0]["external_id"] == "W-astronaut"
     assert mirror["matches"][0]["score"] >= 0.99
     assert "first_stage" not in mirror["matches"][0]["signals"]
-    # a work pasted into a scene: doubtful to the fast stage, so screened again in full
-    scene = by_name["coffee_in_scene.png"]
+    # a smaller paste into a scene: doubtful to the fast stage, so screened again in full
+    scene = by_name["coffee_small_in_scene.png"]
     assert scene["decision"] in ("review", "block"), scene
     top = scene["matches"][0]
     assert top["external_id"] == "W-coffee"
     assert 0.05 <= top["signals"]["first_stage"] < 0.99 and "sscd_region" in top["signals"]
+    assert top["score"] > top["signals"]["first_stage"]  # accurate is surer of it
     x0, y0, x1, y1 = top["region"]
-    assert x0 < 610 and x1 > 280 and y0 < 520 and y1 > 300 and (x1 - x0) < 640
+    assert x0 < 540 and x1 > 300 and y0 < 480 and y1 > 320 and (x1 - x0) < 640
     unrelated = by_name["unrelated.png"]
     assert unrelated["decision"] == "clear"
     versions = unrelated["versions"]
