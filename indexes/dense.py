@@ -13,6 +13,7 @@ then the tombstoned vector ids as little-endian int64.
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Any
 
 import faiss
@@ -46,6 +47,7 @@ class DenseIndex(FeatureIndex):
         self._index: Any = index
         self._tombstones: set[int] = set(tombstones or ())
         self._removable = self._probe_removable()
+        self._map_lock = threading.Lock()
 
     def _probe_removable(self) -> bool:
         inner = faiss.downcast_index(self._index.index)
@@ -155,7 +157,10 @@ class DenseIndex(FeatureIndex):
             except RuntimeError as exc:
                 if "direct map" not in str(exc):
                     continue  # no such vector
-                faiss.extract_index_ivf(self._index.index).make_direct_map()
+                with self._map_lock:  # screening threads share the index
+                    ivf = faiss.extract_index_ivf(self._index.index)
+                    if ivf.direct_map.type == 0:  # NoMap
+                        ivf.make_direct_map()
                 try:
                     out.append(self._index.reconstruct(vid))
                 except RuntimeError:

@@ -188,6 +188,10 @@ def test_dense_work_vectors_are_the_stored_ones(factory: str):
     assert np.allclose(index.work_vectors(9, (0,)), vectors[9][:1], atol=1e-5)
     assert 8 not in index.work_ids() and all(h.work_id != 8 for h in
                                               index.search(vectors[8], 50)[0])
+    new = data("Flat", rng, 3)  # a new work after the IVF index gained its direct map
+    index.add(60, new)
+    assert np.allclose(index.work_vectors(60, (0, 1, 2)), new, atol=1e-5)
+    assert index.search(new[:1], 1)[0][0].work_id == 60
     if factory == "Flat":  # the others cannot take a work's ids twice before a rebuild
         index.add(7, vectors[7][:1])
         assert np.allclose(index.work_vectors(7, (0, 1)), vectors[7][:1], atol=1e-5)
