@@ -3,7 +3,8 @@
 For each input: decode safely, hash it (pHash, PDQ), describe the whole image and a grid of
 windows with SSCD, search every index, gather the candidate works, turn each candidate's
 signals into a calibrated copy probability, and map the best one to clear / review / block.
-The window that matched best is reported as the region, in the input's own pixels.
+The window that matched best (or the refined box around it, see _refine) is reported as the
+region, in the input's own pixels.
 """
 
 from __future__ import annotations
