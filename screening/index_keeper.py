@@ -106,17 +106,12 @@ class RegistryIndexes(Generic[F, I]):
         """Build these indexes from scratch from the registry; returns vectors per index."""
         with self.store.lock(f"{self.kind}-indexes"):
             head = self.registry.revision()
-            live = [LiveIndex(f, self._new_index(f), revision=0, dirty=True) for f in features]
-            works = self.registry.list_works(kind=self.kind, status="active")
-            vectors = self._compute(works, [lv.feature for lv in live], "rebuild")
-            for lv in live:
-                lv.index.add_new([w.id for w, _ in vectors],
-                                 [v[lv.feature.index_name] for _, v in vectors])
-                lv.revision = head
-                self.store.save(lv.feature.index_name, lv.index, head)
-                lv.dirty = False
-                self._live[lv.feature.index_name] = lv
-            return {lv.feature.index_name: lv.index.ntotal for lv in live}
+            fresh = self._built(features)
+            for name, index in fresh.items():
+                self.store.save(name, index, head)
+            for f in features:
+                self._live[f.index_name] = LiveIndex(f, fresh[f.index_name], revision=head)
+            return {name: index.ntotal for name, index in fresh.items()}
 
     def _catch_up(self, live: list[LiveIndex[F, I]], head: int) -> None:
         since = min(lv.revision for lv in live)
@@ -144,16 +139,24 @@ class RegistryIndexes(Generic[F, I]):
                           if isinstance(why, CannotReplaceError) else str(why))
                 print(f"note: rebuilding {lv.feature.index_name} from the registry ({reason})",
                       file=sys.stderr)
-                lv.index = self._new_index(lv.feature)
-                works = self.registry.list_works(kind=self.kind, status="active")
-                every = self._compute(works, [lv.feature], "rebuild")
-                lv.index.add_new([w.id for w, _ in every],
-                                 [v[lv.feature.index_name] for _, v in every])
+                lv.index = self._built([lv.feature])[lv.feature.index_name]
                 lv.dirty = True
             lv.revision = head
             if lv.dirty:
                 self.store.save(lv.feature.index_name, lv.index, head)
                 lv.dirty = False
+
+    def _built(self, features: Sequence[F]) -> dict[str, I]:
+        """New indexes for these features holding every active work (from cached features
+        where the registry has them), by index name."""
+        works = self.registry.list_works(kind=self.kind, status="active")
+        vectors = self._compute(works, list(features), "rebuild")
+        out = {}
+        for f in features:
+            index = self._new_index(f)
+            index.add_new([w.id for w, _ in vectors], [v[f.index_name] for _, v in vectors])
+            out[f.index_name] = index
+        return out
 
     def _compute(self, works: list[WorkRecord], features: list[F],
                  what: str) -> list[tuple[WorkRecord, dict[str, np.ndarray]]]:
