@@ -146,25 +146,20 @@ class DenseIndex(FeatureIndex):
     def work_vectors(self, work_id: int, variants: range | tuple[int, ...]) -> np.ndarray:
         """The stored vectors of one work's `variants` (those present and live), as rows.
         Flat and HNSW indexes keep their vectors; an IVF index gets a direct map first."""
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexIVF) and inner.direct_map.type == 0:  # NoMap
+            with self._map_lock:  # screening threads share the index
+                if inner.direct_map.type == 0:
+                    inner.make_direct_map()
         out = []
         lo = work_id * self.variants_per_work
-        for v in variants:
-            vid = lo + v
+        for vid in (lo + v for v in variants):
             if vid in self._tombstones:
                 continue
             try:
                 out.append(self._index.reconstruct(vid))
-            except RuntimeError as exc:
-                if "direct map" not in str(exc):
-                    continue  # no such vector
-                with self._map_lock:  # screening threads share the index
-                    ivf = faiss.extract_index_ivf(self._index.index)
-                    if ivf.direct_map.type == 0:  # NoMap
-                        ivf.make_direct_map()
-                try:
-                    out.append(self._index.reconstruct(vid))
-                except RuntimeError:
-                    continue
+            except RuntimeError:
+                continue  # no such vector
         if not out:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         return np.vstack(out).astype(np.float32)
