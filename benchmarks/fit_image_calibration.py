@@ -74,16 +74,22 @@ def rows(labelled, run, features):  # type: ignore[no-untyped-def]
     return feature_matrix(features, x), np.array(y), np.array(q)
 
 
+def top_per_query(n: int, q, y, p) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Per query (of n), its best probability among training rows (query index q, label y,
+    probability p), and whether that best row is the right work."""
+    top, right = np.zeros(n), np.zeros(n, dtype=bool)
+    for i, yy, pp in zip(q, y, p, strict=True):
+        if pp > top[i]:
+            top[i], right[i] = pp, yy > 0
+    return top, right
+
+
 def heldout_recall(labelled, q, y, held, precision: float = 0.99) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """(recall, false-positive rate) of the held-out probabilities at the lowest global
     threshold with precision >= `precision`, counted per query as the benchmark does: a
     copy is found when its top work is the right one and reaches the threshold."""
     t = threshold_at_precision(held, y > 0, precision)
-    n = len(labelled.queries)
-    top, right = np.zeros(n), np.zeros(n, dtype=bool)
-    for i, yy, p in zip(q, y, held, strict=True):
-        if p > top[i]:
-            top[i], right[i] = p, yy > 0
+    top, right = top_per_query(len(labelled.queries), q, y, held)
     pos = np.array([bool(x.source) for x in labelled.queries])
     return float((right & (top >= t))[pos].mean()), float((top >= t)[~pos].mean())
 
@@ -107,11 +113,7 @@ def gate_tradeoff(labelled, fast, accurate) -> None:  # type: ignore[no-untyped-
               f"looked at twice: copies {(pos & (f_top >= gate)).sum() / pos.sum():.3f}, "
               f"distractors {(~pos & (f_top >= gate)).sum() / (~pos).sum():.3f}")
     # the upper gate: images the fast stage is sure of are answered by it
-    f_right = np.zeros(n, dtype=bool)
-    best = np.zeros(n)
-    for i, yy, p in zip(*fast, strict=True):
-        if p > best[i]:
-            best[i], f_right[i] = p, yy > 0
+    _, f_right = top_per_query(n, *fast)
     for sure in (0.9, 0.95, 0.99, 0.999):
         done = f_top >= sure
         print(f"  sure {sure:<5} answered by fast: copies {done[pos].mean():.3f}, "
