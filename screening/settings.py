@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     #: window only around probes with a registered window at least this similar (cosine).
     #: 0 embeds every window.
     text_probe_similarity: float = Field(default=0.45, ge=0.0, le=1.0)
+    #: Word pieces of each probe window read (special tokens included; about 24 English
+    #: words). Probes only say where to look; the windows there are embedded whole.
+    #: 0 reads probes whole.
+    text_probe_tokens: int = Field(default=32, ge=0, le=256)
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Settings:

@@ -37,6 +37,11 @@ class ParaphraseParams:
     #: min_similarity, so that a probe straddling the edge of a paraphrase still opens its
     #: neighbourhood.
     probe_similarity: float | None = 0.45
+    #: Probes are read only this far (word pieces, special tokens included): a probe only
+    #: decides where to look, and the model's cost grows with every word piece. Every window
+    #: of a hot neighbourhood, its probes included, is then embedded whole, so the evidence
+    #: is unchanged. None reads probes whole.
+    probe_tokens: int | None = 32
 
 
 def windows(norm: NormalizedText, max_words: int) -> list[tuple[int, int]]:

@@ -199,9 +199,11 @@ class TextScreener:
         variants = np.full((n, k), -1, dtype=np.int64)
         sims = np.full((n, k), -1.0, dtype=np.float32)
 
-        def search(rows: list[int]) -> None:
+        def search(rows: list[int], max_tokens: int | None = None) -> None:
             if rows:
-                vecs = embedder.embed(window_texts(norm, [spans[i][:2] for i in rows]))
+                texts = window_texts(norm, [spans[i][:2] for i in rows])
+                vecs = embedder.embed(texts, max_tokens) if max_tokens else \
+                    embedder.embed(texts)
                 w, v, s = index.search_vectors(vecs, k)
                 found = w.shape[1]  # fewer than k when the index holds fewer vectors
                 works[rows, :found], variants[rows, :found], sims[rows, :found] = w, v, s
@@ -212,10 +214,16 @@ class TextScreener:
             search(list(range(n)))
         else:
             probes = tiling(spans)
-            search(probes)
+            search(probes, self.para.probe_tokens)
             hot = [i for i in probes if sims[i].max() >= self.para.probe_similarity]
-            done = set(probes)
-            search([i for i in around(spans, probes, hot) if i not in done])
+            opened = around(spans, probes, hot)
+            if self.para.probe_tokens:
+                # a probe read in part is no evidence: only whole windows enter the chains
+                works[probes], variants[probes], sims[probes] = -1, -1, -1.0
+                search(opened)
+            else:
+                done = set(probes)
+                search([i for i in opened if i not in done])
         return spans, best_chains(works, variants, sims, self.para)
 
     # -- screening --------------------------------------------------------------------------

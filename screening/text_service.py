@@ -114,7 +114,8 @@ class TextSide:
                             AlignParams(min_words=s.text_min_run_words,
                                         min_cjk=s.text_min_run_cjk),
                             ParaphraseParams(max_words=s.text_window_words,
-                                             probe_similarity=s.text_probe_similarity or None),
+                                             probe_similarity=s.text_probe_similarity or None,
+                                             probe_tokens=s.text_probe_tokens or None),
                             max_matches=s.max_matches, max_text_bytes=s.max_text_bytes,
                             index_revision=self.registry.revision())
 

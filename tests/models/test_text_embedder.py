@@ -45,3 +45,13 @@ def test_batching_and_order_do_not_change_vectors(model_cache):
 def test_missing_model_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ModelUnavailableError, match="config.json"):
         TextEmbedder(model_dir=tmp_path)
+
+
+def test_max_tokens_reads_only_the_start_of_each_text(model_cache):
+    emb = TextEmbedder(backend="torch", cache_dir=model_cache)
+    head = SENTENCES[0] + " " + SENTENCES[2]  # well over 12 word pieces
+    a, b = head + " And the earth was without form.", head + " Sorting is stable."
+    cut = emb.embed([a, b], max_tokens=12)
+    np.testing.assert_allclose(cut[0], cut[1], atol=1e-5)  # their first 12 pieces agree
+    whole = emb.embed([a, b])
+    assert whole[0] @ whole[1] < 0.99 and cut[0] @ whole[0] < 0.99

@@ -111,12 +111,20 @@ def test_probing_finds_what_embedding_every_window_finds(ws):
     web = words(kjv(19, 104, "web"), 0, 160)
     text = filler(200) + "\n\n" + web + "\n\n" + filler(200, 2000)
     probed = ws.texts.screener()
-    assert probed.para.probe_similarity is not None
-    full = copy(probed)
+    assert probed.para.probe_similarity is not None and probed.para.probe_tokens is not None
+    whole = copy(probed)  # probes read whole
+    whole.para = replace(probed.para, probe_tokens=None)
+    full = copy(probed)  # no probes: every window embedded
     full.para = replace(probed.para, probe_similarity=None)
-    a, b = probed.screen_text(text), full.screen_text(text)
-    assert a.matches and a.matches[0].work.external_id == "KJV-PSA-104"
-    assert [m.work.external_id for m in a.matches] == [m.work.external_id for m in b.matches]
+    b = full.screen_text(text)
+    for a in (probed.screen_text(text), whole.screen_text(text)):
+        assert a.matches and a.matches[0].work.external_id == "KJV-PSA-104"
+        assert [m.work.external_id for m in a.matches] == \
+            [m.work.external_id for m in b.matches]
+        same_evidence(a, b)
+
+
+def same_evidence(a, b):  # type: ignore[no-untyped-def]
     for x, y in zip(a.matches, b.matches, strict=True):
         assert [(s.kind, s.output_start, s.output_end, s.work_start, s.work_end)
                 for s in x.spans] == [(s.kind, s.output_start, s.output_end, s.work_start,
