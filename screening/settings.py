@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     def _ordered_thresholds(self) -> Settings:
         if not self.report_threshold <= self.review_threshold <= self.block_threshold:
             raise ValueError("thresholds must satisfy report <= review <= block")
+        if 0 < self.text_probe_tokens < 8:
+            raise ValueError("text_probe_tokens must be 0 (probes read whole) or 8-256: "
+                             "a probe of fewer word pieces says nothing")
         return self
 
     @property

@@ -275,10 +275,16 @@ def test_data_dir_from_environment(cli, work_files, tmp_path, monkeypatch):
     assert "ENV-1" in cli("works", "list").out
 
 
-def test_absurd_settings_are_clear_errors(cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("IPSCREEN_BLOCK_THRESHOLD", "7")
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("IPSCREEN_BLOCK_THRESHOLD", "7", "block_threshold"),
+    ("IPSCREEN_TEXT_PROBE_TOKENS", "4", "text_probe_tokens must be 0"),
+    ("IPSCREEN_TEXT_PROBE_TOKENS", "999", "text_probe_tokens"),
+])
+def test_absurd_settings_are_clear_errors(cli, tmp_path, monkeypatch, name, value, says):
+    monkeypatch.setenv(name, value)
     r = cli("--data-dir", tmp_path, "works", "list")
     assert r.code == 1 and "invalid setting" in r.err and "Traceback" not in r.err
+    assert says in r.err
 
 
 def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path, photos):
