@@ -240,14 +240,15 @@ class ImageScreener:
         ex = feat.descriptor
         assert ex is not None
         whole = ex.extract_arrays([ex.prepare(d.image, self.profile.whole_size) for d in images])
-        whole_hits = index.search(whole, K_PER_VIEW)
         # informative windows of each image, flattened: (image index, box, crop)
         flat = [(i, box, v) for i, d in enumerate(images)
                 for box, v in zip(self.profile.views.query_windows,
                                   views(d.image, self.profile.views.query_windows), strict=True)
                 if not is_blank(v)]
         regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size) for _, _, v in flat])
-        region_hits = index.search(regions, K_PER_VIEW) if flat else []
+        # one search for every view: a Flat index is read once, by one matrix product
+        found = index.search(np.vstack([whole, regions]), K_PER_VIEW)
+        whole_hits, region_hits = found[:len(whole)], found[len(whole):]
         by_image: list[list[int]] = [[] for _ in images]
         for row, (i, _, _) in enumerate(flat):
             by_image[i].append(row)

@@ -195,3 +195,24 @@ def test_dense_work_vectors_are_the_stored_ones(factory: str):
     if factory == "Flat":  # the others cannot take a work's ids twice before a rebuild
         index.add(7, vectors[7][:1])
         assert np.allclose(index.work_vectors(7, (0, 1)), vectors[7][:1], atol=1e-5)
+
+
+@pytest.mark.parametrize("block", [7, 65_536])
+def test_flat_batch_search_matches_faiss_own_search(block: int, monkeypatch):
+    import indexes.dense as dense
+
+    monkeypatch.setattr(dense, "FLAT_GEMM_BLOCK", block)
+    rng = np.random.default_rng(5)
+    index = DenseIndex(DENSE, "Flat")
+    for w in range(40):
+        index.add(w, data("Flat", rng, int(rng.integers(1, 9))))
+    index.remove([3, 17])
+    q = data("Flat", rng, dense.FLAT_GEMM_MIN_QUERIES + 3)
+    for fetch in (1, 10, 500):  # 500: more than the index holds
+        sims, ids = index._flat_search(q, fetch)
+        ref_s, ref_i = index._index.search(q, min(fetch, index.ntotal))
+        assert sims.shape == ref_s.shape
+        np.testing.assert_allclose(sims, ref_s, atol=1e-5)
+        # the same vectors, whatever the order of exact ties
+        assert [set(r) for r in ids.tolist()] == [set(r) for r in ref_i.tolist()]
+    assert not any(h.work_id in (3, 17) for hits in index.search(q, 40) for h in hits)
