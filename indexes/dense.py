@@ -2,10 +2,11 @@
 
 "Flat" (exact) is the default; its search time grows with the registry (a screened image's
 42 views: ~40 ms over 90,000 vectors, ~375 ms over 900,000 on 2 cores), so "HNSW32" or
-"IVF1024,Flat", which trade a little recall for speed, suit registries beyond ~10k works. Index types that cannot
-remove vectors (HNSW, and IVF under the id map) get tombstones: removed ids are filtered at
-search time and dropped at the next rebuild. Such an index cannot take a work's ids twice
-either: a replaced work makes the keeper rebuild it (screening/index_keeper.py).
+"IVF1024,Flat", which trade a little recall for speed, suit registries beyond ~10k works.
+Index types that cannot remove vectors (HNSW, and IVF under the id map) get tombstones:
+removed ids are filtered at search time and dropped at the next rebuild. Such an index
+cannot take a work's ids twice either: a replaced work makes the keeper rebuild it
+(screening/index_keeper.py).
 
 Byte format of serialize(): 8-byte little-endian length N, N bytes of faiss.serialize_index,
 then the tombstoned vector ids as little-endian int64.
