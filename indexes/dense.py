@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 
 from indexes.base import FeatureIndex, WorkHit, best_per_work
-from indexes.errors import CannotReplaceError, IndexTrainingError
+from indexes.errors import CannotReplaceError, IndexConfigError, IndexTrainingError
 from indexes.ids import VARIANTS_PER_WORK, vector_ids
 from models.base import FeatureSpec
 
@@ -52,7 +52,9 @@ class DenseIndex(FeatureIndex):
             try:
                 inner = faiss.index_factory(spec.dim, factory, faiss.METRIC_INNER_PRODUCT)
             except RuntimeError as exc:
-                raise ValueError(f"invalid FAISS factory string {factory!r}: {exc}") from None
+                reason = " ".join(str(exc).split()).rsplit(": ", 1)[-1][:200]
+                raise IndexConfigError(f"invalid FAISS factory string {factory!r}: {reason}"
+                                       ) from None
             index = faiss.IndexIDMap2(inner)
         self._index: Any = index
         self._tombstones: set[int] = set(tombstones or ())

@@ -19,3 +19,7 @@ class CannotReplaceError(IndexError_, ValueError):
 
 class IndexTrainingError(IndexError_, ValueError):
     """An index that needs training (IVF) has not been, or cannot be, trained."""
+
+
+class IndexConfigError(IndexError_, ValueError):
+    """An index was asked for with settings FAISS cannot build (a bad factory string)."""

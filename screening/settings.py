@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["accurate", "cascade", "fast", "hash"]
@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     text_min_run_cjk: int = Field(default=13, ge=8, le=1000)
     #: Words per sentence window of the paraphrase layer.
     text_window_words: int = Field(default=48, ge=8, le=160)
+    #: FAISS factory string for the paraphrase layer's window index. Flat (exact) suits
+    #: registries up to a few million words; HNSW32 keeps the search near-constant beyond.
+    text_window_factory: str = "Flat"
     #: The paraphrase layer embeds a non-overlapping tiling of probe windows first, and every
     #: window only around probes with a registered window at least this similar (cosine).
     #: 0 embeds every window.
@@ -70,6 +73,23 @@ class Settings(BaseSettings):
     #: words). Probes only say where to look; the windows there are embedded whole.
     #: 0 reads probes whole.
     text_probe_tokens: int = Field(default=32, ge=0, le=256)
+
+    @field_validator("dense_factory", "text_window_factory")
+    @classmethod
+    def _faiss_factory(cls, value: str, info: ValidationInfo) -> str:
+        """A factory string FAISS can build for the bundled models' vectors (SSCD 512-d,
+        MiniLM 384-d), checked now rather than at the first index."""
+        if value != "Flat":
+            import faiss
+
+            dim = 512 if info.field_name == "dense_factory" else 384
+            try:
+                faiss.index_factory(dim, value, faiss.METRIC_INNER_PRODUCT)
+            except RuntimeError as exc:
+                reason = " ".join(str(exc).split()).rsplit(": ", 1)[-1][:160]
+                raise ValueError(f"FAISS cannot build {value!r} for {dim}-d vectors "
+                                 f"({reason}); use e.g. Flat, HNSW32 or IVF1024,Flat") from None
+        return value
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Settings:

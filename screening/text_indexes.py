@@ -53,11 +53,14 @@ def window_feature(embedder: TextEmbedder, max_words: int) -> TextFeature:
 @dataclass
 class TextIndexes(RegistryIndexes[TextFeature, PersistentIndex]):
     max_text_bytes: int = 10 * 1024 * 1024
+    #: FAISS factory of the window index (a saved index keeps the one it was built with).
+    window_factory: str = "Flat"
 
     def _new_index(self, feature: TextFeature) -> PersistentIndex:
         if feature.spec.kind == "tokens":
             return FingerprintIndex(feature.spec, K, W)
-        return DenseIndex(feature.spec, "Flat", variants_per_work=TEXT_WINDOWS_PER_WORK)
+        return DenseIndex(feature.spec, self.window_factory,
+                          variants_per_work=TEXT_WINDOWS_PER_WORK)
 
     def _content(self, work: WorkRecord) -> Any:
         return registered_text(self.blobs, work, self.max_text_bytes)

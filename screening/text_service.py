@@ -48,7 +48,8 @@ class TextSide:
         self.blobs = blobs
         self.thresholds = thresholds
         self.indexes = TextIndexes(store, registry, blobs, progress=progress, kind="text",
-                                   max_text_bytes=settings.max_text_bytes)
+                                   max_text_bytes=settings.max_text_bytes,
+                                   window_factory=settings.text_window_factory)
         self._embedder: TextEmbedder | None = embedder  # shared by long-lived servers
         self._screener: TextScreener | None = None
 

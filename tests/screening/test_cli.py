@@ -279,6 +279,8 @@ def test_data_dir_from_environment(cli, work_files, tmp_path, monkeypatch):
     ("IPSCREEN_BLOCK_THRESHOLD", "7", "block_threshold"),
     ("IPSCREEN_TEXT_PROBE_TOKENS", "4", "text_probe_tokens must be 0"),
     ("IPSCREEN_TEXT_PROBE_TOKENS", "999", "text_probe_tokens"),
+    ("IPSCREEN_DENSE_FACTORY", "garbage", "could not parse index string garbage"),
+    ("IPSCREEN_TEXT_WINDOW_FACTORY", "IVF10,PQ7", "multiple of the number of subquantizers"),
 ])
 def test_absurd_settings_are_clear_errors(cli, tmp_path, monkeypatch, name, value, says):
     monkeypatch.setenv(name, value)

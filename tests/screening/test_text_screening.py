@@ -170,3 +170,33 @@ def test_withdrawn_text_work_stops_matching(tmp_path, model_cache):
     w.withdraw("PSA-23")
     assert screen(w, text, paraphrase=False).matches == []
     w.close()
+
+
+def test_hnsw_window_index_finds_the_same_paraphrase(tmp_path, model_cache):
+    """TEXT_WINDOW_FACTORY=HNSW32 (for big text registries): the same finding as Flat, and a
+    replaced or withdrawn work is handled although HNSW cannot drop vectors."""
+    settings = Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache,
+                        text_window_factory="HNSW32")
+    hnsw = Workspace(settings, create=True, progress=False)
+    try:
+        for ext, b, c, title in CHAPTERS[:4]:
+            hnsw.register_text(WorkMeta(ext, "text", title, "Crown", "literary", "GB"),
+                               kjv(b, c))
+        web = words(kjv(19, 104, "web"), 0, 160)
+        text = filler(200) + "\n\n" + web + "\n\n" + filler(200, 2000)
+        index = hnsw.texts.indexes.current(hnsw.texts.features())["text_windows"]
+        assert index.build_params()["factory"] == "HNSW32"  # type: ignore[attr-defined]
+        r = screen(hnsw, text)
+        assert r.matches and r.matches[0].work.external_id == "KJV-PSA-104"
+        assert any(s.kind == "paraphrase" for s in r.matches[0].spans)
+        # replacing a work's text makes the HNSW index rebuild itself; withdrawing filters it
+        hnsw.register_text(WorkMeta("KJV-PSA-23", "text", "Psalm 23", "Crown", "literary",
+                                    "GB"), kjv(19, 24), replace=True)
+        hnsw.withdraw("KJV-PSA-104")
+        r = screen(hnsw, text)
+        assert all(m.work.external_id != "KJV-PSA-104" for m in r.matches)
+        psalm24 = words(kjv(19, 24), 0, 80)
+        assert screen(hnsw, filler(100) + " " + psalm24).matches[0].work.external_id == \
+            "KJV-PSA-23"
+    finally:
+        hnsw.close()
