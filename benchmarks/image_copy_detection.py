@@ -88,22 +88,33 @@ def index_scaling(sizes: list[int], factories: list[str], queries_per_image: int
             spec = FeatureSpec("synthetic", "1", "dense", 512)
             index = DenseIndex(spec, factory)
             t0 = time.perf_counter()
+            planted = []  # one stored vector per 1,000 works, to plant near queries
             for start in range(0, n, 1000):
                 block = rng.standard_normal((1000 * per_work, 512), dtype=np.float32)
                 block /= np.linalg.norm(block, axis=1, keepdims=True)
                 index.add_new(list(range(start, start + 1000)),
                               [block[i * per_work:(i + 1) * per_work] for i in range(1000)])
+                planted.append((start + 7, block[7 * per_work]))
             build = time.perf_counter() - t0
             q = rng.standard_normal((queries_per_image * 20, 512), dtype=np.float32)
+            # the first view of each image has a planted work at cosine 0.5, as a window
+            # of a pasted work has: is it among the 20 works returned?
+            targets = [planted[i % len(planted)] for i in range(20)]
+            for i, (_, v) in enumerate(targets):
+                r = q[i * queries_per_image] - (q[i * queries_per_image] @ v) * v
+                q[i * queries_per_image] = 0.5 * v + np.sqrt(0.75) * r / np.linalg.norm(r)
             q /= np.linalg.norm(q, axis=1, keepdims=True)
             index.search(q[:queries_per_image], 20)
             t0 = time.perf_counter()
+            found = 0
             for i in range(20):
-                index.search(q[i * queries_per_image:(i + 1) * queries_per_image], 20)
+                hits = index.search(q[i * queries_per_image:(i + 1) * queries_per_image], 20)
+                found += any(h.work_id == targets[i][0] for h in hits[0])
             per_image = (time.perf_counter() - t0) / 20
             out.append({"works": n, "index": f"dense {factory}", "vectors": index.ntotal,
                         "build_s": round(build, 1),
-                        "search_ms_per_image": round(per_image * 1e3, 2)})
+                        "search_ms_per_image": round(per_image * 1e3, 2),
+                        "planted_found": found / 20})
             print(out[-1], file=sys.stderr)
             del index
         b = BinaryHashIndex(FeatureSpec("synthetic_hash", "1", "binary", 64))
@@ -233,11 +244,13 @@ def render(r: dict) -> str:
     for part, c in r.get("cascade_split", {}).items():
         lines.append(f"| {part} | {c['queries']} | {c['looked_at_twice']:.3f} | "
                      f"{c['images_per_s']} |")
-    lines += ["", "| registered works | index | vectors | build s | search ms per image |",
-              "|---|---|---|---|---|"]
+    lines += ["", "| registered works | index | vectors | build s | search ms per image "
+              "| planted work (cosine 0.5) found |", "|---|---|---|---|---|---|"]
     for s in r["index_scaling"]:
+        found = s.get("planted_found")
         lines.append(f"| {s['works']} | {s['index']} | {s['vectors']} | {s['build_s']} | "
-                     f"{s['search_ms_per_image']} |")
+                     f"{s['search_ms_per_image']} | "
+                     f"{'' if found is None else f'{found:.2f}'} |")
     return "\n".join(lines) + "\n"
 
 
