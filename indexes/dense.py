@@ -26,11 +26,16 @@ from indexes.errors import CannotReplaceError, IndexConfigError, IndexTrainingEr
 from indexes.ids import VARIANTS_PER_WORK, vector_ids
 from models.base import FeatureSpec
 
-#: A Flat index searched with this many queries or more at once (a screened image's windows)
-#: is searched by numpy matrix products instead of faiss's blocked search: 42 queries over
-#: 90,000 vectors took 40 instead of 135 ms on 2 cores, over 450,000 211 instead of 929 ms,
-#: with the same neighbours. One query is memory-bound either way and stays with faiss.
+#: A Flat index of at least FLAT_GEMM_MIN_VECTORS searched with at least
+#: FLAT_GEMM_MIN_QUERIES queries at once (a screened image's windows) is searched by numpy
+#: matrix products instead of faiss's blocked search: 42 queries over 90,000 vectors took 40
+#: instead of 135 ms on 2 cores, over 450,000 211 instead of 929 ms, with the same
+#: neighbours. One query is memory-bound either way and stays with faiss; so do small
+#: indexes, where faiss takes a few ms and the numpy path slowed text screening (API
+#: benchmark texts, 1,600 windows: p50 100 vs 89 ms; BLAS threads compete with the
+#: embedding model's).
 FLAT_GEMM_MIN_QUERIES = 4
+FLAT_GEMM_MIN_VECTORS = 32_768
 #: Database vectors per matrix product (bounds the temporary score matrix).
 FLAT_GEMM_BLOCK = 65_536
 #: HNSW candidate list size at search time. FAISS's default (16) is tuned for nearest
@@ -144,7 +149,8 @@ class DenseIndex(FeatureIndex):
                 for i in range(len(q))]
 
     def _search(self, q: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._flat and len(q) >= FLAT_GEMM_MIN_QUERIES:
+        if self._flat and len(q) >= FLAT_GEMM_MIN_QUERIES and \
+                self._index.ntotal >= FLAT_GEMM_MIN_VECTORS:
             return self._flat_search(q, fetch)
         sims, ids = self._index.search(q, fetch)
         if self._tombstones:

@@ -202,6 +202,7 @@ def test_flat_batch_search_matches_faiss_own_search(block: int, monkeypatch):
     import indexes.dense as dense
 
     monkeypatch.setattr(dense, "FLAT_GEMM_BLOCK", block)
+    monkeypatch.setattr(dense, "FLAT_GEMM_MIN_VECTORS", 0)  # search() takes this path too
     rng = np.random.default_rng(5)
     index = DenseIndex(DENSE, "Flat")
     for w in range(40):
@@ -215,4 +216,8 @@ def test_flat_batch_search_matches_faiss_own_search(block: int, monkeypatch):
         np.testing.assert_allclose(sims, ref_s, atol=1e-5)
         # the same vectors, whatever the order of exact ties
         assert [set(r) for r in ids.tolist()] == [set(r) for r in ref_i.tolist()]
-    assert not any(h.work_id in (3, 17) for hits in index.search(q, 40) for h in hits)
+    hits = index.search(q, 40)
+    assert not any(h.work_id in (3, 17) for row in hits for h in row)
+    monkeypatch.setattr(dense, "FLAT_GEMM_MIN_VECTORS", 10**9)  # faiss's own search
+    assert [[(h.work_id, round(h.score, 5)) for h in row] for row in hits] == \
+        [[(h.work_id, round(h.score, 5)) for h in row] for row in index.search(q, 40)]
