@@ -29,8 +29,8 @@ from models.base import FeatureSpec
 #: A Flat index of at least FLAT_GEMM_MIN_VECTORS searched with at least
 #: FLAT_GEMM_MIN_QUERIES queries at once (a screened image's windows) is searched by numpy
 #: matrix products instead of faiss's blocked search: 42 queries over 90,000 vectors took 40
-#: instead of 135 ms on 2 cores, over 450,000 211 instead of 929 ms, with the same
-#: neighbours. One query is memory-bound either way and stays with faiss; so do small
+#: ms (60 on the one BLAS thread it gets, see _one_blas_thread) instead of 135 ms on 2
+#: cores, over 900,000 378 (587) instead of 1,277 ms, with the same neighbours. One query is memory-bound either way and stays with faiss; so do small
 #: indexes, where faiss takes a few ms and the numpy path slowed text screening (API
 #: benchmark texts, 1,600 windows: p50 100 vs 89 ms; BLAS threads compete with the
 #: embedding model's).
@@ -44,6 +44,22 @@ FLAT_GEMM_BLOCK = 65_536
 #: vectors, a planted neighbour at cosine 0.7 was found by HNSW32 37% of the time with 16,
 #: 91% with 128, 99% with 256 (at cosine 0.5: 14%, 69%, 85%), for ~1 ms a query at 256.
 HNSW_EF_SEARCH = 256
+
+
+_blas: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """numpy's BLAS held to one thread for a search. With its default (a thread per core)
+    its idle threads keep spinning after each product and slow the models that run next on
+    the same cores: the accurate profile at 10k works (Flat) ran at 3.2 images/s with two
+    BLAS threads and 4.1 with one."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 class DenseIndex(FeatureIndex):
@@ -170,12 +186,13 @@ class DenseIndex(FeatureIndex):
         fetch = min(fetch, n)
         best_s: list[np.ndarray] = []
         best_i: list[np.ndarray] = []
-        for lo in range(0, n, FLAT_GEMM_BLOCK):
-            s = q @ xb[lo:lo + FLAT_GEMM_BLOCK].T
-            kk = min(fetch, s.shape[1])
-            part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-            best_s.append(np.take_along_axis(s, part, axis=1))
-            best_i.append(vid[lo + part])
+        with _one_blas_thread():
+            for lo in range(0, n, FLAT_GEMM_BLOCK):
+                s = q @ xb[lo:lo + FLAT_GEMM_BLOCK].T
+                kk = min(fetch, s.shape[1])
+                part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+                best_s.append(np.take_along_axis(s, part, axis=1))
+                best_i.append(vid[lo + part])
         s, i = np.hstack(best_s), np.hstack(best_i)
         # best first; ties by vector id, so the order never depends on the blocks
         order = np.lexsort((i, -s), axis=1)[:, :fetch] if s.shape[1] > 1 else \
