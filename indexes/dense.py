@@ -30,10 +30,10 @@ from models.base import FeatureSpec
 #: FLAT_GEMM_MIN_QUERIES queries at once (a screened image's windows) is searched by numpy
 #: matrix products instead of faiss's blocked search: 42 queries over 90,000 vectors took 40
 #: ms (60 on the one BLAS thread it gets, see _one_blas_thread) instead of 135 ms on 2
-#: cores, over 900,000 378 (587) instead of 1,277 ms, with the same neighbours. One query is memory-bound either way and stays with faiss; so do small
-#: indexes, where faiss takes a few ms and the numpy path slowed text screening (API
-#: benchmark texts, 1,600 windows: p50 100 vs 89 ms; BLAS threads compete with the
-#: embedding model's).
+#: cores, over 900,000 378 (587) instead of 1,277 ms, with the same neighbours. One query
+#: is memory-bound either way and stays with faiss; so do small indexes, where faiss takes a
+#: few ms and the numpy path slowed text screening (API benchmark texts, 1,600 windows: p50
+#: 100 vs 89 ms; BLAS threads compete with the embedding model's).
 FLAT_GEMM_MIN_QUERIES = 4
 FLAT_GEMM_MIN_VECTORS = 32_768
 #: Database vectors per matrix product (bounds the temporary score matrix).
