@@ -1,8 +1,10 @@
 """Inner-product index for L2-normalised descriptors, built from a FAISS factory string.
 
 "Flat" (exact) is the default; its search time grows with the registry (a screened image's
-42 views: ~40 ms over 90,000 vectors, ~375 ms over 900,000 on 2 cores), so "HNSW32" or
-"IVF1024,Flat", which trade a little recall for speed, suit registries beyond ~10k works.
+42 views: ~60 ms over 90,000 vectors, ~630 ms over 900,000 on 2 cores). "HNSW32" or
+"IVF1024,Flat" stay fast on large registries but are approximate, and what they lose are
+the moderately similar matches (a pasted work's window, a paraphrased sentence): measure on
+your own data first (the benchmarks report planted-neighbour recall).
 Index types that cannot remove vectors (HNSW, and IVF under the id map) get tombstones:
 removed ids are filtered at search time and dropped at the next rebuild. Such an index
 cannot take a work's ids twice either: a replaced work makes the keeper rebuild it
@@ -53,7 +55,7 @@ def _one_blas_thread() -> Any:
     """numpy's BLAS held to one thread for a search. With its default (a thread per core)
     its idle threads keep spinning after each product and slow the models that run next on
     the same cores: the accurate profile at 10k works (Flat) ran at 3.2 images/s with two
-    BLAS threads and 4.1 with one."""
+    BLAS threads and about 4.2 with one."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
