@@ -46,6 +46,10 @@ FLAT_GEMM_BLOCK = 65_536
 #: vectors, a planted neighbour at cosine 0.7 was found by HNSW32 37% of the time with 16,
 #: 91% with 128, 99% with 256 (at cosine 0.5: 14%, 69%, 85%), for ~1 ms a query at 256.
 HNSW_EF_SEARCH = 256
+#: IVF lists visited per query (FAISS's default is 1). Same test, "IVF1024,Flat": at cosine
+#: 0.7 found 45% with 1, 86% with 16, 99.6% with 128; at cosine 0.5 15%, 49%, 87%; ~0.6 ms
+#: a query at 128.
+IVF_NPROBE = 128
 
 
 _blas: Any = None
@@ -93,6 +97,8 @@ class DenseIndex(FeatureIndex):
             inner.metric_type == faiss.METRIC_INNER_PRODUCT
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = max(int(inner.hnsw.efSearch), HNSW_EF_SEARCH)
+        if isinstance(inner, faiss.IndexIVF):
+            inner.nprobe = max(int(inner.nprobe), min(int(inner.nlist), IVF_NPROBE))
         self._map_lock = threading.Lock()
 
     def _probe_removable(self) -> bool:

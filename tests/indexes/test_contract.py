@@ -221,3 +221,27 @@ def test_flat_batch_search_matches_faiss_own_search(block: int, monkeypatch):
     monkeypatch.setattr(dense, "FLAT_GEMM_MIN_VECTORS", 10**9)  # faiss's own search
     assert [[(h.work_id, round(h.score, 5)) for h in row] for row in hits] == \
         [[(h.work_id, round(h.score, 5)) for h in row] for row in index.search(q, 40)]
+
+
+def test_approximate_indexes_search_wide_enough(tmp_path):
+    """FAISS's defaults (HNSW efSearch 16, IVF nprobe 1) miss most moderately similar
+    neighbours; the index sets wider searches, and keeps them after a save and load."""
+    import faiss
+
+    import indexes.dense as dense
+
+    rng = np.random.default_rng(3)
+    for factory in ("HNSW32", "IVF8,Flat"):
+        index = DenseIndex(DENSE, factory)
+        index.train(data("Flat", rng, 400))
+        for w in range(50):
+            index.add(w, data("Flat", rng, 4))
+        store = IndexStore(tmp_path / factory.replace(",", "_"))
+        store.save("t", index, revision=1)
+        loaded = store.load("t", DENSE).index
+        for idx in (index, loaded):
+            inner = faiss.downcast_index(idx._index.index)  # type: ignore[attr-defined]
+            if factory.startswith("HNSW"):
+                assert inner.hnsw.efSearch == dense.HNSW_EF_SEARCH
+            else:
+                assert inner.nprobe == 8  # every list, as there are fewer than IVF_NPROBE
