@@ -52,6 +52,17 @@ HNSW_EF_SEARCH = 256
 IVF_NPROBE = 128
 
 
+def faiss_index(dim: int, factory: str) -> Any:
+    """The inner-product FAISS index a factory string describes, or IndexConfigError with
+    FAISS's reason (its message ends in it, after the C++ location)."""
+    try:
+        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split()).rsplit(": ", 1)[-1][:200]
+        raise IndexConfigError(f"invalid FAISS factory string {factory!r} for {dim}-d "
+                               f"vectors: {reason}") from None
+
+
 _blas: Any = None
 
 
@@ -82,13 +93,7 @@ class DenseIndex(FeatureIndex):
         self.factory = factory
         self.variants_per_work = variants_per_work
         if index is None:
-            try:
-                inner = faiss.index_factory(spec.dim, factory, faiss.METRIC_INNER_PRODUCT)
-            except RuntimeError as exc:
-                reason = " ".join(str(exc).split()).rsplit(": ", 1)[-1][:200]
-                raise IndexConfigError(f"invalid FAISS factory string {factory!r}: {reason}"
-                                       ) from None
-            index = faiss.IndexIDMap2(inner)
+            index = faiss.IndexIDMap2(faiss_index(spec.dim, factory))
         self._index: Any = index
         self._tombstones: set[int] = set(tombstones or ())
         self._removable = self._probe_removable()

@@ -81,15 +81,13 @@ class Settings(BaseSettings):
         """A factory string FAISS can build for the bundled models' vectors (SSCD 512-d,
         MiniLM 384-d), checked now rather than at the first index."""
         if value != "Flat":
-            import faiss
+            from indexes.dense import faiss_index
+            from indexes.errors import IndexConfigError
 
-            dim = 512 if info.field_name == "dense_factory" else 384
             try:
-                faiss.index_factory(dim, value, faiss.METRIC_INNER_PRODUCT)
-            except RuntimeError as exc:
-                reason = " ".join(str(exc).split()).rsplit(": ", 1)[-1][:160]
-                raise ValueError(f"FAISS cannot build {value!r} for {dim}-d vectors "
-                                 f"({reason}); use e.g. Flat, HNSW32 or IVF1024,Flat") from None
+                faiss_index(512 if info.field_name == "dense_factory" else 384, value)
+            except IndexConfigError as exc:
+                raise ValueError(f"{exc}; use e.g. Flat, HNSW32 or IVF1024,Flat") from None
         return value
 
     @model_validator(mode="after")
