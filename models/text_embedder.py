@@ -184,9 +184,9 @@ class TextEmbedder:
         """Word pieces per text, special tokens included."""
         return [len(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
 
-    def embed(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> np.ndarray:
+    def embed(self, texts: Sequence[str], max_tokens: int | None = None) -> np.ndarray:
         """Unit vectors, shape (len(texts), dim); texts beyond max_tokens word pieces
-        (special tokens included, at most MAX_TOKENS) are truncated.
+        (special tokens included; None or more than MAX_TOKENS: MAX_TOKENS) are truncated.
 
         Texts are tokenized once and batched by length: a batch grows (up to batch_size)
         only while padding stays within PAD_SLACK of its real tokens, because every padded
@@ -196,7 +196,8 @@ class TextEmbedder:
         if not texts:
             return out
         ids = self.tokenizer(list(texts), truncation=True,
-                             max_length=min(max_tokens, MAX_TOKENS))["input_ids"]
+                             max_length=min(max_tokens or MAX_TOKENS, MAX_TOKENS)
+                             )["input_ids"]
         # by length, then content: batches depend on the set of texts, not their order
         # (int8 activations are quantised per batch, so batch-mates matter slightly)
         order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), ids[i]))

@@ -201,9 +201,8 @@ class TextScreener:
 
         def search(rows: list[int], max_tokens: int | None = None) -> None:
             if rows:
-                texts = window_texts(norm, [spans[i][:2] for i in rows])
-                vecs = embedder.embed(texts, max_tokens) if max_tokens else \
-                    embedder.embed(texts)
+                vecs = embedder.embed(window_texts(norm, [spans[i][:2] for i in rows]),
+                                      max_tokens)
                 w, v, s = index.search_vectors(vecs, k)
                 found = w.shape[1]  # fewer than k when the index holds fewer vectors
                 works[rows, :found], variants[rows, :found], sims[rows, :found] = w, v, s
