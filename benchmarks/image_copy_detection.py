@@ -49,6 +49,7 @@ from image_eval import (  # noqa: E402
     run_profile,
     threshold_at_precision,
 )
+from synthetic import planted as plant  # noqa: E402
 
 from screening.evaluation.edits import EDITS  # noqa: E402
 
@@ -100,9 +101,8 @@ def index_scaling(sizes: list[int], factories: list[str], queries_per_image: int
             # the first view of each image has a planted work at cosine 0.5, as a window
             # of a pasted work has: is it among the 20 works returned?
             targets = [planted[i % len(planted)] for i in range(20)]
-            for i, (_, v) in enumerate(targets):
-                r = q[i * queries_per_image] - (q[i * queries_per_image] @ v) * v
-                q[i * queries_per_image] = 0.5 * v + np.sqrt(0.75) * r / np.linalg.norm(r)
+            first = slice(0, len(q), queries_per_image)
+            q[first] = plant(np.stack([v for _, v in targets]), q[first], 0.5)
             q /= np.linalg.norm(q, axis=1, keepdims=True)
             index.search(q[:queries_per_image], 20)
             t0 = time.perf_counter()

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from synthetic import planted  # noqa: E402
 from text_data import NEGATIVE, POSITIVE, Query, build_queries, chapter_text  # noqa: E402
 from text_eval import open_text_workspace  # noqa: E402
 
@@ -264,10 +265,8 @@ def window_search_scale(total_words: int, windows_per_word: float, dim: int,
     # every query has one planted neighbour at cosine 0.7, like a paraphrased window (the
     # layer counts a window from 0.55); the rest of the index is noise to it
     target = rng.integers(0, n, outputs * probes)
-    noise = rng.standard_normal((outputs * probes, dim), dtype=np.float32)
-    noise -= (noise * x[target]).sum(axis=1, keepdims=True) * x[target]
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    q = (0.7 * x[target] + np.sqrt(1 - 0.7 ** 2) * noise).astype(np.float32)
+    q = planted(x[target], rng.standard_normal((outputs * probes, dim), dtype=np.float32),
+                0.7)
     out = []
     for factory in factories:
         index = DenseIndex(FeatureSpec("synthetic_windows", "1", "dense", dim), factory,
@@ -284,11 +283,11 @@ def window_search_scale(total_words: int, windows_per_word: float, dim: int,
             times.append(time.perf_counter() - t)
             found.append(works * TEXT_WINDOWS_PER_WORK + variants)
         ids = np.vstack(found)
-        planted = (target // per_work) * TEXT_WINDOWS_PER_WORK + target % per_work
+        planted_ids = (target // per_work) * TEXT_WINDOWS_PER_WORK + target % per_work
         out.append({"factory": factory, "windows": n, "build_s": round(build, 1),
                     "p50_ms": 1000 * float(np.percentile(times, 50)),
                     "p95_ms": 1000 * float(np.percentile(times, 95)),
-                    "planted_found": float(np.mean((ids == planted[:, None]).any(axis=1)))})
+                    "planted_found": float(np.mean((ids == planted_ids[:, None]).any(axis=1)))})
         print(out[-1], file=sys.stderr)
         del index
     return out
