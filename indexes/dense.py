@@ -33,11 +33,13 @@ from models.base import FeatureSpec
 #: matrix products instead of faiss's blocked search: 42 queries over 90,000 vectors took 40
 #: ms (60 on the one BLAS thread it gets, see _one_blas_thread) instead of 135 ms on 2
 #: cores, over 900,000 378 (587) instead of 1,277 ms, with the same neighbours. One query
-#: is memory-bound either way and stays with faiss; so do small indexes, where faiss takes a
-#: few ms and the numpy path slowed text screening (API benchmark texts, 1,600 windows: p50
-#: 100 vs 89 ms; BLAS threads compete with the embedding model's).
+#: is memory-bound either way and stays with faiss; so do indexes under ~4,000 vectors, where
+#: faiss is as fast (42 queries over 2,000 vectors: 2.8 vs 3.4 ms; over 9,000: 11.7 vs 8.6;
+#: over 27,000: 52 vs 21). (This bound was 32,768 while the numpy path ran on a BLAS thread
+#: per core, whose spinning slowed text screening on a 1,600-window index; on one thread it
+#: no longer does: p50 88 vs 95 ms with faiss.)
 FLAT_GEMM_MIN_QUERIES = 4
-FLAT_GEMM_MIN_VECTORS = 32_768
+FLAT_GEMM_MIN_VECTORS = 4_096
 #: Database vectors per matrix product (bounds the temporary score matrix).
 FLAT_GEMM_BLOCK = 65_536
 #: HNSW candidate list size at search time. FAISS's default (16) is tuned for nearest
