@@ -34,7 +34,7 @@ from screening.calibration import (  # noqa: E402
 )
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
-VERSION = "2026.11.1"
+VERSION = "2026.11.2"
 L2 = 1e-6
 
 
@@ -42,9 +42,11 @@ def hinged(name: str, knots: tuple[float, ...]) -> list[str]:
     return [name, *(f"{name}>{k}" for k in knots)]
 
 
-#: run is longest run / 50 words, matched is matched tokens / 100: knots at 8, 15, 25, 40
-#: words of run and 20, 40 matched tokens.
+#: run is longest run / 50 words, matched is matched tokens / 100 (all passages), passage the
+#: matched tokens of the largest passage / 100: knots at 8, 15, 25, 40 words of run, 20, 40
+#: matched tokens and 25, 40 tokens in one passage.
 FEATURES = (hinged("run", (0.16, 0.3, 0.5, 0.8)) + hinged("matched", (0.2, 0.4))
+            + hinged("passage", (0.25, 0.4))
             + hinged("near_similarity", (0.5, 0.7)) + hinged("para_windows", (0.2, 0.4))
             + hinged("para_mean", (0.6, 0.7, 0.8)) + hinged("para_max", (0.7, 0.8, 0.9))
             + hinged("para_margin", (0.05, 0.1, 0.2)))

@@ -115,6 +115,10 @@ def text_signals(ps: list[Passage], chain: WindowChain | None, min_windows: int
     """The calibrator's inputs for one (output, work) pair, each scaled to about [0, 1]."""
     longest = max((p.longest_run for p in ps), default=0)
     matched = sum(p.matched for p in ps)
+    # one contiguous aligned passage: a copied excerpt is one, while passages that merely
+    # share formulae ("and the rest of the acts of ... are written in the book of ...") are
+    # several short ones whose sum can be as large
+    biggest = max(ps, key=lambda p: p.matched, default=None)
     near = max((p.similarity for p in ps if p.kind == "near_verbatim"), default=0.0)
     if chain is None or len(chain.q) < min_windows:
         chain, n = None, 0
@@ -123,6 +127,7 @@ def text_signals(ps: list[Passage], chain: WindowChain | None, min_windows: int
     return {
         "run": min(longest, 200) / 50.0,
         "matched": min(matched, 400) / 100.0,
+        "passage": min(biggest.matched, 400) / 100.0 if biggest else 0.0,
         "near_similarity": near,
         "para_windows": min(n, 10) / 10.0,
         "para_mean": chain.mean if chain else 0.0,

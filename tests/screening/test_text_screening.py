@@ -13,7 +13,9 @@ from models.text_normalize import normalize
 from screening.registry.repository import WorkMeta
 from screening.service import Workspace
 from screening.settings import Settings
+from screening.text_align import Passage
 from screening.text_paraphrase import around, tiling, windows_with_heads
+from screening.text_screening import text_signals
 from tests.screening.text_fixtures import CHAPTERS, filler, kjv
 
 
@@ -70,6 +72,29 @@ def test_lightly_edited_passage_is_one_near_verbatim_finding(ws):
     copied = normalize(" ".join(excerpt))
     span_tokens = normalize(text[m.spans[0].output_start:m.spans[0].output_end]).tokens
     assert len(span_tokens) >= 0.9 * len(copied.tokens)
+
+
+def test_passage_signal_is_the_largest_single_passage():
+    def passage(q0: int, matched: int) -> Passage:
+        return Passage("near_verbatim", q0, q0 + matched + 2, q0, q0 + matched + 2, matched,
+                       8, (q0, q0 + 8), matched / (matched + 2))
+    one = text_signals([passage(0, 40)], None, 2)
+    formulae = text_signals([passage(0, 10), passage(100, 15), passage(300, 15)], None, 2)
+    assert one["matched"] == formulae["matched"] == pytest.approx(0.4)
+    assert one["passage"] == pytest.approx(0.4) and formulae["passage"] == pytest.approx(0.15)
+    assert text_signals([], None, 2)["passage"] == 0.0
+
+
+def test_short_edited_excerpt_is_flagged_by_the_literal_layers_alone(ws):
+    # 45 words of one long KJV sentence with 4 words changed: a single passage, no run
+    # longer than 16 words, and too short for a chain of paraphrase windows
+    excerpt = words(kjv(19, 104), 10, 45).split()
+    for i, w in ((6, "banana"), (17, "protocol"), (29, "module"), (38, "quickly")):
+        excerpt[i] = w
+    text = filler(60) + "\n\n" + " ".join(excerpt) + "\n\n" + filler(60, 700)
+    r = screen(ws, text, paraphrase=False)
+    assert r.decision in ("review", "block"), r.to_dict()
+    assert r.matches[0].work.external_id == "KJV-PSA-104"
 
 
 def test_web_rendering_is_found_as_a_paraphrase(ws):
