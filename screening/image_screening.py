@@ -162,23 +162,33 @@ class ImageScreener:
             out[i] = item
         return out
 
-    def _scored(self, images: Sequence[DecodedImage]) -> list[Scored]:
-        return [(per_work, self._probabilities(per_work)) for per_work in self._signals(images)]
+    def _scored(self, images: Sequence[DecodedImage],
+                hashed: list[dict[str, _Evidence]] | None = None) -> list[Scored]:
+        return [(per_work, self._probabilities(per_work))
+                for per_work in self._signals(images, hashed)]
 
     def _probabilities(self, per_work: dict[int, _Signals]) -> dict[int, float]:
         ids = list(per_work)
         probs = self.calibrator.probabilities_of([per_work[w].values for w in ids])
         return dict(zip(ids, probs.tolist(), strict=True))
 
-    def _signals(self, images: Sequence[DecodedImage]) -> list[dict[int, _Signals]]:
+    def _hash_evidence(self, images: Sequence[DecodedImage]) -> list[dict[str, _Evidence]]:
+        """Per image, the evidence of every hash index (the same in every profile)."""
         raw: list[dict[str, _Evidence]] = [dict() for _ in images]
+        for feat in self.features:
+            if feat.hasher is not None:
+                self._hash_signals(feat, self.indexes[feat.index_name], images, raw)
+        return raw
+
+    def _signals(self, images: Sequence[DecodedImage],
+                 hashed: list[dict[str, _Evidence]] | None = None) -> list[dict[int, _Signals]]:
+        """`hashed`: the images' hash evidence when already found (a cascade's first stage)."""
+        raw = [dict(h) for h in hashed] if hashed is not None else self._hash_evidence(images)
         boxes: list[dict[int, Box]] = [dict() for _ in images]
         for feat in self.features:
-            index = self.indexes[feat.index_name]
-            if feat.hasher is not None:
-                self._hash_signals(feat, index, images, raw)
-            else:
-                self._descriptor_signals(feat, index, images, raw, boxes)
+            if feat.hasher is None:
+                self._descriptor_signals(feat, self.indexes[feat.index_name], images, raw,
+                                         boxes)
         out = []
         for ev, bx in zip(raw, boxes, strict=True):
             works = {wid for e in ev.values() for wid in e.scores}
@@ -379,12 +389,15 @@ class CascadeScreener(ImageScreener):
                                         "calibration": first.versions["calibration"],
                                         "gate": profile.gate, "sure": profile.sure}
 
-    def _scored(self, images: Sequence[DecodedImage]) -> list[Scored]:
-        out = self.first._scored(images)
+    def _scored(self, images: Sequence[DecodedImage],
+                hashed: list[dict[str, _Evidence]] | None = None) -> list[Scored]:
+        # both stages search the same hash indexes: hash each image once
+        hashed = hashed if hashed is not None else self._hash_evidence(images)
+        out = self.first._scored(images, hashed)
         again = [i for i, (_, probs) in enumerate(out)
                  if probs and self.profile.gate <= max(probs.values()) < self.profile.sure]
         if again:
-            second = super()._scored([images[i] for i in again])
+            second = super()._scored([images[i] for i in again], [hashed[i] for i in again])
             for i, (per_work, probs) in zip(again, second, strict=True):
                 earlier = out[i][1]
                 for wid, sig in per_work.items():

@@ -107,6 +107,7 @@ def test_cascade_profile_looks_twice_only_where_fast_is_unsure(cli, data_dir, qu
     assert top["external_id"] == "W-coffee"
     assert 0.05 <= top["signals"]["first_stage"] < 0.99 and "sscd_region" in top["signals"]
     assert top["score"] > top["signals"]["first_stage"]  # accurate is surer of it
+    assert {"phash", "pdq"} <= set(top["signals"])  # hashed once, by both stages' signals
     x0, y0, x1, y1 = top["region"]
     assert x0 < 540 and x1 > 300 and y0 < 480 and y1 > 320 and (x1 - x0) < 640
     unrelated = by_name["unrelated.png"]
