@@ -24,7 +24,7 @@ from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import Thresholds, decide, screening_versions
 from screening.errors import ImageDecodeError
 from screening.image_profiles import ImageProfile
-from screening.image_views import WHOLE, Box, pixel_box, views
+from screening.image_views import WHOLE, Box, informative_views, pixel_box
 from screening.registry.repository import WorkRecord, WorksRegistry
 from screening.work_features import IndexedFeature
 
@@ -252,9 +252,7 @@ class ImageScreener:
         whole = ex.extract_arrays([ex.prepare(d.image, self.profile.whole_size) for d in images])
         # informative windows of each image, flattened: (image index, box, crop)
         flat = [(i, box, v) for i, d in enumerate(images)
-                for box, v in zip(self.profile.views.query_windows,
-                                  views(d.image, self.profile.views.query_windows), strict=True)
-                if not is_blank(v)]
+                for box, v in informative_views(d.image, self.profile.views.query_windows)]
         regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size) for _, _, v in flat])
         # one search for every view: a Flat index is read once, by one matrix product
         found = index.search(np.vstack([whole, regions]), K_PER_VIEW)
@@ -324,12 +322,14 @@ class ImageScreener:
                        if isinstance(index, DenseIndex) else None)
             if aspect is None or vectors is None or not len(vectors):
                 continue
-            boxes = refined_boxes(lead.box, aspect, images[i].width, images[i].height)
-            if not boxes:
+            found = informative_views(
+                images[i].image, refined_boxes(lead.box, aspect, images[i].width,
+                                               images[i].height))
+            if not found:
                 continue
+            boxes = [box for box, _ in found]
             assert feat.descriptor is not None
-            crops.extend(feat.descriptor.prepare(v, self.profile.window_size)
-                         for v in views(images[i].image, boxes))
+            crops.extend(feat.descriptor.prepare(v, self.profile.window_size) for _, v in found)
             jobs.append((i, wid, boxes, vectors))
         if not jobs:
             return

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from models.imaging import is_blank
+
 Box = tuple[float, float, float, float]
 WHOLE: Box = (0.0, 0.0, 1.0, 1.0)
 
@@ -68,3 +70,10 @@ def pixel_box(box: Box, width: int, height: int) -> list[int]:
 
 def views(image: Image.Image, boxes: Sequence[Box]) -> list[Image.Image]:
     return [crop(image, b) for b in boxes]
+
+
+def informative_views(image: Image.Image, boxes: Sequence[Box]
+                      ) -> list[tuple[Box, Image.Image]]:
+    """(box, crop) for each box whose crop is not a near-uniform field: a blank crop has
+    nothing to match and its descriptor resembles every other blank view."""
+    return [(b, v) for b, v in zip(boxes, views(image, boxes), strict=True) if not is_blank(v)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from screening.image_screening import REFINE_SCALES, REFINE_SHIFTS, refined_boxes
+from screening.image_views import informative_views
 
 
 @given(x0=st.floats(0, 0.8), y0=st.floats(0, 0.8), size=st.floats(0.05, 0.6),
@@ -34,3 +37,15 @@ def test_centred_box_of_scale_one_has_the_window_area_and_centre():
     assert w * h == pytest.approx(100 * 100) and w / h == pytest.approx(2.0)
     assert (centre[0] + centre[2]) / 2 == pytest.approx(0.375)
     assert (centre[1] + centre[3]) / 2 == pytest.approx(0.375)
+
+
+def test_blank_boxes_are_not_described():
+    # left half a plain field, right half texture: only boxes reaching the texture count
+    rng = np.random.default_rng(0)
+    pixels = np.full((200, 400, 3), 250, dtype=np.uint8)
+    pixels[:, 200:] = rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    boxes = [(0.0, 0.0, 0.4, 1.0), (0.1, 0.2, 0.3, 0.6), (0.3, 0.0, 0.7, 1.0),
+             (0.6, 0.5, 0.9, 1.0)]
+    found = informative_views(Image.fromarray(pixels), boxes)
+    assert [b for b, _ in found] == boxes[2:]
+    assert [v.size for _, v in found] == [(160, 200), (120, 100)]
