@@ -197,11 +197,12 @@ def test_dense_work_vectors_are_the_stored_ones(factory: str):
         assert np.allclose(index.work_vectors(7, (0, 1)), vectors[7][:1], atol=1e-5)
 
 
-@pytest.mark.parametrize("block", [7, 65_536])
-def test_flat_batch_search_matches_faiss_own_search(block: int, monkeypatch):
+@pytest.mark.parametrize(("block", "threads"), [(7, 2), (65_536, 1), (65_536, 3)])
+def test_flat_batch_search_matches_faiss_own_search(block: int, threads: int, monkeypatch):
     import indexes.dense as dense
 
     monkeypatch.setattr(dense, "FLAT_GEMM_BLOCK", block)
+    monkeypatch.setattr(dense, "FLAT_SEARCH_THREADS", threads)  # parts searched side by side
     monkeypatch.setattr(dense, "FLAT_GEMM_MIN_VECTORS", 0)  # search() takes this path too
     rng = np.random.default_rng(5)
     index = DenseIndex(DENSE, "Flat")
