@@ -86,17 +86,29 @@ def _search_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _one_blas_thread() -> Any:
-    """numpy's BLAS held to one thread for a search. With its default (a thread per core)
-    its idle threads keep spinning after each product and slow the models that run next on
-    the same cores: the accurate profile at 10k works (Flat) ran at 3.2 images/s with two
-    BLAS threads and about 4.2 with one."""
+def _one_blas_thread() -> None:
+    """Hold numpy's BLAS to one thread, once, for the rest of the process: the search runs
+    its parts on threads of its own (FLAT_SEARCH_THREADS). With BLAS's default (a thread per
+    core) its idle threads keep spinning after each product and slow the models that run
+    next on the same cores: the accurate profile at 10k works (Flat) ran at 3.2 images/s with
+    two BLAS threads and about 4.2 with one. Set once rather than around each search, since
+    concurrent searches (the service's request threads) would restore each other's limits
+    half-way. Only numpy's own BLAS: the models' libraries keep their threads."""
     global _blas
-    if _blas is None:
+    with _pool_lock:
+        if _blas is not None:
+            return
         from threadpoolctl import ThreadpoolController
 
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+        controller = ThreadpoolController()
+        mine = [c for c in controller.lib_controllers
+                if c.user_api == "blas" and "numpy" in c.filepath]
+        if mine:
+            for c in mine:
+                c.set_num_threads(1)
+        else:  # numpy linked to a system BLAS: hold every BLAS library
+            controller.limit(limits=1, user_api="blas")
+        _blas = controller
 
 
 class DenseIndex(FeatureIndex):
@@ -223,11 +235,11 @@ class DenseIndex(FeatureIndex):
             part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
             return np.take_along_axis(s, part, axis=1), vid[lo + part]
 
-        with _one_blas_thread():
-            if parts == 1:
-                found = [block(0, n)]
-            else:
-                found = list(_search_pool().map(lambda b: block(*b), bounds))
+        _one_blas_thread()
+        if parts == 1:
+            found = [block(0, n)]
+        else:
+            found = list(_search_pool().map(lambda b: block(*b), bounds))
         s, i = np.hstack([f[0] for f in found]), np.hstack([f[1] for f in found])
         # best first; ties by vector id, so the order never depends on the blocks
         order = np.lexsort((i, -s), axis=1)[:, :fetch] if s.shape[1] > 1 else \

@@ -219,6 +219,11 @@ def test_flat_batch_search_matches_faiss_own_search(block: int, threads: int, mo
         assert [set(r) for r in ids.tolist()] == [set(r) for r in ref_i.tolist()]
     hits = index.search(q, 40)
     assert not any(h.work_id in (3, 17) for row in hits for h in row)
+    # numpy's BLAS is held to one thread (the parts have threads of their own); faiss's
+    # library is left alone
+    from threadpoolctl import threadpool_info
+    blas = {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    assert [n for f, n in blas.items() if "numpy" in f] == [1]
     monkeypatch.setattr(dense, "FLAT_GEMM_MIN_VECTORS", 10**9)  # faiss's own search
     assert [[(h.work_id, round(h.score, 5)) for h in row] for row in hits] == \
         [[(h.work_id, round(h.score, 5)) for h in row] for row in index.search(q, 40)]
