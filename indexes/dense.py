@@ -33,8 +33,8 @@ from models.base import FeatureSpec
 #: A Flat index of at least FLAT_GEMM_MIN_VECTORS searched with at least
 #: FLAT_GEMM_MIN_QUERIES queries at once (a screened image's windows) is searched by numpy
 #: matrix products instead of faiss's blocked search: 42 queries over 90,000 vectors took 40
-#: ms (60 on the one BLAS thread it gets, see _one_blas_thread) instead of 135 ms on 2
-#: cores, over 900,000 378 (587) instead of 1,277 ms, with the same neighbours. One query
+#: ms (60 on one BLAS thread, 39 in parts on two threads, see FLAT_SEARCH_THREADS) instead
+#: of 135 ms on 2 cores, over 900,000 378 (587) instead of 1,277 ms, same neighbours. One query
 #: is memory-bound either way and stays with faiss; so do indexes under ~4,000 vectors, where
 #: faiss is as fast (42 queries over 2,000 vectors: 2.8 vs 3.4 ms; over 9,000: 11.7 vs 8.6;
 #: over 27,000: 52 vs 21). (This bound was 32,768 while the numpy path ran on a BLAS thread
@@ -73,7 +73,7 @@ def faiss_index(dim: int, factory: str) -> Any:
                                f"vectors: {reason}") from None
 
 
-_blas: Any = None
+_blas_held = False
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -94,9 +94,11 @@ def _one_blas_thread() -> None:
     two BLAS threads and about 4.2 with one. Set once rather than around each search, since
     concurrent searches (the service's request threads) would restore each other's limits
     half-way. Only numpy's own BLAS: the models' libraries keep their threads."""
-    global _blas
+    global _blas_held
+    if _blas_held:  # every search calls this: no lock once it is done
+        return
     with _pool_lock:
-        if _blas is not None:
+        if _blas_held:
             return
         from threadpoolctl import ThreadpoolController
 
@@ -108,7 +110,7 @@ def _one_blas_thread() -> None:
                 c.set_num_threads(1)
         else:  # numpy linked to a system BLAS: hold every BLAS library
             controller.limit(limits=1, user_api="blas")
-        _blas = controller
+        _blas_held = True
 
 
 class DenseIndex(FeatureIndex):
