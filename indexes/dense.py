@@ -20,6 +20,7 @@ import os
 import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import faiss
@@ -60,6 +61,16 @@ HNSW_EF_SEARCH = 256
 #: 0.7 found 45% with 1, 86% with 16, 99.6% with 128; at cosine 0.5 15%, 49%, 87%; ~0.6 ms
 #: a query at 128.
 IVF_NPROBE = 128
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Search-time knobs of the approximate factories (settings `hnsw_ef_search`,
+    `ivf_nprobe`): not stored with an index, applied whenever one is made or loaded. Flat
+    ignores them. Larger is slower and finds more of the moderately similar neighbours."""
+
+    hnsw_ef_search: int = HNSW_EF_SEARCH
+    ivf_nprobe: int = IVF_NPROBE
 
 
 def faiss_index(dim: int, factory: str) -> Any:
@@ -120,7 +131,8 @@ class DenseIndex(FeatureIndex):
 
     def __init__(self, spec: FeatureSpec, factory: str = "Flat",
                  index: Any = None, tombstones: set[int] | None = None,
-                 variants_per_work: int = VARIANTS_PER_WORK) -> None:
+                 variants_per_work: int = VARIANTS_PER_WORK,
+                 search: SearchParams | None = None) -> None:
         if spec.kind != "dense":
             raise ValueError(f"{spec.name}: a dense index needs a dense feature")
         self.spec = spec
@@ -137,11 +149,17 @@ class DenseIndex(FeatureIndex):
         self._removable = not isinstance(inner, (faiss.IndexHNSW, faiss.IndexIVF))
         self._flat = isinstance(inner, faiss.IndexFlat) and \
             inner.metric_type == faiss.METRIC_INNER_PRODUCT
-        if isinstance(inner, faiss.IndexHNSW):
-            inner.hnsw.efSearch = max(int(inner.hnsw.efSearch), HNSW_EF_SEARCH)
-        if isinstance(inner, faiss.IndexIVF):
-            inner.nprobe = max(int(inner.nprobe), min(int(inner.nlist), IVF_NPROBE))
+        self.set_search(search or SearchParams())
         self._map_lock = threading.Lock()
+
+    def set_search(self, params: SearchParams) -> None:
+        """Apply search-time parameters (HNSW efSearch, IVF nprobe) to this index."""
+        inner = self._inner
+        if isinstance(inner, faiss.IndexHNSW):
+            inner.hnsw.efSearch = max(1, int(params.hnsw_ef_search))
+        if isinstance(inner, faiss.IndexIVF):
+            inner.nprobe = max(1, min(int(inner.nlist), int(params.ivf_nprobe)))
+        self.search_params = params
 
     @property
     def is_trained(self) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 
 from indexes.base import FeatureIndex, PersistentIndex
 from indexes.binary import BinaryHashIndex
-from indexes.dense import DenseIndex
+from indexes.dense import DenseIndex, SearchParams
 from models.imaging import DecodeLimits, decode_image
 from screening.index_keeper import RegistryIndexes
 from screening.registry.repository import WorkRecord
@@ -22,14 +22,17 @@ class ImageIndexes(RegistryIndexes[IndexedFeature, FeatureIndex]):
 
     dense_factory: str = "Flat"
     limits: DecodeLimits = field(default_factory=DecodeLimits)
+    search: SearchParams = field(default_factory=SearchParams)
 
     def _new_index(self, feature: IndexedFeature) -> FeatureIndex:
         if feature.spec.kind == "dense":
-            return DenseIndex(feature.spec, self.dense_factory)
+            return DenseIndex(feature.spec, self.dense_factory, search=self.search)
         return BinaryHashIndex(feature.spec)
 
     def _loaded(self, index: PersistentIndex) -> FeatureIndex:
         assert isinstance(index, FeatureIndex)  # image specs are binary or dense
+        if isinstance(index, DenseIndex):
+            index.set_search(self.search)
         return index
 
     def _content(self, work: WorkRecord) -> Any:

@@ -85,7 +85,7 @@ class Workspace:
         self.progress = progress
         self.images = ImageIndexes(self.store, self.registry, self.blobs, progress=progress,
                                    kind="image", dense_factory=settings.dense_factory,
-                                   limits=self.limits)
+                                   limits=self.limits, search=settings.search_params)
         self.thresholds = Thresholds(settings.block_threshold, settings.review_threshold,
                                      settings.report_threshold)
         self.texts = TextSide(settings, self.data_dir, self.registry, self.blobs, self.store,

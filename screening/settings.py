@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from indexes.dense import SearchParams
 
 Profile = Literal["accurate", "cascade", "fast", "hash"]
 
@@ -27,6 +30,12 @@ class Settings(BaseSettings):
     database_url: str = ""
     #: FAISS factory string for descriptor indexes: Flat (exact), HNSW32, IVF1024,Flat, ...
     dense_factory: str = "Flat"
+    #: Search-time breadth of the approximate factories, for image and text indexes alike
+    #: (Flat ignores both). HNSW's candidate list (FAISS's default 16 misses most moderately
+    #: similar neighbours) and the IVF lists visited per query (FAISS's default 1); the
+    #: defaults and their measured recall are in indexes/dense.py and the README.
+    hnsw_ef_search: int = Field(default=256, ge=1, le=65_536)
+    ivf_nprobe: int = Field(default=128, ge=1, le=65_536)
     #: Calibrated copy probability at or above which an output is blocked / sent to review.
     #: 0.9 / 0.5: block only when a copy is at least nine times likelier than not (a blocked
     #: output is lost to the platform's user); review anything likelier than not. Chosen as
@@ -98,6 +107,12 @@ class Settings(BaseSettings):
             raise ValueError("text_probe_tokens must be 0 (probes read whole) or 8-256: "
                              "a probe of fewer word pieces says nothing")
         return self
+
+    @property
+    def search_params(self) -> SearchParams:
+        from indexes.dense import SearchParams
+
+        return SearchParams(self.hnsw_ef_search, self.ivf_nprobe)
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,13 +7,13 @@ version and content hash, so a rebuild re-embeds nothing that did not change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from indexes.base import PersistentIndex
-from indexes.dense import DenseIndex
+from indexes.dense import DenseIndex, SearchParams
 from indexes.fingerprint import FingerprintIndex
 from indexes.ids import TEXT_WINDOWS_PER_WORK
 from models.base import FeatureSpec
@@ -55,12 +55,18 @@ class TextIndexes(RegistryIndexes[TextFeature, PersistentIndex]):
     max_text_bytes: int = 10 * 1024 * 1024
     #: FAISS factory of the window index (a saved index keeps the one it was built with).
     window_factory: str = "Flat"
+    search: SearchParams = field(default_factory=SearchParams)
 
     def _new_index(self, feature: TextFeature) -> PersistentIndex:
         if feature.spec.kind == "tokens":
             return FingerprintIndex(feature.spec, K, W)
         return DenseIndex(feature.spec, self.window_factory,
-                          variants_per_work=TEXT_WINDOWS_PER_WORK)
+                          variants_per_work=TEXT_WINDOWS_PER_WORK, search=self.search)
+
+    def _loaded(self, index: PersistentIndex) -> PersistentIndex:
+        if isinstance(index, DenseIndex):
+            index.set_search(self.search)
+        return index
 
     def _content(self, work: WorkRecord) -> Any:
         return registered_text(self.blobs, work, self.max_text_bytes)

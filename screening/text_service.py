@@ -49,7 +49,8 @@ class TextSide:
         self.thresholds = thresholds
         self.indexes = TextIndexes(store, registry, blobs, progress=progress, kind="text",
                                    max_text_bytes=settings.max_text_bytes,
-                                   window_factory=settings.text_window_factory)
+                                   window_factory=settings.text_window_factory,
+                                   search=settings.search_params)
         self._embedder: TextEmbedder | None = embedder  # shared by long-lived servers
         self._screener: TextScreener | None = None
 

@@ -1,0 +1,61 @@
+"""The approximate indexes' search breadth comes from settings, for images and text alike."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from indexes.dense import DenseIndex, SearchParams
+from indexes.store import IndexStore
+from models.base import FeatureSpec
+from screening.service import Workspace
+from screening.settings import Settings
+
+DENSE = FeatureSpec("testvec", "1", "dense", 32)
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.normal(size=(n, 32)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _inner(index: DenseIndex):  # type: ignore[no-untyped-def]
+    return faiss.downcast_index(index._index.index)
+
+
+def test_search_breadth_reaches_new_and_loaded_indexes(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", dense_factory="HNSW32",
+                        text_window_factory="IVF8,Flat", hnsw_ef_search=40, ivf_nprobe=3)
+    ws = Workspace(settings, create=True, progress=False)
+    try:
+        assert ws.images.search == ws.texts.indexes.search == SearchParams(40, 3)
+        rng = np.random.default_rng(0)
+        store = IndexStore(tmp_path / "other")
+        for factory in ("HNSW32", "IVF8,Flat"):
+            # saved by a process with FAISS's or other breadths: the loader's settings win
+            index = DenseIndex(DENSE, factory, search=SearchParams(7, 1))
+            index.train(_unit(rng, 400))
+            index.add_new(list(range(20)), [_unit(rng, 2) for _ in range(20)])
+            name = factory.replace(",", "_")
+            store.save(name, index, revision=1)
+            loaded = store.load(name, DENSE)
+            assert loaded is not None
+            for indexes in (ws.images, ws.texts.indexes):
+                got = indexes._loaded(loaded.index)
+                assert isinstance(got, DenseIndex)
+                inner = _inner(got)
+                if factory.startswith("HNSW"):
+                    assert inner.hnsw.efSearch == 40
+                else:
+                    assert inner.nprobe == 3
+            # and a search with the narrow breadth still answers (results are approximate)
+            assert len(loaded.index.search(_unit(rng, 1), 5)[0]) == 5
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("field", ["hnsw_ef_search", "ivf_nprobe"])
+def test_absurd_search_breadth_is_refused(tmp_path, field: str):
+    with pytest.raises(ValueError, match=field):
+        Settings(data_dir=tmp_path, **{field: 0})
