@@ -41,6 +41,7 @@ class Pools:
 
 def load_pools(root: Path) -> Pools:
     """Deduplicated clip art and the decodable wallpapers, cached by file list."""
+    root = root.resolve()  # the works manifest names these files; it lives elsewhere
     clip_dir = root / "usr/share/openclipart/png"
     wall_dir = root / "usr/share/backgrounds/gnome"
     files = sorted(clip_dir.rglob("*.png"))
