@@ -32,13 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from image_data import (  # noqa: E402
-    build_set,
-    load_pools,
-    scene_images,
-    split,
-    wallpaper_designs,
-)
+from image_data import bench_set  # noqa: E402
 from image_eval import (  # noqa: E402
     cached_run,
     false_positive_rate,
@@ -142,17 +136,7 @@ def main() -> None:
                     help="comma-separated runs to re-measure (accurate, accurate+bg, fast, "
                          "hash, scaling); the others come from the cache")
     args = ap.parse_args()
-    pools = load_pools(args.data)
-    parts = split(pools)
-    designs = sorted(wallpaper_designs(pools.wallpapers).items())
-    # one variant of every other design is registered; the remaining designs are scenes
-    registered_walls = [files[0] for _, files in designs[0::2]]
-    scene_walls = [f for _, files in designs[1::2] for f in files]
-    works = parts["bench_works"] + parts["bench_extra"][:200 - 196 - len(registered_walls)] \
-        + registered_walls
-    scenes = scene_images(scene_walls)
-    labelled = build_set("bench", works, parts["bench_distractors"], scenes, seed=2026,
-                         out=args.work, background=parts["background"])
+    labelled = bench_set(args.data, args.work)
     ws = open_workspace(args.work / "data", labelled, ["accurate", "fast", "hash"])
     plan = {"accurate": ("accurate", False), "accurate+bg": ("accurate", True),
             "cascade": ("cascade", False), "cascade+bg": ("cascade", True),

@@ -183,3 +183,18 @@ def skimage_scenes() -> list[Image.Image]:
         img = Image.fromarray(arr if arr.ndim == 3 else np.stack([arr] * 3, -1)).convert("RGB")
         out.append(img)
     return out
+
+
+def bench_set(data: Path, out: Path) -> LabelledSet:
+    """The image benchmark's labelled set (written under `out` once, then reused): 200 works
+    (clip art and one variant of every other wallpaper design), their edited copies, and
+    distractors; the other wallpaper designs are the scenes works are pasted into."""
+    pools = load_pools(data)
+    parts = split(pools)
+    designs = sorted(wallpaper_designs(pools.wallpapers).items())
+    registered_walls = [files[0] for _, files in designs[0::2]]
+    scene_walls = [f for _, files in designs[1::2] for f in files]
+    works = parts["bench_works"] + parts["bench_extra"][:200 - 196 - len(registered_walls)] \
+        + registered_walls
+    return build_set("bench", works, parts["bench_distractors"], scene_images(scene_walls),
+                     seed=2026, out=out, background=parts["background"])
