@@ -161,6 +161,17 @@ class DenseIndex(FeatureIndex):
             inner.nprobe = max(1, min(int(inner.nlist), int(params.ivf_nprobe)))
         self.search_params = params
 
+    def search_description(self) -> str:
+        """How this index searches, for provenance: 'Flat' (exact), or the factory with the
+        search-time breadth that applies to it ('HNSW32 efSearch=256', 'IVF1024,Flat
+        nprobe=128'). Approximate search can miss a match that exact search finds."""
+        inner = self._inner
+        if isinstance(inner, faiss.IndexHNSW):
+            return f"{self.factory} efSearch={int(inner.hnsw.efSearch)}"
+        if isinstance(inner, faiss.IndexIVF):
+            return f"{self.factory} nprobe={int(inner.nprobe)}"
+        return self.factory
+
     @property
     def is_trained(self) -> bool:
         return bool(self._index.is_trained)

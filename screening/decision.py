@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,15 +25,28 @@ def decide(risk_score: float, t: Thresholds) -> Decision:
 
 
 def screening_versions(kind: str, profile: str, specs: Sequence[Any], calibrator: Any,
-                       index_revision: int, t: Thresholds) -> dict:
+                       index_revision: int, t: Thresholds,
+                       search: dict[str, str] | None = None) -> dict:
     """Provenance carried by every result: an underwriter (or a court) can tell exactly which
     models, calibration, registry state and thresholds produced a decision, and a sample
-    screened under other versions is refused rather than mixed."""
-    return {"kind": kind, "profile": profile,
-            "features": sorted(f"{s.name}@{s.version}" for s in specs),
-            "calibration": f"{calibrator.name}@{calibrator.version}",
-            "index_revision": index_revision,
-            "thresholds": {"block": t.block, "review": t.review, "report": t.report}}
+    screened under other versions is refused rather than mixed. `search`: how each
+    embedding index searched (exact Flat, or an approximate factory and its breadth)."""
+    out = {"kind": kind, "profile": profile,
+           "features": sorted(f"{s.name}@{s.version}" for s in specs),
+           "calibration": f"{calibrator.name}@{calibrator.version}",
+           "index_revision": index_revision,
+           "thresholds": {"block": t.block, "review": t.review, "report": t.report}}
+    if search:
+        out["search"] = dict(sorted(search.items()))
+    return out
+
+
+def dense_search(indexes: Iterable[tuple[str, Any]]) -> dict[str, str]:
+    """The search description of every dense index among (name, index) pairs."""
+    from indexes.dense import DenseIndex
+
+    return {name: index.search_description() for name, index in indexes
+            if isinstance(index, DenseIndex)}
 
 
 def apply_licences(result: dict, licensed: set[str], t: Thresholds) -> dict:

@@ -21,7 +21,7 @@ from indexes.base import FeatureIndex, WorkHit
 from indexes.dense import DenseIndex
 from models.imaging import DecodedImage, DecodeLimits, decode_image, is_blank, load_image
 from screening.calibration import LogisticCalibrator, load_calibrator
-from screening.decision import Thresholds, decide, screening_versions
+from screening.decision import Thresholds, decide, dense_search, screening_versions
 from screening.errors import ImageDecodeError
 from screening.image_profiles import ImageProfile
 from screening.image_views import WHOLE, Box, informative_views, pixel_box
@@ -118,7 +118,8 @@ class ImageScreener:
         self.max_matches = max_matches
         self.versions = screening_versions(
             "image", profile.name, [f.spec for f in self.features], self.calibrator,
-            index_revision, thresholds)
+            index_revision, thresholds,
+            dense_search((f.index_name, indexes[f.index_name]) for f in self.features))
 
     # -- public -----------------------------------------------------------------------------
     def screen_paths(self, paths: Iterable[Path], limits: DecodeLimits,
@@ -385,6 +386,8 @@ class CascadeScreener(ImageScreener):
         self.first = first
         self.versions["features"] = sorted({*self.versions["features"],
                                             *first.versions["features"]})
+        self.versions["search"] = dict(sorted({**first.versions.get("search", {}),
+                                               **self.versions.get("search", {})}.items()))
         self.versions["first_stage"] = {"profile": first.profile.name,
                                         "calibration": first.versions["calibration"],
                                         "gate": profile.gate, "sure": profile.sure}

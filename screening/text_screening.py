@@ -26,10 +26,11 @@ from models.text_embedder import TextEmbedder
 from models.text_fingerprint import token_hashes
 from models.text_normalize import NormalizedText, normalize
 from screening.calibration import LogisticCalibrator
-from screening.decision import Thresholds, decide, screening_versions
+from screening.decision import Thresholds, decide, dense_search, screening_versions
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
 from screening.text_align import AlignParams, Passage, exact_runs, passages
+from screening.text_indexes import WINDOW_INDEX
 from screening.text_input import registered_text
 from screening.text_paraphrase import (
     ParaphraseParams,
@@ -158,9 +159,10 @@ class TextScreener:
         self.max_text_bytes = max_text_bytes
         self._work_texts: OrderedDict[str, NormalizedText] = OrderedDict()
         specs = [fingerprints.spec] + ([window_index.spec] if window_index is not None else [])
-        self.versions = screening_versions("text", "paraphrase" if self.paraphrase_enabled
-                                           else "literal", specs, calibrator, index_revision,
-                                           thresholds)
+        self.versions = screening_versions(
+            "text", "paraphrase" if self.paraphrase_enabled else "literal", specs, calibrator,
+            index_revision, thresholds,
+            dense_search([(WINDOW_INDEX, window_index)] if self.paraphrase_enabled else []))
 
     @property
     def paraphrase_enabled(self) -> bool:

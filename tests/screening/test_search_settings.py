@@ -59,3 +59,28 @@ def test_search_breadth_reaches_new_and_loaded_indexes(tmp_path):
 def test_absurd_search_breadth_is_refused(tmp_path, field: str):
     with pytest.raises(ValueError, match=field):
         Settings(data_dir=tmp_path, **{field: 0})
+
+
+def test_search_description_names_the_breadth():
+    assert DenseIndex(DENSE, "Flat").search_description() == "Flat"
+    assert DenseIndex(DENSE, "HNSW32", search=SearchParams(40, 3)).search_description() == \
+        "HNSW32 efSearch=40"
+    assert DenseIndex(DENSE, "IVF8,Flat", search=SearchParams(40, 3)).search_description() == \
+        "IVF8,Flat nprobe=3"
+
+
+def test_results_say_how_the_embedding_indexes_searched(tmp_path):
+    """Approximate search can miss what exact search finds, so provenance says which ran."""
+    settings = Settings(data_dir=tmp_path / "data", dense_factory="HNSW32",
+                        hnsw_ef_search=40)
+    ws = Workspace(settings, create=True, progress=False)
+    try:
+        image = ws.image_screener("fast").versions
+        assert list(image["search"].values()) == ["HNSW32 efSearch=40"]
+        cascade = ws.image_screener("cascade").versions
+        assert sorted(cascade["search"].values()) == ["HNSW32 efSearch=40"] * 2
+        assert "search" not in ws.image_screener("hash").versions  # hashes are exact
+        text = ws.texts.screener(paraphrase=True).versions
+        assert text["search"] == {"text_windows": "Flat"}
+    finally:
+        ws.close()
