@@ -38,7 +38,6 @@ from image_eval import open_workspace  # noqa: E402
 from indexes.dense import DenseIndex, SearchParams  # noqa: E402
 from models.imaging import load_image  # noqa: E402
 from screening.image_screening import K_PER_VIEW  # noqa: E402
-from screening.image_views import informative_views  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EDITS = ("crop", "jpeg_blur", "scene", "colour_caption")
@@ -54,16 +53,11 @@ CONFIGS = ((0.1, "Flat", None, None), (0.1, "HNSW32", 256, None),
 
 
 def view_vectors(screener, paths: list[Path], desc: str) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
-    """Per image, the accurate profile's query views' descriptors (whole image first)."""
+    """Per image, the descriptors the screener searches for it (whole image first)."""
     feat = next(f for f in screener.features if f.descriptor is not None)
-    ex, prof = feat.descriptor, screener.profile
     out = []
     for path in tqdm(paths, desc=desc, file=sys.stderr):
-        image = load_image(path).image
-        whole = ex.extract_arrays([ex.prepare(image, prof.whole_size)])
-        crops = [v for _, v in informative_views(image, prof.views.query_windows)]
-        windows = ex.extract_arrays([ex.prepare(v, prof.window_size) for v in crops]) \
-            if crops else np.zeros((0, whole.shape[1]), np.float32)
+        whole, _, windows = screener.view_descriptors(feat, [load_image(path)])
         out.append(np.vstack([whole, windows]).astype(np.float32))
     return out
 
@@ -92,10 +86,11 @@ def main() -> None:
     ids = {w.external_id: w.id for w in ws.registry.list_works(kind="image")}
 
     # filler: every clip-art image the benchmark does not use
-    parts = split(load_pools(args.data))
+    pools = load_pools(args.data)
+    parts = split(pools)
     used = {p for k in ("bench_works", "bench_extra", "bench_distractors", "background")
             for p in parts[k]}
-    unused = [p for p in load_pools(args.data).clipart if p not in used]
+    unused = [p for p in pools.clipart if p not in used]
     filler = cached(args.work / "real-filler-views.npz", args.fresh,
                     lambda: view_vectors(screener, unused, "describing filler images"))
     filler_x = np.vstack(filler)

@@ -16,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from indexes.base import FeatureIndex, WorkHit
 from indexes.dense import DenseIndex
@@ -248,13 +249,7 @@ class ImageScreener:
     def _descriptor_signals(self, feat: IndexedFeature, index: FeatureIndex,
                             images: Sequence[DecodedImage], out: list[dict[str, _Evidence]],
                             boxes: list[dict[int, Box]]) -> None:
-        ex = feat.descriptor
-        assert ex is not None
-        whole = ex.extract_arrays([ex.prepare(d.image, self.profile.whole_size) for d in images])
-        # informative windows of each image, flattened: (image index, box, crop)
-        flat = [(i, box, v) for i, d in enumerate(images)
-                for box, v in informative_views(d.image, self.profile.views.query_windows)]
-        regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size) for _, _, v in flat])
+        whole, flat, regions = self.view_descriptors(feat, images)
         # one search for every view: a Flat index is read once, by one matrix product
         found = index.search(np.vstack([whole, regions]), K_PER_VIEW)
         whole_hits, region_hits = found[:len(whole)], found[len(whole):]
@@ -296,6 +291,19 @@ class ImageScreener:
             ev["sscd_region2"] = support
             if bg_regions is not None:
                 ev["sscd_region_norm"] = region_norm
+
+    def view_descriptors(self, feat: IndexedFeature, images: Sequence[DecodedImage]
+                         ) -> tuple[np.ndarray, list[tuple[int, Box, Image.Image]], np.ndarray]:
+        """The descriptors this profile searches for a batch: one row per image for the whole
+        image; the informative windows of every image, flattened as (image index, box, crop),
+        and one row per window."""
+        ex = feat.descriptor
+        assert ex is not None
+        whole = ex.extract_arrays([ex.prepare(d.image, self.profile.whole_size) for d in images])
+        flat = [(i, box, v) for i, d in enumerate(images)
+                for box, v in informative_views(d.image, self.profile.views.query_windows)]
+        regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size) for _, _, v in flat])
+        return whole, flat, regions
 
     def _refine(self, images: Sequence[DecodedImage], out: list[dict[int, _Signals]]) -> None:
         """Signals `sscd_refined` (the best similarity of refined boxes to the leading
