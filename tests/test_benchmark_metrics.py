@@ -31,3 +31,43 @@ def test_recall_at_fpr_allows_one_percent_of_passages_and_ignores_filler():
     assert floor == pytest.approx(0.90) and rec == pytest.approx(3 / 6)  # 0.97, 0.92, 0.91
     # recall at precision counts filler as negatives too, so it is stricter here
     assert recall_at_precision(list(queries), list(results), "paraphrase")[0] < 4 / 6
+
+
+def test_descriptor_model_reproduces_the_groups_it_was_fitted_on():
+    """The filler model keeps what random vectors lack: the descriptors' mean direction,
+    their spectrum, and their clustering by image (views of one image closer to each other
+    than to another image's), on unit vectors grouped by 'image'."""
+    import numpy as np
+
+    from benchmarks.synthetic import DescriptorModel
+
+    rng = np.random.default_rng(0)
+    d, images, views = 64, 400, 10
+    basis = rng.standard_normal((d, d)) * np.linspace(2.0, 0.05, d)[:, None] / np.sqrt(d)
+    centres = 1.0 + rng.standard_normal((images, d)) @ basis
+    real = centres[:, None, :] + 0.4 * rng.standard_normal((images, views, d))
+    real /= np.linalg.norm(real, axis=2, keepdims=True)
+    fake = DescriptorModel(list(real)).sample(images * views, np.random.default_rng(1))
+    assert fake.shape == (images * views, d) and fake.dtype == np.float32
+    assert np.allclose(np.linalg.norm(fake, axis=1), 1.0, atol=1e-5)
+    flat = real.reshape(-1, d)
+
+    def spectrum(x: np.ndarray) -> np.ndarray:
+        return np.linalg.eigvalsh(np.cov(x, rowvar=False))[::-1][:5]
+
+    def similarities(x: np.ndarray) -> tuple[float, float]:
+        g = x.reshape(images, views, d)
+        return (float(np.mean([v @ v.T for v in g[:50]])),
+                float(np.mean(g[:50, 0] @ g[50:100, 0].T)))
+
+    mean = flat.mean(0)
+    assert np.linalg.norm(fake.mean(0) - mean) < 0.1 * np.linalg.norm(mean)
+    assert np.allclose(spectrum(fake), spectrum(flat), rtol=0.2)
+    (w_fake, a_fake), (w_real, a_real) = similarities(fake), similarities(flat)
+    assert abs(w_fake - w_real) < 0.03 and abs(a_fake - a_real) < 0.03
+    assert w_fake > a_fake + 0.2  # rows of one synthetic image are alike
+    # what the model is for: isotropic random vectors have neither
+    iso = rng.standard_normal(flat.shape)
+    iso /= np.linalg.norm(iso, axis=1, keepdims=True)
+    assert not np.allclose(spectrum(iso), spectrum(flat), rtol=0.2)
+    assert similarities(iso)[0] < w_real - 0.2
