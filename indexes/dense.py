@@ -315,6 +315,24 @@ class DenseIndex(FeatureIndex):
             return np.zeros((0, self.spec.dim), dtype=np.float32)
         return np.vstack(out).astype(np.float32)
 
+    @property
+    def removable(self) -> bool:
+        """Whether vectors can be dropped for real (Flat); HNSW and IVF take tombstones."""
+        return self._removable
+
+    def copy(self) -> DenseIndex:
+        """An independent copy (FAISS's clone) with the same tombstones and settings."""
+        return DenseIndex(self.spec, self.factory, faiss.clone_index(self._index),
+                          set(self._tombstones), self.variants_per_work, self.search_params)
+
+    def vectors_per_work(self) -> dict[int, int]:
+        """How many live vectors each work has."""
+        ids = faiss.vector_to_array(self._index.id_map)
+        if self._tombstones:
+            ids = ids[~np.isin(ids, np.fromiter(self._tombstones, dtype=np.int64))]
+        works, counts = np.unique(ids // self.variants_per_work, return_counts=True)
+        return dict(zip(works.tolist(), counts.tolist(), strict=True))
+
     def work_ids(self) -> set[int]:
         ids = faiss.vector_to_array(self._index.id_map)
         live = ids[~np.isin(ids, np.fromiter(self._tombstones, dtype=np.int64))]

@@ -1,38 +1,64 @@
-"""Crash-safe persistence of feature indexes: data file + sidecar JSON, two generations kept.
+"""Crash-safe persistence of feature indexes: a base file per generation, small delta files
+with the changes since, and a sidecar JSON; the previous generation is kept.
 
 Layout under the index dir, for an index named NAME:
-    NAME.json               sidecar: the commit point (written last, atomically)
-    NAME.<generation>.faiss data file named by its generation, never overwritten
+    NAME.json                       sidecar: the commit point (written last, atomically)
+    NAME.<generation>.faiss         base data file named by its generation, never overwritten
+    NAME.<generation>.<n>.delta     the n-th change set since that base, never overwritten
 The sidecar records the feature (extractor name, version, kind, dim), metric, build params,
-count, registry revision, the data file's SHA-256, and the previous generation's entry. A save
-writes the new data file (temp, fsync, rename), then the sidecar (temp, fsync, rename, fsync
-dir), then deletes generations older than the previous one. A crash at any point leaves a
-sidecar that names a complete file. Loading verifies the checksum; if the current data file is
-damaged it falls back to the previous generation (whose older registry revision tells the
-caller what to catch up), and refuses an index built with another feature or metric.
+the base's count, registry revision and SHA-256, each delta's file, SHA-256 and revision,
+the head (revision, count and works after the deltas), and the previous generation's entry.
+
+A full save writes a new base (temp, fsync, rename), then the sidecar (temp, fsync, rename,
+fsync dir), then deletes generations older than the previous one and the deltas of the
+replaced base. An append writes one delta file the same way, then the sidecar naming it: a
+registration costs the size of its change, not of the index. A crash at any point leaves a
+sidecar that names complete files. Loading verifies checksums and replays the deltas in
+order; a damaged delta ends the replay there (the revision of the last good one tells the
+caller what to catch up), a damaged base falls back to the previous generation, and an index
+built with another feature or metric is refused.
+
+Dense bases are read once per process: every load of the same base file shares one
+immutable copy (indexes/layered.py) and replays the deltas into an overlay of its own, so a
+service worker that reloads holds one copy of a 2 GB index, not two.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from indexes.base import PersistentIndex
 from indexes.binary import BinaryHashIndex
 from indexes.dense import DenseIndex
 from indexes.errors import IndexCompatibilityError, IndexCorruptError
 from indexes.fingerprint import FingerprintIndex
+from indexes.layered import LayeredDenseIndex
 from models.base import FeatureSpec
 
 SIDECAR_FORMAT = 1
+#: One change to a work: its new vectors (added or replaced), or None (removed).
+Change = tuple[int, np.ndarray | None]
+#: Dense bases kept in memory per process, most recently loaded last. A base stays alive
+#: as long as an index uses it; this only decides which ones a new load can share.
+SHARED_BASES = 16
+_bases: OrderedDict[tuple[str, str, int, int], DenseIndex] = OrderedDict()
+_bases_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -125,7 +151,7 @@ class IndexStore:
             "works": len(index.work_ids()),
             "revision": revision,
         }
-        meta = {
+        meta: dict[str, Any] = {
             "format": SIDECAR_FORMAT,
             "name": name,
             "feature": {"name": index.spec.name, "version": index.spec.version,
@@ -133,6 +159,8 @@ class IndexStore:
             "metric": index.metric,
             "params": index.build_params(),
             **entry,
+            "deltas": [],
+            "head": {"revision": revision, "count": entry["count"], "works": entry["works"]},
             "previous": _entry_of(old) if old else None,
         }
         atomic_write(self.sidecar_path(name), json.dumps(meta, indent=2).encode())
@@ -141,7 +169,39 @@ class IndexStore:
             gen = stale.name[len(name) + 1:-len(".faiss")]
             if gen.isdigit() and int(gen) not in keep:
                 stale.unlink(missing_ok=True)
+        # deltas belong to the base they follow; the previous generation is kept as a base
+        # to fall back on (the caller catches up from its revision), without its deltas
+        for stale in self.directory.glob(f"{name}.*.*.delta"):
+            stale.unlink(missing_ok=True)
         return generation
+
+    def append(self, name: str, index: PersistentIndex, changes: Sequence[Change],
+               revision: int) -> int:
+        """Record `changes`, already applied to `index`, as the next delta of the current
+        base, reflecting registry `revision`; returns the number of deltas now. The index
+        must have been saved before."""
+        meta = self.read_sidecar(name)
+        if meta is None:
+            raise IndexCorruptError(f"index {name!r} has no base to append to; save it first")
+        deltas = list(meta.get("deltas", []))
+        data = encode_changes(changes)
+        path = self.directory / f"{name}.{meta['generation']}.{len(deltas) + 1}.delta"
+        atomic_write(path, data)
+        deltas.append({"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
+                       "bytes": len(data), "changes": len(changes), "revision": revision})
+        meta["deltas"] = deltas
+        meta["head"] = {"revision": revision, "count": index.ntotal,
+                        "works": len(index.work_ids())}
+        atomic_write(self.sidecar_path(name), json.dumps(meta, indent=2).encode())
+        return len(deltas)
+
+    def delta_totals(self, name: str) -> tuple[int, int, int]:
+        """(deltas, their bytes, the base's bytes) of the current generation."""
+        meta = self.read_sidecar(name)
+        if meta is None:
+            return 0, 0, 0
+        deltas = meta.get("deltas", [])
+        return len(deltas), sum(int(d["bytes"]) for d in deltas), int(meta["bytes"])
 
     def load(self, name: str, spec: FeatureSpec) -> LoadedIndex | None:
         """The stored index, or None if none was ever saved. Raises on incompatibility, or
@@ -169,15 +229,53 @@ class IndexStore:
             except IndexCorruptError as exc:
                 problems.append(str(exc))
                 continue
-            return LoadedIndex(index=index, revision=int(entry["revision"]),
+            revision = int(entry["revision"])
+            if not recovered:
+                revision, recovered = self._replay(index, meta.get("deltas", []), revision)
+            return LoadedIndex(index=index, revision=revision,
                                generation=int(entry["generation"]), recovered=recovered)
         raise IndexCorruptError(
             f"index {name!r} has no intact generation ({'; '.join(problems)}); "
             "run `ipscreen index rebuild`")
 
+    def _replay(self, index: PersistentIndex, deltas: list[dict],
+                revision: int) -> tuple[int, bool]:
+        """Apply the deltas in order; returns the revision reached and whether a damaged
+        delta stopped the replay (the caller catches up from there)."""
+        for d in deltas:
+            path = self.directory / d["file"]
+            try:
+                data = path.read_bytes()
+                if hashlib.sha256(data).hexdigest() != d["sha256"]:
+                    raise ValueError("checksum mismatch")
+                changes = decode_changes(data)
+            except (OSError, ValueError) as exc:
+                print(f"warning: {path.name} is damaged ({exc}); continuing from revision "
+                      f"{revision}", file=sys.stderr)
+                return revision, True
+            for work, vectors in changes:
+                if vectors is None:
+                    index.remove([work])
+                else:
+                    index.add(work, vectors)
+            revision = int(d["revision"])
+        return revision, False
+
     def _read_entry(self, cls: type[PersistentIndex], spec: FeatureSpec, entry: dict,
                     params: dict) -> PersistentIndex:
         path = self.directory / entry["file"]
+        try:  # a file written anew since it was shared is read (and checked) again
+            st = path.stat()
+            key = (str(path.resolve()), str(entry["sha256"]), st.st_size, st.st_mtime_ns)
+        except OSError as exc:
+            raise IndexCorruptError(f"{path.name}: cannot read ({exc.strerror})") from None
+        if cls is DenseIndex:
+            with _bases_lock:
+                shared = _bases.get(key)
+                if shared is not None:
+                    _bases.move_to_end(key)
+            if shared is not None:
+                return LayeredDenseIndex(shared)
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -185,9 +283,45 @@ class IndexStore:
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise IndexCorruptError(f"{path.name}: checksum mismatch (damaged or half-written)")
         try:
-            return cls.deserialize(spec, data, params)
+            index = cls.deserialize(spec, data, params)
         except (ValueError, RuntimeError) as exc:
             raise IndexCorruptError(f"{path.name}: cannot parse ({exc})") from None
+        if isinstance(index, DenseIndex):
+            # never changed from here on: every load of this file shares it
+            with _bases_lock:
+                _bases[key] = index
+                while len(_bases) > SHARED_BASES:
+                    _bases.popitem(last=False)
+            return LayeredDenseIndex(index)
+        return index
+
+
+def encode_changes(changes: Sequence[Change]) -> bytes:
+    """A delta file: NumPy's .npz (no pickles) with `works` (int64 work ids, in order),
+    `added` (1 where the work got the vectors in array `v<i>`, 0 where it was removed)."""
+    arrays: dict[str, np.ndarray] = {
+        "works": np.array([w for w, _ in changes], dtype=np.int64),
+        "added": np.array([v is not None for _, v in changes], dtype=np.int8)}
+    for i, (_, v) in enumerate(changes):
+        if v is not None:
+            arrays[f"v{i}"] = np.ascontiguousarray(v)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def decode_changes(data: bytes) -> list[Change]:
+    """Inverse of encode_changes; ValueError on a malformed file."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            works, added = z["works"], z["added"]
+            if works.shape != added.shape or works.ndim != 1:
+                raise ValueError("works and added differ in shape")
+            return [(int(w), z[f"v{i}"] if a else None)
+                    for i, (w, a) in enumerate(zip(works.tolist(), added.tolist(),
+                                                   strict=True))]
+    except (KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"malformed delta ({exc})") from None
 
 
 def _entry_of(meta: dict) -> dict:

@@ -252,9 +252,13 @@ def index_status() -> None:
     for side in sorted(ws.store.directory.glob("*.json")):
         meta = ws.store.read_sidecar(side.stem)
         if meta:
-            indexes[side.stem] = {k: meta[k] for k in
-                                         ("feature", "metric", "count", "works", "revision",
-                                          "generation", "bytes")}
+            # count, works and revision as of the last delta; generation, bytes and
+            # base_revision those of the base file the deltas follow
+            head = meta.get("head") or {}
+            indexes[side.stem] = {
+                **{k: meta[k] for k in ("feature", "metric", "generation", "bytes")},
+                **{k: head.get(k, meta[k]) for k in ("count", "works", "revision")},
+                "base_revision": meta["revision"], "deltas": len(meta.get("deltas", []))}
     typer.echo(json.dumps(out, indent=2))
 
 

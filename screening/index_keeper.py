@@ -4,6 +4,12 @@ Each index records the registry revision it reflects. Before a screening run (an
 registry change made through ipscreen) the indexes catch up on the works changed since: new or
 replaced works are (re)added, withdrawn ones removed. No full rebuild is needed for a withdraw,
 and an index restored from its previous generation after a crash simply catches up further.
+
+A catch-up is stored as a delta of the index's current base (IndexStore.append): its cost is
+the size of the change, not of the index. The layers are folded into a new base (a full
+save) when the deltas outgrow COMPACT_* below or a layered index asks for it
+(LayeredDenseIndex.wants_compaction); an HNSW or IVF base that cannot take a replaced work
+back is then rebuilt from the registry's cached features.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from tqdm import tqdm
 
 from indexes.base import PersistentIndex
 from indexes.errors import CannotReplaceError, IndexCorruptError
-from indexes.store import IndexStore
+from indexes.store import Change, IndexStore
 from models.base import FeatureSpec
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
@@ -33,6 +39,13 @@ class Indexed(Protocol):
     @property
     def spec(self) -> FeatureSpec: ...
 
+
+#: Fold the deltas into a new base after this many of them (each load replays them all)...
+COMPACT_DELTAS = 256
+#: ... or when they hold more than this share of the base's bytes (and at least
+#: COMPACT_MIN_BYTES): replaying them then costs more than reading a new base.
+COMPACT_SHARE = 0.1
+COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 F = TypeVar("F", bound=Indexed)
 I = TypeVar("I", bound=PersistentIndex)  # noqa: E741
@@ -107,10 +120,9 @@ class RegistryIndexes(Generic[F, I]):
         with self.store.lock(f"{self.kind}-indexes"):
             head = self.registry.revision()
             fresh = self._built(features)
-            for name, index in fresh.items():
-                self.store.save(name, index, head)
             for f in features:
                 self._live[f.index_name] = LiveIndex(f, fresh[f.index_name], revision=head)
+                self._save_full(self._live[f.index_name], head)
             return {name: index.ntotal for name, index in fresh.items()}
 
     def _catch_up(self, live: list[LiveIndex[F, I]], head: int) -> None:
@@ -120,6 +132,8 @@ class RegistryIndexes(Generic[F, I]):
         vectors = dict((w.id, v) for w, v in self._compute(active, [lv.feature for lv in live],
                                                             "indexing"))
         for lv in live:
+            changes: list[Change] = []
+            rebuilt = False
             try:
                 if not getattr(lv.index, "is_trained", True):
                     raise _Rebuild("an untrained index (IVF) trains on the whole registry")
@@ -127,9 +141,12 @@ class RegistryIndexes(Generic[F, I]):
                     if work.revision <= lv.revision:
                         continue
                     if work.status == "active":
-                        lv.index.add(work.id, vectors[work.id][lv.feature.index_name])
+                        value = vectors[work.id][lv.feature.index_name]
+                        lv.index.add(work.id, value)
+                        changes.append((work.id, value))
                     else:
                         lv.index.remove([work.id])
+                        changes.append((work.id, None))
                     lv.dirty = True
             except (CannotReplaceError, _Rebuild) as why:
                 # HNSW and IVF cannot replace a work's vectors in place, and IVF must be
@@ -137,14 +154,45 @@ class RegistryIndexes(Generic[F, I]):
                 # cached, so no model runs again)
                 reason = ("a changed work cannot be replaced in place"
                           if isinstance(why, CannotReplaceError) else str(why))
-                print(f"note: rebuilding {lv.feature.index_name} from the registry ({reason})",
-                      file=sys.stderr)
-                lv.index = self._built([lv.feature])[lv.feature.index_name]
-                lv.dirty = True
+                self._rebuild_one(lv, reason)
+                rebuilt = True
             lv.revision = head
             if lv.dirty:
-                self.store.save(lv.feature.index_name, lv.index, head)
+                if not rebuilt and not lv.recovered and self._appendable(lv):
+                    self.store.append(lv.feature.index_name, lv.index, changes, head)
+                else:
+                    self._save_full(lv, head)
                 lv.dirty = False
+
+    def _appendable(self, lv: LiveIndex[F, I]) -> bool:
+        """Whether this catch-up can be stored as a delta (else the layers are folded)."""
+        count, delta_bytes, base_bytes = self.store.delta_totals(lv.feature.index_name)
+        if base_bytes == 0 or count >= COMPACT_DELTAS:
+            return False
+        if delta_bytes > max(COMPACT_MIN_BYTES, COMPACT_SHARE * base_bytes):
+            return False
+        wants = getattr(lv.index, "wants_compaction", None)
+        return not (callable(wants) and wants())
+
+    def _save_full(self, lv: LiveIndex[F, I], head: int) -> None:
+        """Save as a new base, then load it back, so that this process shares the one
+        copy (a dense base) and changes go to a fresh overlay."""
+        name = lv.feature.index_name
+        try:
+            self.store.save(name, lv.index, head)
+        except CannotReplaceError:  # a replaced work cannot go back into an HNSW/IVF base
+            self._rebuild_one(lv, "a changed work cannot be replaced in place")
+            self.store.save(name, lv.index, head)
+        loaded = self.store.load(name, lv.feature.spec)
+        assert loaded is not None and not loaded.recovered
+        lv.index = self._loaded(loaded.index)
+        lv.recovered = False
+
+    def _rebuild_one(self, lv: LiveIndex[F, I], reason: str) -> None:
+        print(f"note: rebuilding {lv.feature.index_name} from the registry ({reason})",
+              file=sys.stderr)
+        lv.index = self._built([lv.feature])[lv.feature.index_name]
+        lv.dirty = True
 
     def _built(self, features: Sequence[F]) -> dict[str, I]:
         """New indexes for these features holding every active work (from cached features

@@ -246,6 +246,7 @@ def test_approximate_indexes_search_wide_enough(tmp_path):
         store.save("t", index, revision=1)
         loaded = store.load("t", DENSE).index
         for idx in (index, loaded):
+            idx = getattr(idx, "base", idx)  # a loaded dense index is layered over its base
             inner = faiss.downcast_index(idx._index.index)  # type: ignore[attr-defined]
             if factory.startswith("HNSW"):
                 assert inner.hnsw.efSearch == dense.HNSW_EF_SEARCH

@@ -21,6 +21,7 @@ def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _inner(index: DenseIndex):  # type: ignore[no-untyped-def]
+    index = getattr(index, "base", index)  # loaded dense indexes are layered over a base
     return faiss.downcast_index(index._index.index)
 
 
