@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 DATA ?= .cache/data
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test lint typecheck unit demo serve bench-api data bench bench-image bench-index bench-text calibrate \
+.PHONY: install test lint typecheck unit demo serve bench-api bench-updates data bench bench-image bench-index \
+	bench-text calibrate \
 	calibrate-text clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -40,6 +41,11 @@ serve: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python benchmarks/api_load.py
+
+# What a registration, a withdrawal and a worker's reload cost at 10k and 100k works (the
+# 100k registry takes about 20 minutes to set up the first time; kept in .cache/bench).
+bench-updates: $(STAMP)
+	$(BIN)/python benchmarks/index_updates.py
 
 # Public data for benchmarks and calibration (Debian packages, unpacked under $(DATA)).
 $(DATA)/.done:

@@ -7,7 +7,9 @@ Results are already reduced to the best vector per work, because every caller th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +63,16 @@ class PersistentIndex(ABC):
         """Parameters needed to rebuild an empty index like this one (stored in the sidecar)."""
         return {}
 
+    def apply(self, changes: Sequence[tuple[int, np.ndarray | None]]) -> None:
+        """Apply changes in order, each a work's new vectors or None (removed): the works'
+        final states, with one removal of every work touched and then the additions, since
+        each removal scans the whole index."""
+        final = _final(changes)
+        self.remove(list(final))
+        for work, vectors in final.items():
+            if vectors is not None:
+                self.add(work, vectors)
+
     def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
         """Bulk-add works known to be absent (a rebuild)."""
         for w, v in zip(work_ids, vectors, strict=True):
@@ -77,6 +89,12 @@ class FeatureIndex(PersistentIndex):
     def add(self, work_id: int, vectors: np.ndarray) -> None:
         """Add a work's vectors (1..variants_per_work rows). Adding a work twice replaces
         its vectors."""
+
+    def apply(self, changes: Sequence[tuple[int, np.ndarray | None]]) -> None:
+        final = _final(changes)
+        self.remove(list(final))
+        added = [(w, v) for w, v in final.items() if v is not None]
+        self.add_new([w for w, _ in added], [v for _, v in added])
 
     def add_new(self, work_ids: list[int], vectors: list[np.ndarray]) -> None:
         """Bulk-add works known to be absent (a rebuild): one FAISS call instead of a
@@ -101,6 +119,24 @@ class FeatureIndex(PersistentIndex):
     @abstractmethod
     def deserialize(cls, spec: FeatureSpec, data: bytes, params: dict) -> FeatureIndex:
         """Inverse of serialize; `params` are the build parameters stored in the sidecar."""
+
+
+def _final(changes: Sequence[tuple[int, np.ndarray | None]]) -> dict[int, np.ndarray | None]:
+    """Each work's last change."""
+    final: dict[int, np.ndarray | None] = {}
+    for work, vectors in changes:
+        final[work] = vectors
+    return final
+
+
+def removal_selector(present: np.ndarray, work_ids: Sequence[int], per_work: int) -> Any:
+    """A FAISS selector of the vector ids among `present` (an index's id map) that belong to
+    these works, or None when none does. Removing with it is one pass over the index,
+    whatever the number of works, and works that are absent cost no pass at all."""
+    import faiss
+
+    gone = present[np.isin(present // per_work, np.asarray(work_ids, dtype=np.int64))]
+    return faiss.IDSelectorBatch(gone) if len(gone) else None
 
 
 def best_per_work(ids: np.ndarray, scores: np.ndarray, distances: np.ndarray,

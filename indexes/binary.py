@@ -11,7 +11,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexes.base import FeatureIndex, WorkHit, best_per_work
+from indexes.base import FeatureIndex, WorkHit, best_per_work, removal_selector
 from indexes.ids import VARIANTS_PER_WORK, vector_ids
 from models.base import FeatureSpec
 
@@ -38,11 +38,9 @@ class BinaryHashIndex(FeatureIndex):
         self._index.add_with_ids(codes, ids)
 
     def remove(self, work_ids: list[int]) -> int:
-        removed = 0
-        for work in work_ids:
-            sel = faiss.IDSelectorRange(work * VARIANTS_PER_WORK, (work + 1) * VARIANTS_PER_WORK)
-            removed += int(self._index.remove_ids(sel))
-        return removed
+        sel = removal_selector(faiss.vector_to_array(self._index.id_map), work_ids,
+                               VARIANTS_PER_WORK) if work_ids else None
+        return int(self._index.remove_ids(sel)) if sel is not None else 0
 
     def search(self, queries: np.ndarray, k: int) -> list[list[WorkHit]]:
         q = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, self.spec.nbytes)

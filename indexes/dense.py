@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexes.base import FeatureIndex, WorkHit, best_per_work
+from indexes.base import FeatureIndex, WorkHit, best_per_work, removal_selector
 from indexes.errors import CannotReplaceError, IndexConfigError, IndexTrainingError
 from indexes.ids import VARIANTS_PER_WORK, vector_ids
 from models.base import FeatureSpec
@@ -213,19 +214,31 @@ class DenseIndex(FeatureIndex):
             self.train(vectors)
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
 
-    def remove(self, work_ids: list[int]) -> int:
-        removed = 0
-        for work in work_ids:
-            lo, hi = work * self.variants_per_work, (work + 1) * self.variants_per_work
-            if self._removable:
-                removed += int(self._index.remove_ids(faiss.IDSelectorRange(lo, hi)))
+    def apply(self, changes: Sequence[tuple[int, np.ndarray | None]]) -> None:
+        if self._removable:
+            super().apply(changes)
+            return
+        # HNSW / IVF cannot take a work's ids twice: one at a time, so that a replaced work
+        # raises CannotReplaceError as add() does
+        for work, vectors in changes:
+            if vectors is None:
+                self.remove([work])
             else:
-                present = faiss.vector_to_array(self._index.id_map)
-                gone = present[(present >= lo) & (present < hi)].tolist()
-                new = set(gone) - self._tombstones
-                self._tombstones.update(new)
-                removed += len(new)
-        return removed
+                self.add(work, vectors)
+
+    def remove(self, work_ids: list[int]) -> int:
+        if not work_ids or not self._index.ntotal:
+            return 0
+        present = faiss.vector_to_array(self._index.id_map)
+        if self._removable:
+            sel = removal_selector(present, work_ids, self.variants_per_work)
+            return int(self._index.remove_ids(sel)) if sel is not None else 0
+        # HNSW / IVF: tombstones for the works' vectors, filtered out at search time
+        gone = present[np.isin(present // self.variants_per_work,
+                               np.asarray(work_ids, dtype=np.int64))]
+        new = set(gone.tolist()) - self._tombstones
+        self._tombstones.update(new)
+        return len(new)
 
     def search(self, queries: np.ndarray, k: int) -> list[list[WorkHit]]:
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.spec.dim)

@@ -19,6 +19,8 @@ stays cheap.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from indexes.base import WorkHit
@@ -33,6 +35,11 @@ OVERLAY_MAX_VECTORS = 20_000
 #: folded: each search fetches that many more results from the base to make up for the ones
 #: it filters out (a text work can hide thousands of windows).
 HIDDEN_MAX_WORKS = 256
+
+#: Per base, how many vectors each work has: bases never change, so every index layered
+#: over one shares the count (100,000 works take ~0.1 s to count).
+_base_counts: weakref.WeakKeyDictionary[DenseIndex, dict[int, int]] = \
+    weakref.WeakKeyDictionary()
 
 
 class LayeredDenseIndex(DenseIndex):
@@ -49,7 +56,6 @@ class LayeredDenseIndex(DenseIndex):
         self.factory = base.factory  # what the index is, for sidecars and provenance
         #: base work id -> how many of its vectors the base holds
         self._hidden: dict[int, int] = {}
-        self._base_counts: dict[int, int] | None = None
 
     # -- layers -----------------------------------------------------------------------------
     @property
@@ -68,9 +74,10 @@ class LayeredDenseIndex(DenseIndex):
                 or sum(self._hidden.values()) > OVERLAY_MAX_VECTORS)
 
     def _counts(self) -> dict[int, int]:
-        if self._base_counts is None:
-            self._base_counts = self.base.vectors_per_work()
-        return self._base_counts
+        counts = _base_counts.get(self.base)
+        if counts is None:
+            counts = _base_counts[self.base] = self.base.vectors_per_work()
+        return counts
 
     def _hide(self, work_id: int) -> int:
         """Hide a base work (once); returns how many base vectors that took out."""
@@ -161,7 +168,7 @@ class LayeredDenseIndex(DenseIndex):
         return self.base.work_vectors(work_id, variants)
 
     def work_ids(self) -> set[int]:
-        return (self.base.work_ids() - set(self._hidden)) | super().work_ids()
+        return (self._counts().keys() - self._hidden.keys()) | super().work_ids()
 
     def vectors_per_work(self) -> dict[int, int]:
         counts = {w: n for w, n in self._counts().items() if w not in self._hidden}

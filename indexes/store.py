@@ -242,6 +242,8 @@ class IndexStore:
                 revision: int) -> tuple[int, bool]:
         """Apply the deltas in order; returns the revision reached and whether a damaged
         delta stopped the replay (the caller catches up from there)."""
+        good: list[Change] = []
+        damaged = False
         for d in deltas:
             path = self.directory / d["file"]
             try:
@@ -252,14 +254,13 @@ class IndexStore:
             except (OSError, ValueError) as exc:
                 print(f"warning: {path.name} is damaged ({exc}); continuing from revision "
                       f"{revision}", file=sys.stderr)
-                return revision, True
-            for work, vectors in changes:
-                if vectors is None:
-                    index.remove([work])
-                else:
-                    index.add(work, vectors)
+                damaged = True
+                break
+            good.extend(changes)
             revision = int(d["revision"])
-        return revision, False
+        if good:
+            index.apply(good)  # one pass over the index for all of them
+        return revision, damaged
 
     def _read_entry(self, cls: type[PersistentIndex], spec: FeatureSpec, entry: dict,
                     params: dict) -> PersistentIndex:

@@ -137,16 +137,11 @@ class RegistryIndexes(Generic[F, I]):
             try:
                 if not getattr(lv.index, "is_trained", True):
                     raise _Rebuild("an untrained index (IVF) trains on the whole registry")
-                for work in changed:
-                    if work.revision <= lv.revision:
-                        continue
-                    if work.status == "active":
-                        value = vectors[work.id][lv.feature.index_name]
-                        lv.index.add(work.id, value)
-                        changes.append((work.id, value))
-                    else:
-                        lv.index.remove([work.id])
-                        changes.append((work.id, None))
+                changes = [(w.id, vectors[w.id][lv.feature.index_name]
+                            if w.status == "active" else None)
+                           for w in changed if w.revision > lv.revision]
+                if changes:
+                    lv.index.apply(changes)
                     lv.dirty = True
             except (CannotReplaceError, _Rebuild) as why:
                 # HNSW and IVF cannot replace a work's vectors in place, and IVF must be

@@ -252,3 +252,21 @@ def test_approximate_indexes_search_wide_enough(tmp_path):
                 assert inner.hnsw.efSearch == dense.HNSW_EF_SEARCH
             else:
                 assert inner.nprobe == 8  # every list, as there are fewer than IVF_NPROBE
+
+
+@pytest.mark.parametrize("kind", ["binary", "Flat"])
+def test_apply_leaves_each_work_in_its_last_state(kind: str):
+    """apply() removes every touched work once and adds the final vectors: a work changed
+    twice ends with its last vectors, a work added then removed is gone, absent works are
+    ignored."""
+    rng = np.random.default_rng(9)
+    index = make(kind)
+    for w in range(10):
+        index.add(w, data(kind, rng, 2))
+    last = data(kind, rng, 3)
+    index.apply([(2, data(kind, rng, 1)), (20, data(kind, rng, 2)), (2, last), (20, None),
+                 (4, None), (99, None), (21, data(kind, rng, 1))])
+    assert index.work_ids() == (set(range(10)) - {4}) | {2, 21}
+    assert index.ntotal == 8 * 2 + 3 + 1
+    best = index.search(last[:1], 1)[0][0]
+    assert best.work_id == 2 and best.score == pytest.approx(1.0)
