@@ -116,8 +116,8 @@ def measure(data: Path, works: int, ops: int, tag: int) -> dict:
     ws.close()
     reload = reload_probe(data)
     return {"works": works, "setup_s": round(setup, 1),
-            "register": pct(reg), "register_mb_written": round(float(np.mean(reg_bytes)) / 1e6, 1),
-            "withdraw": pct(wd), "withdraw_mb_written": round(float(np.mean(wd_bytes)) / 1e6, 1),
+            "register": pct(reg), "register_kb_written": round(float(np.mean(reg_bytes)) / 1e3, 1),
+            "withdraw": pct(wd), "withdraw_kb_written": round(float(np.mean(wd_bytes)) / 1e3, 1),
             "worker_reload_s": reload["seconds"], "worker_reload_rss_mb": reload["rss_mb"],
             "index_dir_mb": round(sum(f.stat().st_size for f in index_dir.iterdir()
                                       if f.is_file()) / 1e6)}
@@ -129,6 +129,9 @@ def main() -> None:
     ap.add_argument("--ops", type=int, default=5, help="registrations (and withdrawals)")
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/updates"))
     ap.add_argument("--tag", type=int, default=0, help="run number: new works each run")
+    ap.add_argument("--baseline", type=Path, default=RESULTS / "index_updates_before.json",
+                    help="an earlier run's JSON (other code) to show beside this one")
+    ap.add_argument("--baseline-label", default="before deltas (commit 224d2c4)")
     args = ap.parse_args()
     if not 1 <= args.ops <= 8:
         sys.exit("--ops must be between 1 and 8")
@@ -143,6 +146,9 @@ def main() -> None:
               "code": str(Path(indexes.store.__file__).resolve().parent.parent),
               "ops": args.ops, "rows": rows,
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    if args.baseline.exists():
+        report["baseline"] = {"label": args.baseline_label,
+                              **json.loads(args.baseline.read_text())}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "index_updates.json").write_text(json.dumps(report, indent=2) + "\n")
     md = render(report)
@@ -150,21 +156,36 @@ def main() -> None:
     print(md)
 
 
+def kb(row: dict, op: str) -> float:
+    """KB written per operation (older runs recorded MB)."""
+    if f"{op}_kb_written" in row:
+        return float(row[f"{op}_kb_written"])
+    return float(row[f"{op}_mb_written"]) * 1000
+
+
 def render(r: dict) -> str:
     lines = [f"Index updates, {r['when']} (image works, profiles {', '.join(r['profiles'])}, "
              f"dense index Flat; {r['ops']} registrations and withdrawals one at a time; "
              "2 CPU cores)", "",
-             "| works | register p50 s | max s | MB written | withdraw p50 s | max s | "
-             "MB written | worker reload s | reload RSS MB | index dir MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for x in r["rows"]:
-        lines.append(f"| {x['works']:,} | {x['register']['p50_s']} | {x['register']['max_s']} | "
-                     f"{x['register_mb_written']} | {x['withdraw']['p50_s']} | "
-                     f"{x['withdraw']['max_s']} | {x['withdraw_mb_written']} | "
-                     f"{x['worker_reload_s']} | {x['worker_reload_rss_mb']} | "
-                     f"{x['index_dir_mb']} |")
-    return "\n".join(lines) + "\n"
+             "| code | works | register p50 s | max s | written | withdraw p50 s | max s | "
+             "written | worker reload s | reload adds RSS MB | index dir MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    runs = [("this run", r)]
+    if "baseline" in r:
+        runs.insert(0, (f"{r['baseline']['label']}, {r['baseline']['when']}", r["baseline"]))
 
+    def size(k: float) -> str:
+        return f"{k / 1000:,.0f} MB" if k >= 10_000 else f"{k:,.1f} KB"
+
+    for label, run in runs:
+        for x in run["rows"]:
+            lines.append(
+                f"| {label} | {x['works']:,} | {x['register']['p50_s']} | "
+                f"{x['register']['max_s']} | {size(kb(x, 'register'))} | "
+                f"{x['withdraw']['p50_s']} | {x['withdraw']['max_s']} | "
+                f"{size(kb(x, 'withdraw'))} | {x['worker_reload_s']} | "
+                f"{x['worker_reload_rss_mb']} | {x['index_dir_mb']:,} |")
+    return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":
     Image.MAX_IMAGE_PIXELS = None
