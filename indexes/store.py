@@ -54,10 +54,13 @@ from models.base import FeatureSpec
 SIDECAR_FORMAT = 1
 #: One change to a work: its new vectors (added or replaced), or None (removed).
 Change = tuple[int, np.ndarray | None]
-#: Dense bases kept in memory per process, most recently loaded last. A base stays alive
-#: as long as an index uses it; this only decides which ones a new load can share.
-SHARED_BASES = 16
-_bases: OrderedDict[tuple[str, str, int, int], DenseIndex] = OrderedDict()
+#: Dense bases a new load can share, per process: the latest one read of each index (by
+#: its directory and name), for at most SHARED_BASES indexes, least recently loaded out
+#: first. An older generation stays alive only while an index (a screener set still
+#: serving) uses it.
+SHARED_BASES = 64
+_bases: OrderedDict[tuple[str, str], tuple[tuple[str, int, int], DenseIndex]] = \
+    OrderedDict()
 _bases_lock = threading.Lock()
 
 
@@ -225,7 +228,7 @@ class IndexStore:
             if not entry:
                 continue
             try:
-                index = self._read_entry(cls, spec, entry, meta.get("params", {}))
+                index = self._read_entry(name, cls, spec, entry, meta.get("params", {}))
             except IndexCorruptError as exc:
                 problems.append(str(exc))
                 continue
@@ -262,21 +265,21 @@ class IndexStore:
             index.apply(good)  # one pass over the index for all of them
         return revision, damaged
 
-    def _read_entry(self, cls: type[PersistentIndex], spec: FeatureSpec, entry: dict,
-                    params: dict) -> PersistentIndex:
+    def _read_entry(self, name: str, cls: type[PersistentIndex], spec: FeatureSpec,
+                    entry: dict, params: dict) -> PersistentIndex:
         path = self.directory / entry["file"]
         try:  # a file written anew since it was shared is read (and checked) again
             st = path.stat()
-            key = (str(path.resolve()), str(entry["sha256"]), st.st_size, st.st_mtime_ns)
         except OSError as exc:
             raise IndexCorruptError(f"{path.name}: cannot read ({exc.strerror})") from None
+        slot = (str(self.directory.resolve()), name)
+        key = (str(entry["sha256"]), st.st_size, st.st_mtime_ns)
         if cls is DenseIndex:
             with _bases_lock:
-                shared = _bases.get(key)
-                if shared is not None:
-                    _bases.move_to_end(key)
-            if shared is not None:
-                return LayeredDenseIndex(shared)
+                found = _bases.get(slot)
+                if found is not None and found[0] == key:
+                    _bases.move_to_end(slot)
+                    return LayeredDenseIndex(found[1])
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -288,9 +291,10 @@ class IndexStore:
         except (ValueError, RuntimeError) as exc:
             raise IndexCorruptError(f"{path.name}: cannot parse ({exc})") from None
         if isinstance(index, DenseIndex):
-            # never changed from here on: every load of this file shares it
+            # never changed from here on: every later load of this file shares it
             with _bases_lock:
-                _bases[key] = index
+                _bases[slot] = (key, index)
+                _bases.move_to_end(slot)
                 while len(_bases) > SHARED_BASES:
                     _bases.popitem(last=False)
             return LayeredDenseIndex(index)

@@ -151,3 +151,26 @@ def test_delta_bytes_are_an_explicit_format():
     for bad in (b"", b"not a delta", encode_changes(changes)[:40]):
         with pytest.raises(ValueError):
             decode_changes(bad)
+
+
+def test_an_older_base_is_not_kept_once_nothing_uses_it(tmp_path):
+    import gc
+    import weakref
+
+    rng = np.random.default_rng(5)
+    store = IndexStore(tmp_path)
+    index = make("Flat")
+    for w in range(10):
+        index.add(w, data("Flat", rng, 2))
+    store.save("idx", index, revision=1)
+    first = store.load("idx", DENSE)
+    assert first is not None
+    old_base = weakref.ref(first.index.base)
+    first.index.add(50, data("Flat", rng, 1))
+    store.save("idx", first.index, revision=2)  # folded into generation 2
+    second = store.load("idx", DENSE)
+    assert second is not None and second.index.base is not old_base()
+    del first
+    gc.collect()
+    assert old_base() is None  # only the latest base of an index is shared
+    assert 50 in second.index.work_ids()
