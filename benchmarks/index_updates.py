@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -187,6 +187,6 @@ def render(r: dict) -> str:
                 f"{x['worker_reload_rss_mb']} | {x['index_dir_mb']:,} |")
     return "\n".join(lines) + "\n"
 
+
 if __name__ == "__main__":
-    Image.MAX_IMAGE_PIXELS = None
     main()

@@ -30,6 +30,16 @@ def make(kind: str):  # type: ignore[no-untyped-def]
     return BinaryHashIndex(BIN) if kind == "binary" else DenseIndex(DENSE, kind)
 
 
+def saved_flat(tmp_path, rng: np.random.Generator, per_work: int = 2):  # type: ignore[no-untyped-def]
+    """A store holding a Flat index of works 0-9 as its base (revision 1), and that index."""
+    store = IndexStore(tmp_path)
+    index = make("Flat")
+    for w in range(10):
+        index.add(w, data("Flat", rng, per_work))
+    store.save("idx", index, revision=1)
+    return store, index
+
+
 def answers(index, q: np.ndarray) -> list:  # type: ignore[no-untyped-def]
     return [[(h.work_id, round(h.score, 5)) for h in hs] for hs in index.search(q, 6)]
 
@@ -76,11 +86,7 @@ def test_appended_changes_are_replayed_on_load(kind: str, tmp_path):
 
 def test_a_damaged_delta_ends_the_replay_at_the_last_good_one(tmp_path, capsys):
     rng = np.random.default_rng(1)
-    store = IndexStore(tmp_path)
-    index = make("Flat")
-    for w in range(10):
-        index.add(w, data("Flat", rng, 1))
-    store.save("idx", index, revision=1)
+    store, index = saved_flat(tmp_path, rng, per_work=1)
     index.add(11, data("Flat", rng, 1))
     store.append("idx", index, [(11, index.work_vectors(11, (0,)))], revision=2)
     index.add(12, data("Flat", rng, 1))
@@ -99,11 +105,7 @@ def test_a_damaged_delta_ends_the_replay_at_the_last_good_one(tmp_path, capsys):
 
 def test_a_full_save_folds_the_deltas_into_a_new_base(tmp_path):
     rng = np.random.default_rng(2)
-    store = IndexStore(tmp_path)
-    index = make("Flat")
-    for w in range(10):
-        index.add(w, data("Flat", rng, 2))
-    store.save("idx", index, revision=1)
+    store, _ = saved_flat(tmp_path, rng)
     loaded = store.load("idx", DENSE)
     assert loaded is not None
     layered = loaded.index
@@ -122,11 +124,7 @@ def test_a_full_save_folds_the_deltas_into_a_new_base(tmp_path):
 
 def test_loads_of_one_dense_base_share_it_and_change_only_their_overlay(tmp_path):
     rng = np.random.default_rng(3)
-    store = IndexStore(tmp_path)
-    index = make("Flat")
-    for w in range(10):
-        index.add(w, data("Flat", rng, 2))
-    store.save("idx", index, revision=1)
+    store, _ = saved_flat(tmp_path, rng)
     a, b = store.load("idx", DENSE), store.load("idx", DENSE)
     assert a is not None and b is not None
     assert isinstance(a.index, LayeredDenseIndex) and isinstance(b.index, LayeredDenseIndex)
@@ -158,11 +156,7 @@ def test_an_older_base_is_not_kept_once_nothing_uses_it(tmp_path):
     import weakref
 
     rng = np.random.default_rng(5)
-    store = IndexStore(tmp_path)
-    index = make("Flat")
-    for w in range(10):
-        index.add(w, data("Flat", rng, 2))
-    store.save("idx", index, revision=1)
+    store, _ = saved_flat(tmp_path, rng)
     first = store.load("idx", DENSE)
     assert first is not None
     old_base = weakref.ref(first.index.base)
