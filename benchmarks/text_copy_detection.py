@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from machine import describe, line  # noqa: E402
 from synthetic import planted  # noqa: E402
 from text_data import NEGATIVE, POSITIVE, Query, build_queries, chapter_text  # noqa: E402
 from text_eval import open_text_workspace  # noqa: E402
@@ -205,14 +206,29 @@ def score(queries: list[Query], run: dict, review: float = 0.5) -> dict:
         at_review = np.mean([top(r)[0] == q.work and top(r)[1] >= review
                              for q, r in zip(queries, res, strict=True) if q.case == case])
         rec_fpr, thr_fpr = recall_at_fpr(queries, res, case)
+        by_length = {}
+        for name, lo, hi in LENGTHS:
+            hits = [top(r)[0] == q.work and top(r)[1] >= thr
+                    for q, r in zip(queries, res, strict=True)
+                    if q.case == case and lo <= q.words <= hi]
+            by_length[name] = {"queries": len(hits),
+                               "recall_at_p99": float(np.mean(hits)) if hits else None}
         out["cases"][case] = {"recall_at_p99": rec, "threshold_at_p99": thr,
+                              "recall_at_p99_by_length": by_length,
                               "recall_at_fpr1": rec_fpr, "threshold_above_fpr1": thr_fpr,
                               "recall_at_review": float(at_review),
                               **{f"pan_{k}": v for k, v in pan(queries, res, case, review).items()}}
     for case in NEGATIVE:
         s = [top(r)[1] for q, r in zip(queries, res, strict=True) if q.case == case]
         out["cases"][case] = {"fpr_at_review": float(np.mean([x >= review for x in s]))}
+    negs = sorted(((top(r)[1], q.name, top(r)[0]) for q, r in zip(queries, res, strict=True)
+                   if q.case in NEGATIVE), key=lambda t: -t[0])
+    out["top_negatives"] = [{"query": n, "work": w, "score": sc} for sc, n, w in negs[:8]]
     return out
+
+
+#: Excerpt lengths (words in the query's excerpt, after edits) that recall is broken down by.
+LENGTHS = (("39-59", 0, 59), ("60-99", 60, 99), ("100+", 100, 10**9))
 
 
 # -- speed and scale -----------------------------------------------------------------------
@@ -353,7 +369,7 @@ def scale_latency(total_words: int, queries: list[Query], registered_tokens: lis
 def render(r: dict) -> str:
     lines = [f"Text copy detection, {r['when']} ({r['works']} registered KJV chapters, "
              f"{r['registered_words']} words; {r['queries']} queries, {r['per_case']} per "
-             "case; 2 CPU cores)", "",
+             f"case; {line(r.get('machine'))})", "",
              "| method | case | recall @P0.99 | recall @FPR 1% | recall @review 0.5 "
              "| PAN precision | PAN recall | granularity | plagdet |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -365,6 +381,22 @@ def render(r: dict) -> str:
                          f"{c['recall_at_review']:.3f} | {c['pan_precision']:.3f} | "
                          f"{c['pan_recall']:.3f} | {c['pan_granularity']:.3f} | "
                          f"{c['pan_plagdet']:.3f} |")
+    lines += ["", "Recall at each method's P0.99 threshold by the excerpt's length in words "
+              "(queries per bucket in brackets):", "",
+              "| method | case | " + " | ".join(n for n, _, _ in LENGTHS) + " |",
+              "|---|---|" + "---|" * len(LENGTHS)]
+    for name, m in r["methods"].items():
+        for case in POSITIVE:
+            bl = m["cases"][case].get("recall_at_p99_by_length")
+            if not bl:
+                continue
+            cells = [f"{bl[n]['recall_at_p99']:.3f} ({bl[n]['queries']})"
+                     if bl[n]["recall_at_p99"] is not None else "-" for n, _, _ in LENGTHS]
+            lines.append(f"| {name} | {case} | " + " | ".join(cells) + " |")
+    tops = r["methods"].get("ipscreen", {}).get("top_negatives")
+    if tops:
+        lines += ["", "ipscreen's highest-scoring negatives: " + ", ".join(
+            f"{t['query']} -> {t['work']} {t['score']:.3f}" for t in tops[:5]) + "."]
     lines += ["", "False-positive rate on unregistered passages (top score >= 0.5):", "",
               "| method | " + " | ".join(NEGATIVE) + " | output words/s | p50 ms | p95 ms |",
               "|---|" + "---|" * (len(NEGATIVE) + 3)]
@@ -432,7 +464,7 @@ def main() -> None:
     fp = ws.texts.indexes.current(ws.texts.features(False))["text_fingerprint"]
     registered_tokens = [fp.tokens_of(w) for w in sorted(fp.work_ids())]  # type: ignore[attr-defined]
     report = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": describe(),
         "works": len(registered), "registered_words": words, "queries": len(queries),
         "per_case": args.per_case,
         "methods": {k: score(queries, v) for k, v in methods.items()},

@@ -71,3 +71,45 @@ def test_descriptor_model_reproduces_the_groups_it_was_fitted_on():
     iso /= np.linalg.norm(iso, axis=1, keepdims=True)
     assert not np.allclose(spectrum(iso), spectrum(flat), rtol=0.2)
     assert similarities(iso)[0] < w_real - 0.2
+
+
+def test_score_breaks_recall_down_by_excerpt_length_at_one_threshold():
+    def qq(case: str, words: int, work: str | None = "W") -> Query:
+        return Query(name=f"{case}-{words}", case=case, text="x" * 10, work=work,
+                     span=(0, 10) if work else None, words=words)
+
+    # near-verbatim copies: the short ones score lower; one negative scores 0.6
+    pos = [(qq("near_verbatim", 45), r(0.55)), (qq("near_verbatim", 50), r(0.9)),
+           (qq("near_verbatim", 80), r(0.95)), (qq("near_verbatim", 150), r(0.99))]
+    negs = [(qq("neg_kjv", 60, None), r(0.6))]
+    negs += [(qq(c, 60, None), r(0.01)) for c in ("neg_kjv", "neg_web", "neg_filler")] * 33
+    others = [(qq(c, 60), r(0.99)) for c in ("verbatim", "paraphrase")]
+    queries, results = zip(*(pos + negs + others), strict=True)
+    run = {"results": list(results), "words": 100, "seconds": 1.0, "p50_ms": 1.0,
+           "p95_ms": 1.0}
+    from benchmarks.text_copy_detection import score
+
+    c = score(list(queries), run)["cases"]["near_verbatim"]
+    # P0.99 forbids the negative at 0.6: the threshold is 0.9, so 45 words is missed
+    assert c["threshold_at_p99"] == pytest.approx(0.9) and c["recall_at_p99"] == 0.75
+    bl = c["recall_at_p99_by_length"]
+    assert bl["39-59"] == {"queries": 2, "recall_at_p99": 0.5}
+    assert bl["60-99"]["recall_at_p99"] == 1.0 and bl["100+"]["recall_at_p99"] == 1.0
+    tops = score(list(queries), run)["top_negatives"]
+    assert tops[0]["score"] == pytest.approx(0.6) and len(tops) == 8
+
+
+def test_machine_description_names_the_cpu_and_its_vector_extensions(tmp_path):
+    from benchmarks.machine import describe, line
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\n"
+                    "flags\t\t: fpu sse2 avx avx2 fma avx512f avx512_vnni\n\n"
+                    "processor\t: 1\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx\n")
+    m = describe(info)
+    assert m["cpu"] == "Test CPU 9000"
+    # the first processor's flags; only extensions that matter for speed are kept
+    assert m["simd"] == ["avx", "avx2", "fma", "avx512f", "avx512_vnni"]
+    assert line(m).startswith("Test CPU 9000, ") and "(avx, avx2, fma, avx512f" in line(m)
+    # results written before the machine was recorded say only how many cores
+    assert line(None) == "2 CPU cores" and line({"cpus": 16}) == "16 CPU cores"
