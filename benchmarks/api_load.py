@@ -34,6 +34,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe, line  # noqa: E402
 
 from screening.access import AccessStore  # noqa: E402
 from screening.evaluation.bible import chapter as bible  # noqa: E402
@@ -175,7 +178,8 @@ def main() -> None:
             time.sleep(0.5)
         report: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
                         "image_works": args.image_works, "text_works": 50,
-                        "workers": args.workers, "cpus": os.cpu_count(), "factory": FACTORY,
+                        "workers": args.workers, "cpus": os.cpu_count(), "machine": describe(),
+                        "factory": FACTORY,
                         **library}
         with httpx.Client(base_url=url, headers=h, timeout=120) as c:
             for name, blob in images[:3]:  # warm-up
@@ -310,7 +314,7 @@ def render(r: dict) -> str:
     lt, tv = r["library_text_1000_words"], r["text_1000_words_literal"]
     return f"""API load, {r['when']} ({r['image_works']:,} registered image works, \
 {r['text_works']} text works; dense index {r['factory']}; {r['workers']} worker(s), \
-{r['cpus']} CPU cores; 127.0.0.1)
+{line(r.get('machine') or {'cpus': r['cpus']})}; 127.0.0.1)
 
 | measure | p50 ms | p95 ms | p99 ms | throughput |
 |---|---|---|---|---|

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from dataclasses import replace
@@ -43,6 +42,7 @@ from image_eval import (  # noqa: E402
     run_profile,
     threshold_at_precision,
 )
+from machine import describe, line  # noqa: E402
 from synthetic import planted as plant  # noqa: E402
 
 from screening.evaluation.edits import EDITS  # noqa: E402
@@ -200,7 +200,7 @@ def main() -> None:
         scaling_cache.write_text(json.dumps(scaling))
     report = {
         "benchmark": "image_copy_detection", "date": datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": describe(),
         "set": {"works": len(labelled.works), "queries": len(labelled.queries),
                 "positive_queries": sum(1 for q in labelled.queries if q.source),
                 "distractor_queries": sum(1 for q in labelled.queries if not q.source),
@@ -219,7 +219,8 @@ def render(r: dict) -> str:
     edits = list(EDITS)
     lines = [f"Image copy detection, {r['date']} ({r['set']['works']} works, "
              f"{r['set']['positive_queries']} edited copies, {r['set']['distractor_queries']} "
-             "distractor queries; 2 CPU cores)", "",
+             f"distractor queries; {line(r.get('machine'))})",
+             "",
              "| method | micro-AP | recall @P0.99 | FPR @P0.99 | " + " | ".join(edits) + " |",
              "|---" * (4 + len(edits)) + "|"]
     for name, m in r["methods"].items():

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from image_data import bench_set, load_pools, split  # noqa: E402
 from image_eval import open_workspace  # noqa: E402
+from machine import describe, line  # noqa: E402
 from synthetic import DescriptorModel  # noqa: E402
 
 from indexes.dense import DenseIndex, SearchParams  # noqa: E402
@@ -188,7 +189,7 @@ def main() -> None:
         measure("modelled", fill, factory, searches)
         del fill
     by_edit = {e: sum(q.edit == e for q in copies) for e in EDITS}
-    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
+    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": describe(),
               "registered_works": len(works), "filler_images": len(filler),
               "filler_works": len(filler_x) // PER_WORK, "queries": len(copies),
               "queries_by_edit": by_edit,
@@ -210,7 +211,8 @@ def render(r: dict) -> str:
              "sign flips, see benchmarks/synthetic.py); "
              f"{r['queries']} real copies "
              f"({', '.join(f'{k} {v}' for k, v in r['queries_by_edit'].items())}), "
-             f"{r['views_per_query']} views each; 2 CPU cores)", "",
+             f"{r['views_per_query']} views each; "
+             f"{line(r.get('machine'))})", "",
              "| filler | works | vectors | index | efSearch | nprobe | build s | MB | copied work "
              "among the 20 per view | same best similarity as exact | copies exact search "
              f"finds at >= {STRONG}: found / same best | search ms per image p50 | p95 |",

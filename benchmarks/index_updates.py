@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api_load import PROFILES, build, photo, png, settings_for  # noqa: E402
+from machine import describe, line  # noqa: E402
 
 from screening.registry.repository import WorkMeta  # noqa: E402
 from screening.service import Workspace  # noqa: E402
@@ -142,7 +143,8 @@ def main() -> None:
         print(json.dumps(row), file=sys.stderr)
     import indexes.store
 
-    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "profiles": PROFILES,
+    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": describe(),
+              "profiles": PROFILES,
               "code": str(Path(indexes.store.__file__).resolve().parent.parent),
               "ops": args.ops, "rows": rows,
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -166,7 +168,7 @@ def kb(row: dict, op: str) -> float:
 def render(r: dict) -> str:
     lines = [f"Index updates, {r['when']} (image works, profiles {', '.join(r['profiles'])}, "
              f"dense index Flat; {r['ops']} registrations and withdrawals one at a time; "
-             "2 CPU cores)", "",
+             f"{line(r.get('machine'))})", "",
              "| code | works | register p50 s | max s | written | withdraw p50 s | max s | "
              "written | worker reload s | reload adds RSS MB | index dir MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
