@@ -18,17 +18,15 @@ SIMD = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512vnni"
 
 def describe(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
     """{"cpu": model name, "cores": usable cores, "simd": [extensions], "python": version}."""
-    model, flags = platform.processor() or platform.machine(), set()
-    seen_model = False
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip() and not seen_model:
-                model, seen_model = value.strip(), True
-            elif key.strip() == "flags" and not flags:  # the first processor's
-                flags = set(value.split())
+    fields: dict[str, str] = {}
+    try:  # the first processor's block: the others repeat it
+        first = cpuinfo.read_text().strip().split("\n\n")[0]
+        fields = {k.strip(): v.strip() for k, _, v in
+                  (row.partition(":") for row in first.splitlines())}
     except OSError:  # not Linux: the model name from platform is what there is
         pass
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": model, "cores": cores, "simd": [f for f in SIMD if f in flags],
             "python": platform.python_version()}
