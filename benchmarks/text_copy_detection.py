@@ -197,19 +197,24 @@ def pan(queries: list[Query], results: list[dict], case: str, min_score: float) 
     return {"precision": p, "recall": rc, "granularity": g, "plagdet": f1 / math.log2(1 + g)}
 
 
+def found(q: Query, result: dict, threshold: float) -> bool:
+    """Whether the query's top match is its work and scores at least `threshold`."""
+    work, s = top(result)
+    return work == q.work and s >= threshold
+
+
 def score(queries: list[Query], run: dict, review: float = 0.5) -> dict:
     res = run["results"]
     out: dict = {"cases": {}, "words_per_s": run["words"] / run["seconds"],
                  "p50_ms": run["p50_ms"], "p95_ms": run["p95_ms"]}
     for case in POSITIVE:
         rec, thr = recall_at_precision(queries, res, case)
-        at_review = np.mean([top(r)[0] == q.work and top(r)[1] >= review
+        at_review = np.mean([found(q, r, review)
                              for q, r in zip(queries, res, strict=True) if q.case == case])
         rec_fpr, thr_fpr = recall_at_fpr(queries, res, case)
         by_length = {}
         for name, lo, hi in LENGTHS:
-            hits = [top(r)[0] == q.work and top(r)[1] >= thr
-                    for q, r in zip(queries, res, strict=True)
+            hits = [found(q, r, thr) for q, r in zip(queries, res, strict=True)
                     if q.case == case and lo <= q.words <= hi]
             by_length[name] = {"queries": len(hits),
                                "recall_at_p99": float(np.mean(hits)) if hits else None}
