@@ -119,8 +119,9 @@ class Workspace:
         """Register a work read from a file of its kind (meta.kind)."""
         if meta.kind == "text":
             return self.register_text(meta, self.texts.read(path), replace, sync)
+        data = read_image_bytes(path, self.limits)  # its errors already name the file
         try:
-            return self.register_image(meta, read_image_bytes(path, self.limits), replace, sync)
+            return self.register_image(meta, data, replace, sync)
         except ImageDecodeError as exc:
             raise ImageDecodeError(f"{path}: {exc}") from None
 

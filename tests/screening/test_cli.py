@@ -166,6 +166,7 @@ def test_bad_manifest_rows_are_reported_and_good_rows_import(cli, work_files, tm
     r = cli("--data-dir", d, "works", "import", tmp_path / "m.csv")
     assert r.code == 2
     assert "row 3: W-2:" in r.err and "no such file" in r.err
+    assert r.err.count("missing.png") == 1  # the file is named once, not twice
     assert "row 4: W-3:" in r.err and "not a recognised image" in r.err
     assert "row 5: -: empty path" in r.err
     assert "already used on row 2" in r.err
