@@ -69,6 +69,10 @@ bench-image: $(STAMP) $(DATA)/.done
 bench-index: $(STAMP) $(DATA)/.done
 	$(BIN)/python benchmarks/image_index_real.py --data $(DATA)/root
 
+# The image models' time per screened image (a ceiling on throughput; about a minute).
+bench-models: $(STAMP)
+	$(BIN)/python benchmarks/model_speed.py
+
 calibrate-text: $(STAMP)
 	$(BIN)/python benchmarks/fit_text_calibration.py
 
