@@ -113,3 +113,16 @@ def test_machine_description_names_the_cpu_and_its_vector_extensions(tmp_path):
     assert line(m).startswith("Test CPU 9000, ") and "(avx, avx2, fma, avx512f" in line(m)
     # results written before the machine was recorded say only how many cores
     assert line(None) == "2 CPU cores" and line({"cpus": 16}) == "16 CPU cores"
+
+
+def test_model_speed_table_shows_each_profile_and_its_ceiling():
+    from benchmarks.model_speed import render
+
+    row = {"profile": "accurate", "model": "sscd", "whole_px": 224, "window_px": 160,
+           "windows_per_image": 41.0, "ms_per_whole_view": 37.5, "ms_per_window": 20.1,
+           "model_ms_per_image": 860.0, "model_only_ceiling_images_per_s": 1.2,
+           "whole_image_only_ceiling_images_per_s": 26.6}
+    md = render({"date": "2026-12-02", "repeats": 3, "profiles": [row],
+                 "machine": {"cpu": "Test CPU", "cores": 2, "simd": ["avx2"]}})
+    assert "Test CPU" in md
+    assert "| accurate | sscd (224 / 160 px) | 1 + 41.0 | 37.5 | 20.1 | 860.0 | 1.2 | 26.6 |" in md
