@@ -420,13 +420,25 @@ def main() -> None:
     except typer.Abort:
         _err("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive as ClickException
-        import click
+    except _usage_errors() as exc:  # bad arguments and options: a usage message, exit 2
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """click's ClickException, and typer's own copy of it: typer 0.2x vendors click, so
+    its BadParameter and MissingParameter are not click's (catching only click's let them
+    through as tracebacks)."""
+    import click
+
+    kinds: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # older typer: click's own
+        pass
+    else:
+        kinds.append(ClickException)
+    return tuple(kinds)
 
 
 if __name__ == "__main__":

@@ -350,3 +350,15 @@ def test_an_ivf_index_too_big_for_the_registry_is_a_clear_error(cli, work_files,
     monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", "Flat")
     assert cli("--data-dir", d, "index", "rebuild").code == 0
     assert len(cli("--data-dir", d, "works", "list").out.strip().splitlines()) >= 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["works", "add"], "Missing argument 'FILE'"),
+    (["works", "list", "--status", "bogus"], "status must be active or withdrawn"),
+    (["works", "frobnicate"], "No such command"),
+])
+def test_usage_errors_are_messages_not_tracebacks(cli, tmp_path, args, message):
+    # typer vendors its own click: its usage errors used to escape main() as tracebacks
+    r = cli("--data-dir", tmp_path / "data", *args)
+    assert r.code == 2 and message.lower() in r.err.lower(), r.err
+
