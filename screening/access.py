@@ -27,7 +27,7 @@ from screening.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from screening.registry.models import ApiKey, AuditEntry, Licence, utcnow
+from screening.registry.models import ApiKey, AuditEntry, Licence, utc_iso, utcnow
 
 SCOPES = ("screen", "register", "underwrite", "admin")
 
@@ -53,7 +53,7 @@ class KeyInfo:
 
 def _info(k: ApiKey) -> KeyInfo:
     return KeyInfo(k.prefix, k.name, k.tenant, tuple(k.scopes.split()), k.rate_per_minute,
-                   k.created_at.isoformat(), k.revoked_at is not None)
+                   utc_iso(k.created_at), k.revoked_at is not None)
 
 
 def _digest(key: str) -> str:

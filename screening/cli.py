@@ -84,7 +84,8 @@ def _err(msg: str) -> None:
 # -- works ------------------------------------------------------------------------------------
 @works_app.command("import")
 def works_import(manifest: Path, replace: Annotated[bool, typer.Option(
-        help="Replace works whose content changed.")] = False) -> None:
+        help="Replace works whose content changed, and update the metadata of those whose "
+        "content is the same.")] = False) -> None:
     """Register the works listed in a manifest: CSV (path,external_id,title,owner,category)
     or JSON Lines (.jsonl, one object per work, text works may carry their "text")."""
     ws = _workspace(create=True)
@@ -94,6 +95,8 @@ def works_import(manifest: Path, replace: Annotated[bool, typer.Option(
         bar.update(1)
         if r.error:
             bar.write(f"row {r.row}: {r.external_id or '-'}: {r.error}", file=sys.stderr)
+        elif r.note:
+            bar.write(f"row {r.row}: {r.external_id}: note: {r.note}", file=sys.stderr)
 
     try:
         report = ws.import_manifest(manifest, replace=replace, on_row=on_row)
@@ -119,8 +122,8 @@ def works_add(
     category: Annotated[str, typer.Option()] = "",
     jurisdiction: Annotated[str, typer.Option()] = "",
     registration_no: Annotated[str, typer.Option("--registration-no")] = "",
-    replace: Annotated[bool, typer.Option(help="Replace the work if its content changed.")]
-    = False,
+    replace: Annotated[bool, typer.Option(
+        help="Replace the work if its content changed (or its metadata, if not).")] = False,
 ) -> None:
     """Register one work (an image, or a UTF-8 text file)."""
     kind = kind or kind_of(file)
@@ -133,16 +136,46 @@ def works_add(
     typer.echo(json.dumps({"outcome": outcome, **record.public()}))
 
 
+@works_app.command("update")
+def works_update(
+    external_id: str,
+    title: Annotated[str | None, typer.Option()] = None,
+    owner: Annotated[str | None, typer.Option()] = None,
+    category: Annotated[str | None, typer.Option()] = None,
+    jurisdiction: Annotated[str | None, typer.Option()] = None,
+    registration_no: Annotated[str | None, typer.Option("--registration-no")] = None,
+) -> None:
+    """Correct a work's metadata; the options left out keep their values. The content and
+    the indexes are untouched (to change the content, add the work again with --replace)."""
+    fields = {k: v for k, v in {"title": title, "owner": owner, "category": category,
+                                "jurisdiction": jurisdiction,
+                                "registration_no": registration_no}.items() if v is not None}
+    if not fields:
+        raise typer.BadParameter("give at least one of --title, --owner, --category, "
+                                 "--jurisdiction, --registration-no")
+    record, changed = _workspace().update(external_id, **fields)
+    typer.echo(json.dumps({"outcome": "updated" if changed else "unchanged",
+                           "changed": changed, **record.public()}))
+
+
+@works_app.command("show")
+def works_show(external_id: str) -> None:
+    """Print one work's registry record as JSON."""
+    typer.echo(json.dumps(_workspace().registry.get(external_id).public()))
+
+
 @works_app.command("list")
 def works_list(
     status: Annotated[str | None, typer.Option(help="active or withdrawn")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's works (exact name).")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per work.")] = False,
 ) -> None:
     """List registered works."""
     if status not in (None, "active", "withdrawn"):
         raise typer.BadParameter("status must be active or withdrawn", param_hint="--status")
     ws = _workspace()
-    for w in ws.registry.list_works(status=status):
+    for w in ws.registry.list_works(status=status, owner=owner):
         if as_json:
             typer.echo(json.dumps(w.public()))
         else:

@@ -26,7 +26,13 @@ from screening.image_screening import CascadeScreener, ImageResult, ImageScreene
 from screening.manifest import TEXT_SUFFIXES, read_manifest
 from screening.registry.blobs import BlobStore, sha256_hex
 from screening.registry.database import open_engine
-from screening.registry.repository import RegisterOutcome, WorkMeta, WorkRecord, WorksRegistry
+from screening.registry.repository import (
+    INDEXED_OUTCOMES,
+    RegisterOutcome,
+    WorkMeta,
+    WorkRecord,
+    WorksRegistry,
+)
 from screening.settings import Settings
 from screening.text_screening import TextResult
 from screening.text_service import TextSide
@@ -39,8 +45,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".ti
 class RowOutcome:
     row: int
     external_id: str
-    outcome: str  # created | unchanged | replaced | reactivated | error
+    outcome: str  # created | unchanged | replaced | reactivated | updated | error
     error: str | None = None
+    #: For an unchanged row whose metadata differs from the registry's: which fields.
+    note: str | None = None
 
 
 @dataclass
@@ -105,7 +113,7 @@ class Workspace:
             raise InvalidInputError("image is blank (a plain field): nothing to register")
         digest = self.blobs.put(data)
         record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
-        if sync and outcome != "unchanged":
+        if sync and outcome in INDEXED_OUTCOMES:
             self.sync_indexes()
         return record, outcome
 
@@ -138,14 +146,18 @@ class Workspace:
             else:
                 try:
                     if row.text is not None:
-                        _record, result = self.register_text(row.meta, row.text, replace,
-                                                             sync=False)
+                        record, result = self.register_text(row.meta, row.text, replace,
+                                                            sync=False)
                     else:
                         assert row.path is not None
-                        _record, result = self.register_file(row.meta, row.path, replace,
-                                                             sync=False)
-                    outcome = RowOutcome(row.row, ext, result)
-                    if result != "unchanged":
+                        record, result = self.register_file(row.meta, row.path, replace,
+                                                            sync=False)
+                    differs = (row.meta.validated().differs(record)
+                               if result == "unchanged" else [])
+                    note = (f"same content, registered with another {', '.join(differs)}; "
+                            "kept the registry's (--replace updates it)" if differs else None)
+                    outcome = RowOutcome(row.row, ext, result, note=note)
+                    if result in INDEXED_OUTCOMES:
                         changed.add(row.meta.kind)
                 except (IpscreenError, ImageDecodeError) as exc:
                     outcome = RowOutcome(row.row, ext, "error", str(exc))
@@ -154,6 +166,10 @@ class Workspace:
                 on_row(outcome)
         self._sync_kinds(changed)
         return report
+
+    def update(self, external_id: str, **fields: str) -> tuple[WorkRecord, list[str]]:
+        """Correct a work's metadata; indexes are untouched (see WorksRegistry.update)."""
+        return self.registry.update(external_id, **fields)
 
     def withdraw(self, external_id: str, reason: str = "") -> WorkRecord:
         record = self.registry.withdraw(external_id, reason)

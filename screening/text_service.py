@@ -18,7 +18,13 @@ from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import Thresholds
 from screening.errors import InvalidInputError, IpscreenError
 from screening.registry.blobs import BlobStore
-from screening.registry.repository import RegisterOutcome, WorkMeta, WorkRecord, WorksRegistry
+from screening.registry.repository import (
+    INDEXED_OUTCOMES,
+    RegisterOutcome,
+    WorkMeta,
+    WorkRecord,
+    WorksRegistry,
+)
 from screening.settings import Settings
 from screening.text_align import AlignParams
 from screening.text_indexes import (
@@ -81,7 +87,7 @@ class TextSide:
         data = text.encode("utf-8")
         digest = self.blobs.put(data)
         record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
-        if sync and outcome != "unchanged":
+        if sync and outcome in INDEXED_OUTCOMES:
             self.sync()
         return record, outcome
 

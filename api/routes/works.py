@@ -115,16 +115,47 @@ def register_work(state: StateDep, key: RegisterKey,
 def list_works(state: StateDep, key: ScreenKey,
                kind: Annotated[Literal["image", "text"] | None, Query()] = None,
                status: Annotated[Literal["active", "withdrawn"] | None, Query()] = None,
+               owner: Annotated[str | None, Query(max_length=300,
+                                                  description="exact owner name")] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> WorkList:
-    works = state.writer.registry.list_works(kind=kind, status=status)
-    page = works[offset:offset + limit]
-    return WorkList(total=len(works), works=[WorkPublic(**w.public()) for w in page])
+    reg = state.writer.registry
+    page = reg.list_works(kind=kind, status=status, owner=owner, limit=limit, offset=offset)
+    return WorkList(total=reg.count_works(kind=kind, status=status, owner=owner),
+                    works=[WorkPublic(**w.public()) for w in page])
 
 
 @router.get("/v1/works/{external_id}", response_model=WorkPublic, summary="Read one work")
 def get_work(external_id: str, state: StateDep, key: ScreenKey) -> WorkPublic:
     return WorkPublic(**state.writer.registry.get(external_id).public())
+
+
+class MetadataUpdate(BaseModel):
+    """The fields to correct; those left out keep their values."""
+
+    title: str | None = Field(default=None, max_length=500)
+    owner: str | None = Field(default=None, max_length=300)
+    category: str | None = Field(default=None, max_length=100)
+    jurisdiction: str | None = Field(default=None, max_length=100)
+    registration_no: str | None = Field(default=None, max_length=200)
+
+    model_config = {"extra": "forbid",
+                    "json_schema_extra": {"examples": [{"owner": "Tsuburaya Productions",
+                                                        "registration_no": "R-2"}]}}
+
+
+@router.patch("/v1/works/{external_id}", response_model=WorkPublic,
+              summary="Correct a work's metadata (owner, title, ...); its content and the "
+              "indexes are untouched")
+def update_work(external_id: str, body: MetadataUpdate, state: StateDep,
+                key: RegisterKey) -> WorkPublic:
+    fields = {k: v for k, v in body.model_dump().items() if v is not None}
+    if not fields:
+        raise InvalidInputError("nothing to update: give at least one of title, owner, "
+                                "category, jurisdiction, registration_no")
+    with state.write_lock:
+        record, changed = state.writer.update(external_id, **fields)
+    return WorkPublic(outcome="updated" if changed else "unchanged", **record.public())
 
 
 @router.post("/v1/works/{external_id}/withdraw", response_model=WorkPublic,

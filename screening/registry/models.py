@@ -26,6 +26,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def utc_iso(at: datetime) -> str:
+    """ISO 8601 with its UTC offset. Timestamps are written in UTC, but SQLite hands them
+    back without a zone (PostgreSQL with one), so a record read back said something else
+    than the one just written ('...' vs '...+00:00')."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -55,7 +62,8 @@ class Change(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
-    action: Mapped[str] = mapped_column(String(16))  # created|replaced|withdrawn|reactivated
+    #: created | replaced | withdrawn | reactivated | updated (metadata only)
+    action: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

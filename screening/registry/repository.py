@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from screening.errors import ConflictError, InvalidInputError, NotFoundError
-from screening.registry.models import Change, Feature, Work, utcnow
+from screening.registry.models import Change, Feature, Work, utc_iso, utcnow
 
 WorkKind = Literal["image", "text"]
-RegisterOutcome = Literal["created", "unchanged", "replaced", "reactivated"]
+RegisterOutcome = Literal["created", "unchanged", "replaced", "reactivated", "updated"]
 MAX_FIELD = {"external_id": 200, "title": 500, "owner": 300, "category": 100,
              "jurisdiction": 100, "registration_no": 200}
+#: Outcomes after which the indexes have something to catch up with.
+INDEXED_OUTCOMES = frozenset({"created", "replaced", "reactivated"})
+#: What a rights holder may correct without touching the content.
+METADATA_FIELDS = ("title", "owner", "category", "jurisdiction", "registration_no")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class WorkMeta:
                         self.category.strip().lower(), self.jurisdiction.strip(),
                         self.registration_no.strip())
 
+    def differs(self, record: WorkRecord) -> list[str]:
+        """The metadata fields in which this (validated) description and a record differ."""
+        return [f for f in METADATA_FIELDS if getattr(self, f) != getattr(record, f)]
+
 
 @dataclass(frozen=True)
 class WorkRecord:
@@ -71,7 +79,7 @@ class WorkRecord:
     def of(cls, w: Work) -> WorkRecord:
         return cls(w.id, w.external_id, w.kind, w.title, w.owner, w.category, w.jurisdiction,
                    w.registration_no, w.content_sha256, w.content_bytes, w.status, w.revision,
-                   w.created_at.isoformat(), w.updated_at.isoformat())
+                   utc_iso(w.created_at), utc_iso(w.updated_at))
 
     def public(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "id"}
@@ -84,8 +92,12 @@ class WorksRegistry:
         self.engine = engine
 
     def revision(self) -> int:
+        """The registry revision: the last change to what is matched (a work created,
+        replaced, withdrawn or reactivated). Indexes and screeners are stamped with it.
+        Metadata corrections are in the change log too but do not move it: nothing indexed
+        depends on metadata, which matches read from the registry when they are reported."""
         with Session(self.engine) as s:
-            return int(s.scalar(select(func.max(Change.id))) or 0)
+            return int(s.scalar(select(func.max(Work.revision))) or 0)
 
     def register(self, meta: WorkMeta, sha256: str, size: int,
                  replace: bool = False) -> tuple[WorkRecord, RegisterOutcome]:
@@ -109,7 +121,12 @@ class WorksRegistry:
                                     f"cannot register it as {meta.kind}")
             elif work.content_sha256 == sha256:
                 if work.status == "active":
-                    return WorkRecord.of(work), "unchanged"
+                    differs = meta.differs(WorkRecord.of(work))
+                    if not (replace and differs):
+                        return WorkRecord.of(work), "unchanged"
+                    # same content, new description: a metadata correction, nothing to index
+                    self._set_metadata(s, work, {f: getattr(meta, f) for f in differs})
+                    return WorkRecord.of(work), "updated"
                 work.status = "active"
                 outcome = "reactivated"
             elif not replace:
@@ -131,6 +148,36 @@ class WorksRegistry:
             work.revision = change.id
             s.flush()
             return WorkRecord.of(work), outcome
+
+    def update(self, external_id: str, **fields: str) -> tuple[WorkRecord, list[str]]:
+        """Correct a work's metadata (any of METADATA_FIELDS; the others keep their values),
+        active or withdrawn; returns the record and the fields that changed. Logged in the
+        change log; the content, the indexes and the registry revision are untouched."""
+        unknown = sorted(set(fields) - set(METADATA_FIELDS))
+        if unknown:
+            raise InvalidInputError(f"cannot update {', '.join(unknown)}: only "
+                                    f"{', '.join(METADATA_FIELDS)} can be changed")
+        with Session(self.engine) as s, s.begin():
+            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            if work is None:
+                raise NotFoundError(f"no work with external_id {external_id!r}")
+            current = WorkRecord.of(work)
+            meta = WorkMeta(work.external_id, current.kind,  # type: ignore[arg-type]
+                            **{f: fields.get(f, getattr(current, f))
+                               for f in METADATA_FIELDS}).validated()
+            differs = meta.differs(current)
+            if differs:
+                self._set_metadata(s, work, {f: getattr(meta, f) for f in differs})
+            return WorkRecord.of(work), differs
+
+    @staticmethod
+    def _set_metadata(s: Session, work: Work, values: dict[str, str]) -> None:
+        detail = "; ".join(f"{f}: {getattr(work, f)!r} -> {v!r}" for f, v in values.items())
+        for f, v in values.items():
+            setattr(work, f, v)
+        work.updated_at = utcnow()
+        s.add(Change(work_id=work.id, action="updated", detail=detail))
+        s.flush()
 
     def withdraw(self, external_id: str, reason: str = "") -> WorkRecord:
         with Session(self.engine) as s, s.begin():
@@ -162,15 +209,34 @@ class WorksRegistry:
             rows = s.scalars(select(Work).where(Work.id.in_(list(ids))))
             return {w.id: WorkRecord.of(w) for w in rows}
 
-    def list_works(self, kind: str | None = None, status: str | None = None
+    @staticmethod
+    def _filtered(q: Any, kind: str | None, status: str | None, owner: str | None) -> Any:
+        if kind:
+            q = q.where(Work.kind == kind)
+        if status:
+            q = q.where(Work.status == status)
+        if owner is not None:
+            q = q.where(Work.owner == owner.strip())
+        return q
+
+    def list_works(self, kind: str | None = None, status: str | None = None,
+                   owner: str | None = None, limit: int | None = None, offset: int = 0
                    ) -> list[WorkRecord]:
+        """Works in registration order, filtered (owner: exact match), a page at a time when
+        limit is given (the database does the paging)."""
         with Session(self.engine) as s:
-            q = select(Work).order_by(Work.id)
-            if kind:
-                q = q.where(Work.kind == kind)
-            if status:
-                q = q.where(Work.status == status)
+            q = self._filtered(select(Work), kind, status, owner).order_by(Work.id)
+            if offset:
+                q = q.offset(offset)
+            if limit is not None:
+                q = q.limit(limit)
             return [WorkRecord.of(w) for w in s.scalars(q)]
+
+    def count_works(self, kind: str | None = None, status: str | None = None,
+                    owner: str | None = None) -> int:
+        with Session(self.engine) as s:
+            q = self._filtered(select(func.count(Work.id)), kind, status, owner)
+            return int(s.scalar(q) or 0)
 
     def changed_since(self, revision: int, kind: str) -> list[WorkRecord]:
         """Works of `kind` whose last change is newer than `revision`, oldest change first."""

@@ -58,6 +58,7 @@ ROUTES = [
     ("get", "/v1/works", "screen", {}),
     ("get", "/v1/works/KJV-GEN-1", "screen", {}),
     ("post", "/v1/works/NOPE/withdraw", "register", {"json": {"reason": "x"}}),
+    ("patch", "/v1/works/NOPE", "register", {"json": {"owner": "x"}}),
     ("post", "/v1/underwriting/profile", "underwrite",
      {"json": {"results": [{"input": "a", "matches": []}]}}),
 ]
@@ -161,6 +162,37 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
     r = client.post("/v1/works/KJV-EXO-20/withdraw", headers=h, json={"reason": "test"})
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
     wait_for(lambda: top("other-tenant")["matches"] == [])
+
+
+def test_correct_metadata_and_list_by_owner(client, keys):
+    h = auth(keys["register"])
+    before = client.get("/readyz").json()["registry_revision"]
+    r = client.patch("/v1/works/KJV-GEN-1", headers=h,
+                     json={"owner": "The Crown", "registration_no": "KJV-1611"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["outcome"] == "updated" and body["owner"] == "The Crown"
+    assert body["title"] == "Genesis 1" and body["updated_at"].endswith("+00:00")
+    got = client.get("/v1/works/KJV-GEN-1", headers=auth(keys["screen"])).json()
+    assert got == {**body, "outcome": None}  # the same record, timestamps included
+    # nothing indexed changed, so no worker reloads for it
+    assert client.get("/readyz").json()["registry_revision"] == before
+    # matches report the corrected owner at once
+    res = client.post("/v1/screen/text", headers=auth(keys["screen"]),
+                      json={"texts": [" ".join(kjv(1, 1).split()[:60])]}).json()
+    assert res["results"][0]["matches"][0]["owner"] == "The Crown"
+    listed = client.get("/v1/works", headers=auth(keys["screen"]),
+                        params={"owner": "The Crown"}).json()
+    assert listed["total"] == 1 and listed["works"][0]["external_id"] == "KJV-GEN-1"
+    assert client.get("/v1/works", headers=auth(keys["screen"]),
+                      params={"owner": "Nobody"}).json() == {"total": 0, "works": []}
+    problem(client.patch("/v1/works/KJV-GEN-1", headers=h, json={}), 400, "nothing to update")
+    problem(client.patch("/v1/works/KJV-GEN-1", headers=h, json={"status": "withdrawn"}),
+            422, "status")
+    problem(client.patch("/v1/works/KJV-GEN-1", headers=h, json={"owner": "x" * 301}),
+            422, "owner")
+    problem(client.patch("/v1/works/NOPE", headers=h, json={"owner": "x"}), 404, "NOPE")
+    client.patch("/v1/works/KJV-GEN-1", headers=h, json={"owner": "Crown"})
 
 
 def test_bulk_import_job_reports_progress_and_bad_rows(client, keys):

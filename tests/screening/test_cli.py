@@ -355,6 +355,7 @@ def test_an_ivf_index_too_big_for_the_registry_is_a_clear_error(cli, work_files,
 @pytest.mark.parametrize(("args", "message"), [
     (["works", "add"], "Missing argument 'FILE'"),
     (["works", "list", "--status", "bogus"], "status must be active or withdrawn"),
+    (["works", "update", "W-astronaut"], "give at least one of --title"),
     (["works", "frobnicate"], "No such command"),
 ])
 def test_usage_errors_are_messages_not_tracebacks(cli, tmp_path, args, message):
@@ -362,3 +363,32 @@ def test_usage_errors_are_messages_not_tracebacks(cli, tmp_path, args, message):
     r = cli("--data-dir", tmp_path / "data", *args)
     assert r.code == 2 and message.lower() in r.err.lower(), r.err
 
+
+def test_metadata_correction_update_show_and_reimport(cli, data_dir, work_files, tmp_path):
+    before = json.loads(cli("--data-dir", data_dir, "index", "status").out)
+    r = cli("--data-dir", data_dir, "works", "update", "W-rocket", "--owner", "Rocket Lab",
+            "--registration-no", "REG-2")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert out["outcome"] == "updated" and out["changed"] == ["owner", "registration_no"]
+    shown = json.loads(cli("--data-dir", data_dir, "works", "show", "W-rocket").out)
+    assert (shown["owner"], shown["registration_no"], shown["title"]) == \
+        ("Rocket Lab", "REG-2", "Rocket")
+    listed = cli("--data-dir", data_dir, "works", "list", "--owner", "Rocket Lab").out
+    assert listed.count("\n") == 1 and listed.startswith("W-rocket\t")
+    # no index work for a metadata change: the registry revision and indexes are as before
+    assert json.loads(cli("--data-dir", data_dir, "index", "status").out) == before
+    r = cli("--data-dir", data_dir, "works", "update", "W-404", "--owner", "x")
+    assert r.code == 3 and "no work with external_id 'W-404'" in r.err
+    # re-importing the original manifest: a no-op that says the metadata differs ...
+    r = cli("--data-dir", data_dir, "works", "import", work_files / "manifest.csv")
+    assert r.code == 0 and "4 unchanged" in r.err
+    assert "W-rocket: note: same content, registered with another owner, registration_no" \
+        in r.err and "W-coffee: note" not in r.err
+    # ... and with --replace, the manifest's description wins again
+    r = cli("--data-dir", data_dir, "works", "import", "--replace",
+            work_files / "manifest.csv")
+    assert r.code == 0 and "3 unchanged, 1 updated" in r.err, r.err
+    shown = json.loads(cli("--data-dir", data_dir, "works", "show", "W-rocket").out)
+    assert shown["owner"] == "Acme Studios"
+    assert json.loads(cli("--data-dir", data_dir, "index", "status").out) == before

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
 
 from screening.errors import ConflictError, InvalidInputError, NotFoundError
 from screening.registry.database import open_engine
+from screening.registry.models import Change
 from screening.registry.repository import WorkMeta, WorksRegistry
 
 
@@ -53,6 +55,59 @@ def test_withdraw_and_reactivate(registry):
     assert registry.list_works(status="active") == []
     again, outcome = registry.register(meta(), "a" * 64, 10)
     assert outcome == "reactivated" and again.status == "active"
+
+
+def test_metadata_update_is_logged_and_leaves_content_and_revision(registry):
+    rec, _ = registry.register(meta(), "a" * 64, 10)
+    rev = registry.revision()
+    upd, changed = registry.update("W-1", owner=" Tsuburaya Productions ", category="LOGO")
+    assert changed == ["owner", "category"]
+    assert (upd.owner, upd.category, upd.title) == ("Tsuburaya Productions", "logo", "Ultraman")
+    assert upd.content_sha256 == rec.content_sha256 and upd.revision == rec.revision
+    assert registry.revision() == rev  # nothing indexed changed: no index catch-up, no reload
+    assert registry.update("W-1", owner="Tsuburaya Productions") == (upd, [])
+    with Session(registry.engine) as s:
+        log = s.scalars(select(Change).order_by(Change.id)).all()
+    assert [c.action for c in log] == ["created", "updated"]
+    assert "'Tsuburaya' -> 'Tsuburaya Productions'" in log[-1].detail
+    registry.withdraw("W-1")
+    withdrawn, changed = registry.update("W-1", title="Ultraman (1966)")
+    assert changed == ["title"] and withdrawn.status == "withdrawn"
+
+
+@pytest.mark.parametrize(("fields", "error", "message"), [
+    ({"content_sha256": "b" * 64}, InvalidInputError, "cannot update content_sha256"),
+    ({"owner": "x" * 301}, InvalidInputError, "owner is longer than 300"),
+])
+def test_metadata_update_refuses_bad_fields(registry, fields, error, message):
+    registry.register(meta(), "a" * 64, 10)
+    with pytest.raises(error, match=message):
+        registry.update("W-1", **fields)
+    assert registry.get("W-1").owner == "Tsuburaya"
+    with pytest.raises(NotFoundError, match="W-404"):
+        registry.update("W-404", owner="x")
+
+
+def test_same_content_with_new_metadata_updates_only_with_replace(registry):
+    registry.register(meta(), "a" * 64, 10)
+    rev = registry.revision()
+    newer = WorkMeta("W-1", "image", "Ultraman", "Tsuburaya Productions", "character", "CN",
+                     "R-1")
+    rec, outcome = registry.register(newer, "a" * 64, 10)
+    assert outcome == "unchanged" and rec.owner == "Tsuburaya"  # the spec's no-op
+    rec, outcome = registry.register(newer, "a" * 64, 10, replace=True)
+    assert outcome == "updated" and rec.owner == "Tsuburaya Productions"
+    assert registry.revision() == rev
+
+
+def test_list_works_pages_and_filters_by_owner_in_the_database(registry):
+    for i in range(5):
+        registry.register(WorkMeta(f"W-{i}", "image", owner="A" if i % 2 else "B"),
+                          f"{i}" * 64, 10)
+    assert [w.external_id for w in registry.list_works(owner="B", limit=2, offset=1)] == \
+        ["W-2", "W-4"]
+    assert registry.count_works(owner="B") == 3 and registry.count_works(owner="C") == 0
+    assert registry.count_works(kind="image", status="active") == 5
 
 
 def test_withdraw_unknown(registry):
