@@ -18,12 +18,14 @@ class Job:
     failed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
     detail: str = ""
 
     def public(self) -> dict:
         return {"id": self.id, "kind": self.kind, "status": self.status, "total": self.total,
                 "done": self.done, "failed": self.failed, "outcomes": self.outcomes,
-                "errors": self.errors[:100], "detail": self.detail}
+                "errors": self.errors[:100], "notes": self.notes[:100],
+                "detail": self.detail}
 
 
 class JobStore:

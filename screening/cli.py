@@ -89,9 +89,13 @@ def works_import(manifest: Path, replace: Annotated[bool, typer.Option(
     """Register the works listed in a manifest: CSV (path,external_id,title,owner,category)
     or JSON Lines (.jsonl, one object per work, text works may carry their "text")."""
     ws = _workspace(create=True)
-    bar = tqdm(desc="importing", unit="row", file=sys.stderr)
+    bars: list[tqdm] = []  # opened once the manifest is read, so it knows the row count
+
+    def on_rows(n: int) -> None:
+        bars.append(tqdm(total=n, desc="importing", unit="row", file=sys.stderr))
 
     def on_row(r: RowOutcome) -> None:
+        bar = bars[0]
         bar.update(1)
         if r.error:
             bar.write(f"row {r.row}: {r.external_id or '-'}: {r.error}", file=sys.stderr)
@@ -99,9 +103,10 @@ def works_import(manifest: Path, replace: Annotated[bool, typer.Option(
             bar.write(f"row {r.row}: {r.external_id}: note: {r.note}", file=sys.stderr)
 
     try:
-        report = ws.import_manifest(manifest, replace=replace, on_row=on_row)
+        report = ws.import_manifest(manifest, replace=replace, on_row=on_row, on_rows=on_rows)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     counts: dict[str, int] = {}
     for r in report.rows:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1

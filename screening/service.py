@@ -134,12 +134,17 @@ class Workspace:
             raise ImageDecodeError(f"{path}: {exc}") from None
 
     def import_manifest(self, manifest: Path, replace: bool = False,
-                        on_row: Callable[[RowOutcome], None] | None = None) -> ImportReport:
+                        on_row: Callable[[RowOutcome], None] | None = None,
+                        on_rows: Callable[[int], None] | None = None) -> ImportReport:
         """Register every good row of a CSV or JSON Lines manifest; bad rows are reported
-        with their reason and the others still import. Indexes catch up once at the end."""
+        with their reason and the others still import. Indexes catch up once at the end.
+        on_rows hears how many rows the manifest has before the first is registered."""
         report = ImportReport()
         changed: set[str] = set()
-        for row in read_manifest(manifest):
+        rows = read_manifest(manifest)
+        if on_rows:
+            on_rows(len(rows))
+        for row in rows:
             ext = row.meta.external_id if row.meta else ""
             if row.error is not None or row.meta is None:
                 outcome = RowOutcome(row.row, ext, "error", row.error or "invalid row")

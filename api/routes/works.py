@@ -65,13 +65,15 @@ class JobPublic(BaseModel):
     failed: int
     outcomes: dict[str, int]
     errors: list[dict]
+    #: rows that changed nothing but describe their work differently (first 100)
+    notes: list[dict] = []
     detail: str
 
     model_config = {"json_schema_extra": {"examples": [
         {"id": "9f3c...", "kind": "import", "status": "running", "total": 1000, "done": 420,
          "failed": 2, "outcomes": {"created": 418, "error": 2},
          "errors": [{"row": 17, "external_id": "X-17", "error": "empty text"}],
-         "detail": ""}]}}
+         "notes": [], "detail": ""}]}}
 
 
 class LicenceIn(BaseModel):
@@ -180,7 +182,8 @@ def import_works(request: Request, state: StateDep, key: RegisterKey,
     manifest.write_bytes(data)
 
     def work(job: Job) -> None:
-        job.total = sum(1 for line in data.splitlines() if line.strip())
+        def on_rows(n: int) -> None:
+            job.total = n
 
         def on_row(r: RowOutcome) -> None:
             job.done += 1
@@ -189,10 +192,14 @@ def import_works(request: Request, state: StateDep, key: RegisterKey,
                 job.failed += 1
                 job.errors.append({"row": r.row, "external_id": r.external_id,
                                    "error": r.error})
+            elif r.note:
+                job.notes.append({"row": r.row, "external_id": r.external_id,
+                                  "note": r.note})
 
         try:
             with state.write_lock:
-                state.writer.import_manifest(manifest, replace=replace, on_row=on_row)
+                state.writer.import_manifest(manifest, replace=replace, on_row=on_row,
+                                             on_rows=on_rows)
             state.changed()
         finally:
             manifest.unlink(missing_ok=True)

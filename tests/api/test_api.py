@@ -197,7 +197,9 @@ def test_correct_metadata_and_list_by_owner(client, keys):
 
 def test_bulk_import_job_reports_progress_and_bad_rows(client, keys):
     rows = [json.dumps({"external_id": "KJV-PSA-1", "title": "Psalm 1", "text": kjv(19, 1)}),
-            "{not json", json.dumps({"external_id": "SHORT", "text": "Too short."})]
+            "{not json", json.dumps({"external_id": "SHORT", "text": "Too short."}),
+            json.dumps({"external_id": "KJV-GEN-1", "title": "Genesis 1", "owner": "Someone",
+                        "category": "literary", "jurisdiction": "GB", "text": kjv(1, 1)})]
     r = client.post("/v1/works/import", headers=auth(keys["register"]),
                     files={"file": ("w.jsonl", "\n".join(rows).encode(), "application/x-ndjson")})
     assert r.status_code == 202, r.text
@@ -210,9 +212,12 @@ def test_bulk_import_job_reports_progress_and_bad_rows(client, keys):
 
     wait_for(finished)
     body = client.get(f"/v1/jobs/{job}", headers=auth(keys["register"])).json()
-    assert body["status"] == "done" and body["total"] == 3 and body["done"] == 3
-    assert body["failed"] == 2 and body["outcomes"]["created"] == 1
+    assert body["status"] == "done" and body["total"] == 4 and body["done"] == 4
+    assert body["failed"] == 2 and body["outcomes"] == {"created": 1, "error": 2,
+                                                        "unchanged": 1}
     assert {e["row"] for e in body["errors"]} == {2, 3}
+    assert [(n["row"], n["external_id"]) for n in body["notes"]] == [(4, "KJV-GEN-1")]
+    assert "another owner" in body["notes"][0]["note"]
     problem(client.get("/v1/jobs/nope", headers=auth(keys["register"])), 404)
 
 

@@ -49,6 +49,7 @@ def test_import_reports_counts_and_is_idempotent(cli, work_files, tmp_path):
     d = tmp_path / "data"
     r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
     assert r.code == 0 and "4 created" in r.err
+    assert "4/4" in r.err  # the progress bar knows the manifest's size
     r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
     assert r.code == 0 and "4 unchanged" in r.err
     listed = cli("--data-dir", d, "works", "list", "--json")
