@@ -169,6 +169,14 @@ def works_show(external_id: str) -> None:
     typer.echo(json.dumps(_workspace().registry.get(external_id).public()))
 
 
+@works_app.command("history")
+def works_history(external_id: str) -> None:
+    """Print a work's change log, oldest first, one JSON object per change (when it was
+    registered, replaced, withdrawn and why, reactivated, or its metadata corrected)."""
+    for change in _workspace().registry.history(external_id):
+        typer.echo(json.dumps(change))
+
+
 @works_app.command("list")
 def works_list(
     status: Annotated[str | None, typer.Option(help="active or withdrawn")] = None,

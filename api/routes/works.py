@@ -132,6 +132,32 @@ def get_work(external_id: str, state: StateDep, key: ScreenKey) -> WorkPublic:
     return WorkPublic(**state.writer.registry.get(external_id).public())
 
 
+class Change(BaseModel):
+    change: int
+    action: Literal["created", "replaced", "withdrawn", "reactivated", "updated"]
+    at: str
+    detail: str
+
+
+class History(BaseModel):
+    external_id: str
+    changes: list[Change]
+
+    model_config = {"json_schema_extra": {"examples": [{"external_id": "TSU-0001", "changes": [
+        {"change": 42, "action": "created", "at": "2026-11-22T12:00:00+00:00",
+         "detail": "ab12..."},
+        {"change": 57, "action": "withdrawn", "at": "2026-12-01T09:30:00+00:00",
+         "detail": "licence ended"}]}]}}
+
+
+@router.get("/v1/works/{external_id}/history", response_model=History,
+            summary="A work's change log: registered, replaced, withdrawn, reactivated, "
+            "metadata corrected, with times")
+def work_history(external_id: str, state: StateDep, key: ScreenKey) -> History:
+    changes = state.writer.registry.history(external_id)
+    return History(external_id=external_id, changes=[Change(**c) for c in changes])
+
+
 class MetadataUpdate(BaseModel):
     """The fields to correct; those left out keep their values."""
 

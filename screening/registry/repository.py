@@ -202,6 +202,20 @@ class WorksRegistry:
                 raise NotFoundError(f"no work with external_id {external_id!r}")
             return WorkRecord.of(work)
 
+    def history(self, external_id: str) -> list[dict]:
+        """A work's change log, oldest first: what happened (created, replaced, withdrawn,
+        reactivated, updated), when, and the detail (content SHA-256, withdrawal reason, or
+        the metadata's old and new values). `revision` is the registry revision of the
+        change for content and status changes (what indexes are stamped with)."""
+        with Session(self.engine) as s:
+            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            if work is None:
+                raise NotFoundError(f"no work with external_id {external_id!r}")
+            rows = s.scalars(select(Change).where(Change.work_id == work.id)
+                             .order_by(Change.id))
+            return [{"change": c.id, "action": c.action, "at": utc_iso(c.at),
+                     "detail": c.detail} for c in rows]
+
     def by_ids(self, ids: Sequence[int]) -> dict[int, WorkRecord]:
         if not ids:
             return {}

@@ -57,6 +57,7 @@ ROUTES = [
     ("post", "/v1/screen/text", "screen", {"json": {"texts": ["a b c d e f g h i j"]}}),
     ("get", "/v1/works", "screen", {}),
     ("get", "/v1/works/KJV-GEN-1", "screen", {}),
+    ("get", "/v1/works/KJV-GEN-1/history", "screen", {}),
     ("post", "/v1/works/NOPE/withdraw", "register", {"json": {"reason": "x"}}),
     ("patch", "/v1/works/NOPE", "register", {"json": {"owner": "x"}}),
     ("post", "/v1/underwriting/profile", "underwrite",
@@ -193,6 +194,10 @@ def test_correct_metadata_and_list_by_owner(client, keys):
             422, "owner")
     problem(client.patch("/v1/works/NOPE", headers=h, json={"owner": "x"}), 404, "NOPE")
     client.patch("/v1/works/KJV-GEN-1", headers=h, json={"owner": "Crown"})
+    hist = client.get("/v1/works/KJV-GEN-1/history", headers=auth(keys["screen"])).json()
+    assert [c["action"] for c in hist["changes"]][-2:] == ["updated", "updated"]
+    assert "'Crown' -> 'The Crown'" in hist["changes"][-2]["detail"]
+    problem(client.get("/v1/works/NOPE/history", headers=auth(keys["screen"])), 404, "NOPE")
 
 
 def test_bulk_import_job_reports_progress_and_bad_rows(client, keys):

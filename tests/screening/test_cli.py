@@ -392,4 +392,8 @@ def test_metadata_correction_update_show_and_reimport(cli, data_dir, work_files,
     assert r.code == 0 and "3 unchanged, 1 updated" in r.err, r.err
     shown = json.loads(cli("--data-dir", data_dir, "works", "show", "W-rocket").out)
     assert shown["owner"] == "Acme Studios"
+    history = [json.loads(x) for x in
+               cli("--data-dir", data_dir, "works", "history", "W-rocket").out.splitlines()]
+    assert [h["action"] for h in history] == ["created", "updated", "updated"]
+    assert "owner: 'Rocket Lab' -> 'Acme Studios'" in history[-1]["detail"]
     assert json.loads(cli("--data-dir", data_dir, "index", "status").out) == before

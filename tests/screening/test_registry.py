@@ -70,9 +70,16 @@ def test_metadata_update_is_logged_and_leaves_content_and_revision(registry):
         log = s.scalars(select(Change).order_by(Change.id)).all()
     assert [c.action for c in log] == ["created", "updated"]
     assert "'Tsuburaya' -> 'Tsuburaya Productions'" in log[-1].detail
-    registry.withdraw("W-1")
+    registry.withdraw("W-1", "licence ended")
     withdrawn, changed = registry.update("W-1", title="Ultraman (1966)")
     assert changed == ["title"] and withdrawn.status == "withdrawn"
+    history = registry.history("W-1")
+    assert [(h["action"], h["detail"]) for h in history] == [
+        ("created", "a" * 64), ("updated", log[-1].detail), ("withdrawn", "licence ended"),
+        ("updated", "title: 'Ultraman' -> 'Ultraman (1966)'")]
+    assert all(h["at"].endswith("+00:00") for h in history)
+    with pytest.raises(NotFoundError, match="W-404"):
+        registry.history("W-404")
 
 
 @pytest.mark.parametrize(("fields", "error", "message"), [
