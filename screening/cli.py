@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from indexes.errors import IndexError_
-from models.errors import ModelError
-from screening.errors import IpscreenError, first_validation_error
+from models.errors import ImageDecodeError, ModelError
+from screening.errors import InvalidInputError, IpscreenError, first_validation_error
+from screening.evidence import write_image_evidence, write_text_evidence
 from screening.image_screening import ImageResult
 from screening.manifest import kind_of
 from screening.registry.repository import WorkMeta
@@ -205,22 +206,41 @@ def works_withdraw(external_id: str, reason: Annotated[str, typer.Option()] = ""
 
 # -- screening --------------------------------------------------------------------------------
 def _print_results(results: Iterable[ImageResult | TextResult], total: int, as_json: bool,
-                   progress: bool, unit: str, describe: Callable[[Any], str]) -> None:
-    """One line (or JSON object) per result on stdout; exit 1 at the end if any failed."""
+                   progress: bool, unit: str, describe: Callable[[Any], str],
+                   evidence: Callable[[int, Any], list[Path]] | None = None) -> None:
+    """One line (or JSON object) per result on stdout; exit 1 at the end if any failed.
+    With `evidence`, each result's evidence files are written and listed (JSON: the
+    "evidence" field; lines: a tab-separated last column)."""
     failures = 0
     bar = tqdm(total=total, desc="screening", unit=unit, file=sys.stderr,
                disable=total < 2 or not progress)
-    for result in results:
+    for position, result in enumerate(results):
         bar.update(1)
         failures += result.error is not None
+        files: list[str] = []
+        problem = None
+        if evidence:
+            try:
+                files = [str(p) for p in evidence(position, result)]
+            except (OSError, IpscreenError, ImageDecodeError, UnicodeDecodeError) as exc:
+                # the screening result stands; only its pictures are missing
+                problem = f"evidence not written: {exc}"
+                _err(f"{result.input}: {problem}")
         if as_json:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+            body = result.to_dict()
+            if evidence and result.error is None:
+                body["evidence"] = files
+                if problem:
+                    body["evidence_error"] = problem
+            typer.echo(json.dumps(body, ensure_ascii=False))
         elif result.error is not None:
             typer.echo(f"{result.input}\terror\t{result.error}")
         else:
             best = result.matches[0] if result.matches else None
             what = describe(best) if best else "-"
-            typer.echo(f"{result.input}\t{result.decision}\t{result.risk_score:.3f}\t{what}")
+            extra = "\t" + " ".join(files) if files else ""
+            typer.echo(f"{result.input}\t{result.decision}\t{result.risk_score:.3f}\t{what}"
+                       f"{extra}")
     bar.close()
     if failures:
         _err(f"{failures} of {total} inputs could not be screened")
@@ -233,15 +253,41 @@ def screen_image(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input.")]
     = False,
     profile: Annotated[str | None, typer.Option(help="accurate, cascade, fast or hash")] = None,
+    evidence: Annotated[Path | None, typer.Option(
+        help="Write, for each input with a match at or above the review threshold, a PNG of "
+        "it with the matched region outlined beside the registered work into this folder.")]
+    = None,
 ) -> None:
     """Screen generated images against the registered works."""
     ws = _workspace()
     inputs = list(expand_image_paths(paths))
     if not inputs:
         raise IpscreenError("no image files found in the given paths")
+    out = _evidence_dir(evidence)
+
+    def write(position: int, result: ImageResult) -> list[Path]:
+        assert out is not None
+        return write_image_evidence(result, position, out, ws.blobs, ws.limits,
+                                    ws.thresholds.review)
+
     _print_results(ws.screen_images(inputs, profile), len(inputs), as_json, ws.progress, "img",
                    lambda m: f"{m.work.external_id} ({m.work.title}) p={m.score:.3f} "
-                             f"region={m.region}")
+                             f"region={m.region}", write if out else None)
+
+
+def _evidence_dir(path: Path | None) -> Path | None:
+    """The evidence folder, created; a clear error before any screening if it cannot be."""
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".ipscreen-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write evidence to {path}: "
+                                f"{exc.strerror or exc}") from None
+    return path
 
 
 @screen_app.command("text")
@@ -252,6 +298,10 @@ def screen_text(
     = False,
     paraphrase: Annotated[bool, typer.Option(
         "--paraphrase/--no-paraphrase", help="Run the paraphrase (embedding) layer.")] = True,
+    evidence: Annotated[Path | None, typer.Option(
+        help="Write, for each input with a match at or above the review threshold, an HTML "
+        "page with the copied spans highlighted in the output and the work into this "
+        "folder.")] = None,
 ) -> None:
     """Screen generated texts against the registered text works."""
     ws = _workspace()
@@ -263,12 +313,24 @@ def screen_text(
             inputs.extend((str(f), f) for f in expand_text_paths([Path(p)]))
     if not inputs:
         raise IpscreenError("no text files found in the given paths")
+    out = _evidence_dir(evidence)
+
+    def write(position: int, result: TextResult) -> list[Path]:
+        assert out is not None
+        source = inputs[position][1]
+        if result.error is not None or not result.matches:
+            return []
+        output = source if isinstance(source, str) else ws.texts.read(source)
+        return write_text_evidence(result, output, position, out, ws.blobs,
+                                   ws.thresholds.review)
+
     # --no-paraphrase turns the layer off; otherwise the setting decides
     _print_results(ws.screen_texts(inputs, paraphrase=None if paraphrase else False),
                    len(inputs), as_json, ws.progress, "text",
                    lambda m: f"{m.work.external_id} ({m.work.title}) p={m.score:.3f} "
                              f"longest run {m.longest_run_words} words, "
-                             f"{m.output_copied_fraction:.0%} of the output")
+                             f"{m.output_copied_fraction:.0%} of the output",
+                   write if out else None)
 
 
 def _stdin_text(max_bytes: int) -> str:

@@ -397,3 +397,25 @@ def test_metadata_correction_update_show_and_reimport(cli, data_dir, work_files,
     assert [h["action"] for h in history] == ["created", "updated", "updated"]
     assert "owner: 'Rocket Lab' -> 'Acme Studios'" in history[-1]["detail"]
     assert json.loads(cli("--data-dir", data_dir, "index", "status").out) == before
+
+
+def test_screen_writes_evidence_sheets_for_matches_only(cli, data_dir, queries, tmp_path):
+    from PIL import Image
+
+    ev = tmp_path / "evidence"
+    r, results = screen(cli, data_dir, queries, "--evidence", ev)
+    assert r.code == 0, r.err
+    by_name = {Path(x["input"]).name: x for x in results}
+    assert by_name["unrelated.png"]["evidence"] == []
+    sheets = by_name["coffee_in_scene.png"]["evidence"]
+    assert sheets and all(Path(p).parent == ev for p in sheets)
+    assert "W-coffee" in Path(sheets[0]).name
+    with Image.open(sheets[0]) as im:
+        assert im.format == "PNG" and im.height > 480
+    assert sorted(p.name for p in ev.iterdir()) == sorted(
+        Path(p).name for x in results for p in x["evidence"])  # nothing else, no temp files
+    # a folder that cannot be written is refused before screening starts
+    (tmp_path / "a-file").write_text("x")
+    r = cli("--data-dir", data_dir, "screen", "image", queries, "--evidence",
+            tmp_path / "a-file" / "sub")
+    assert r.code == 2 and "cannot write evidence to" in r.err and r.out == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -145,3 +146,30 @@ def test_underwrite_screens_a_folder_of_outputs_first(text_dir, cli, tmp_path):
     assert q["profile"]["outputs"] == 2 and q["profile"]["levels"]["high"] == 1
     assert q["profile"]["top_contributions"][0]["external_id"] == "KJV-GEN-1"
     assert q["screening_versions"][0]["kind"] == "text" and q["premium"] > 0
+
+
+def test_evidence_pages_mark_the_copied_passage_for_files_and_stdin(text_dir, cli, tmp_path,
+                                                                   monkeypatch):
+    import html
+
+    excerpt = " ".join(kjv(1, 1).split()[10:70])
+    outs = tmp_path / "outputs"
+    outs.mkdir()
+    (outs / "a.txt").write_text(filler(40) + "\n\n" + excerpt + "\n\n" + filler(20))
+    (outs / "b.txt").write_text(filler(200, 3000))
+    ev = tmp_path / "ev"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
+        ("Quoting: " + excerpt).encode())))
+    r = cli("--data-dir", text_dir, "screen", "text", outs, "-", "--json", "--evidence", ev)
+    assert r.code == 0, r.err
+    res = {Path(x["input"]).name: x for x in lines(r.out)}
+    assert res["b.txt"]["evidence"] == []
+    for name in ("a.txt", "-"):
+        (page,) = res[name]["evidence"]
+        body = Path(page).read_text(encoding="utf-8")
+        marked = re.findall(r'<mark class="verbatim"[^>]*><sup>1</sup>(.*?)</mark>', body,
+                            re.S)
+        # the same passage, marked once in the output and once in the work
+        assert len(marked) == 2 and all(html.unescape(m).split()[:60] == excerpt.split()
+                                        for m in marked)
+        assert "KJV-GEN-1" in body and "Genesis 1" in body

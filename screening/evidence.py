@@ -1,0 +1,242 @@
+"""Evidence a reviewer (or a court) can look at, beside the JSON.
+
+- Images: one PNG per match, the screened image with the matched region outlined next to the
+  registered work, and a caption naming the work, its owner and registration, the score and
+  the decision.
+- Texts: one self-contained HTML page per match, the output and the registered work side by
+  side with the copied spans highlighted by kind (verbatim, near-verbatim, paraphrase) and
+  numbered alike on both sides, under the evidence figures (longest run, shares copied).
+  Long texts are shown around the spans only, so a 10 MB work gives a readable page.
+
+Files are written atomically (a crash leaves no half-written evidence) into a folder the
+caller names; nothing is written for clear results.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from indexes.store import atomic_write
+from models.imaging import DecodeLimits, decode_image, read_image_bytes
+from screening.image_screening import ImageMatch, ImageResult
+from screening.registry.blobs import BlobStore
+from screening.text_screening import TextMatch, TextResult
+
+#: Height of each panel of an image sheet, in pixels (the query and the work are scaled to it).
+PANEL = 480
+#: Characters of context shown around each span in long texts.
+CONTEXT = 300
+#: Texts up to this many characters are shown whole.
+WHOLE_TEXT = 20_000
+#: Evidence files per screened input (its best matches at or above the review threshold).
+PER_INPUT = 3
+COLOURS = {"verbatim": "#f4a3a3", "near_verbatim": "#f7c98b", "paraphrase": "#a9c8f0"}
+KIND_NAMES = {"verbatim": "verbatim", "near_verbatim": "near-verbatim",
+              "paraphrase": "paraphrase"}
+
+
+def _safe(name: str, limit: int = 60) -> str:
+    """A file-name-safe rendering of an input or work name."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)
+    return stem.strip("._")[:limit] or "input"
+
+
+def _file_name(position: int, input_name: str, external_id: str, suffix: str) -> str:
+    return f"{position:05d}-{_safe(input_name)}-{_safe(external_id)}{suffix}"
+
+
+def _publish(path: Path, data: bytes) -> None:
+    """Write atomically, readable by the reviewers the file is for (atomic_write's temp
+    files are private to the owner)."""
+    atomic_write(path, data)
+    os.chmod(path, 0o644)
+
+
+# -- images -------------------------------------------------------------------------------------
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _scaled(image: Image.Image, height: int) -> tuple[Image.Image, float]:
+    scale = height / image.height
+    width = max(1, round(image.width * scale))
+    if width > 2 * height:  # a very wide image: fit its width instead
+        scale = 2 * height / image.width
+        width, height = 2 * height, max(1, round(image.height * scale))
+    return image.resize((width, height), Image.Resampling.LANCZOS), scale
+
+
+def image_sheet(query: Image.Image, size: tuple[int, int], match: ImageMatch,
+                work: Image.Image, input_name: str, decision: str) -> Image.Image:
+    """The screened image with the match's region outlined, beside the registered work.
+    `size` is the screened image's own size (the decoder's working copy may be smaller),
+    which the region's pixels refer to."""
+    q, _ = _scaled(query.convert("RGB"), PANEL)
+    qs = q.width / size[0]
+    w, _ = _scaled(work.convert("RGB"), PANEL)
+    pad, font = 16, _font(15)
+    w_rec = match.work
+    lines = [
+        f"Screened: {input_name} ({size[0]}x{size[1]})  -  decision: {decision.upper()}, "
+        f"copy probability {match.score:.3f}",
+        f"Matched region (red): {match.region} in the screened image's pixels",
+        f"Registered work: {w_rec.external_id}  {w_rec.title}  -  owner: {w_rec.owner or '-'}"
+        f"  -  category: {w_rec.category or '-'}",
+        f"Registration: {w_rec.registration_no or '-'} ({w_rec.jurisdiction or '-'})  -  "
+        f"content SHA-256 {w_rec.content_sha256[:16]}...",
+    ]
+    line_h = 22
+    width = pad * 3 + q.width + w.width
+    height = pad * 2 + max(q.height, w.height) + pad + line_h * len(lines)
+    sheet = Image.new("RGB", (width, height), "white")
+    sheet.paste(q, (pad, pad))
+    sheet.paste(w, (pad * 2 + q.width, pad))
+    draw = ImageDraw.Draw(sheet)
+    x0, y0, x1, y1 = match.region
+    box = [pad + x0 * qs, pad + y0 * qs, pad + x1 * qs, pad + y1 * qs]
+    draw.rectangle(box, outline=(220, 0, 0), width=max(2, PANEL // 120))
+    y = pad * 2 + max(q.height, w.height)
+    for text in lines:
+        draw.text((pad, y), text, fill=(20, 20, 20), font=font)
+        y += line_h
+    return sheet
+
+
+def write_image_evidence(result: ImageResult, position: int, out_dir: Path, blobs: BlobStore,
+                         limits: DecodeLimits, review: float) -> list[Path]:
+    """PNG sheets for a result's best matches at or above `review`; [] for clear results."""
+    matches = [m for m in result.matches if m.score >= review][:PER_INPUT]
+    if result.error is not None or not matches:
+        return []
+    query = decode_image(read_image_bytes(Path(result.input), limits), limits)
+    written = []
+    for m in matches:
+        work = decode_image(blobs.get(m.work.content_sha256), limits).image
+        sheet = image_sheet(query.image, (query.width, query.height), m, work, result.input,
+                            result.decision)
+        buf = io.BytesIO()
+        sheet.save(buf, format="PNG", optimize=True)
+        path = out_dir / _file_name(position, result.input, m.work.external_id, ".png")
+        _publish(path, buf.getvalue())
+        written.append(path)
+    return written
+
+
+# -- texts --------------------------------------------------------------------------------------
+def _marked(text: str, spans: Sequence[tuple[int, int, str, int]]) -> str:
+    """HTML of `text` with spans (start, end, kind, number) highlighted; long texts are cut
+    to CONTEXT characters around the spans. Overlapping spans are clipped to the first."""
+    spans = sorted((max(0, s), min(len(text), e), k, n) for s, e, k, n in spans if e > s)
+    if len(text) <= WHOLE_TEXT:
+        shown = [(0, len(text))]
+    else:
+        shown = []
+        for s, e, _, _ in spans:
+            lo, hi = max(0, s - CONTEXT), min(len(text), e + CONTEXT)
+            if shown and lo <= shown[-1][1]:
+                shown[-1] = (shown[-1][0], max(shown[-1][1], hi))
+            else:
+                shown.append((lo, hi))
+    def gap(what: str) -> str:
+        return f'<span class="gap">[... {what} ...]</span>'
+
+    out: list[str] = []
+    for i, (lo, hi) in enumerate(shown):
+        if i == 0 and lo > 0:
+            out.append(gap(f"{lo:,} characters before") + "\n")
+        elif i > 0:
+            out.append("\n" + gap(f"{lo - shown[i - 1][1]:,} characters") + "\n")
+        at = lo
+        for s, e, kind, n in spans:
+            s, e = max(s, at), min(e, hi)
+            if e <= s:
+                continue
+            out.append(html.escape(text[at:s]))
+            out.append(f'<mark class="{kind}" title="{KIND_NAMES.get(kind, kind)} span {n}">'
+                       f'<sup>{n}</sup>{html.escape(text[s:e])}</mark>')
+            at = e
+        out.append(html.escape(text[at:hi]))
+        if i == len(shown) - 1 and hi < len(text):
+            out.append("\n" + gap(f"{len(text) - hi:,} characters after"))
+    return "".join(out)
+
+
+def text_page(output: str, match: TextMatch, work: str, input_name: str,
+              decision: str) -> str:
+    """A self-contained HTML page: figures, then output and work with the spans marked."""
+    w = match.work
+    numbered = list(enumerate(match.spans, start=1))
+    out_spans = [(s.output_start, s.output_end, s.kind, n) for n, s in numbered]
+    work_spans = [(s.work_start, s.work_end, s.kind, n) for n, s in numbered]
+    rows = [
+        ("Decision", f"{decision} (copy probability {match.score:.4f})"),
+        ("Registered work", f"{w.external_id}: {w.title}"),
+        ("Owner / category", f"{w.owner or '-'} / {w.category or '-'}"),
+        ("Registration", f"{w.registration_no or '-'} ({w.jurisdiction or '-'}), content "
+                         f"SHA-256 {w.content_sha256}"),
+        ("Longest copied run", f"{match.longest_run_words} words, "
+                               f"{match.longest_run_chars} characters"),
+        ("Share of the output copied", f"{match.output_copied_fraction:.1%}"),
+        ("Share of the work reproduced", f"{match.work_reproduced_fraction:.1%}"),
+        ("Spans", "; ".join(f"{n}: {KIND_NAMES.get(s.kind, s.kind)} (similarity "
+                            f"{s.similarity:.2f}), output [{s.output_start}, {s.output_end}) "
+                            f"- work [{s.work_start}, {s.work_end})" for n, s in numbered)),
+    ]
+    table = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                      for k, v in rows)
+    legend = " ".join(f'<mark class="{k}">{v}</mark>' for k, v in KIND_NAMES.items())
+    style = "\n".join(f"mark.{k} {{ background: {c}; }}" for k, c in COLOURS.items())
+    title = f"ipscreen evidence: {input_name} vs {w.external_id}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #111; }}
+table {{ border-collapse: collapse; margin-bottom: 1em; }}
+th, td {{ text-align: left; vertical-align: top; padding: 0.2em 0.8em 0.2em 0; }}
+.cols {{ display: grid; grid-template-columns: 1fr 1fr; gap: 1.5em; }}
+pre {{ white-space: pre-wrap; word-wrap: break-word; font-family: Georgia, serif;
+       font-size: 0.95em; line-height: 1.45; border: 1px solid #ddd; padding: 0.8em; }}
+sup {{ color: #700; font-weight: bold; margin-right: 0.15em; }}
+.gap {{ color: #888; font-style: italic; }}
+{style}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<table>
+{table}
+</table>
+<p>Highlighted: {legend}. Span numbers match on both sides; offsets are characters (Unicode
+code points) into the original texts.</p>
+<div class="cols">
+<section><h2>Screened output: {html.escape(input_name)}</h2>
+<pre>{_marked(output, out_spans)}</pre></section>
+<section><h2>Registered work: {html.escape(w.external_id)}</h2>
+<pre>{_marked(work, work_spans)}</pre></section>
+</div>
+</body></html>
+"""
+
+
+def write_text_evidence(result: TextResult, output: str, position: int, out_dir: Path,
+                        blobs: BlobStore, review: float) -> list[Path]:
+    """HTML pages for a result's best matches at or above `review`; [] for clear results."""
+    matches = [m for m in result.matches if m.score >= review and m.spans][:PER_INPUT]
+    if result.error is not None or not matches:
+        return []
+    written = []
+    for m in matches:
+        work = blobs.get(m.work.content_sha256).decode("utf-8")
+        page = text_page(output, m, work, result.input, result.decision)
+        path = out_dir / _file_name(position, result.input, m.work.external_id, ".html")
+        _publish(path, page.encode("utf-8"))
+        written.append(path)
+    return written
