@@ -20,6 +20,7 @@ from PIL import Image
 
 from screening.evaluation.bible import chapter as bible_chapter
 from screening.evaluation.edits import EDITS
+from screening.evidence import write_image_evidence, write_text_evidence
 from screening.registry.repository import WorkMeta
 from screening.service import Workspace
 from screening.settings import Settings
@@ -70,12 +71,19 @@ def main(root: Path = Path(".cache/demo")) -> int:
         outputs.append(out)
     print(f"Screening {len(outputs)} generated images (profile accurate):\n")
     print(f"{'input':36} {'decision':8} {'risk':>6}  match (region in input pixels)")
-    for r in ws.screen_images(outputs, "accurate"):
+    evidence = root / "evidence"
+    evidence.mkdir()
+    sheets = 0
+    for i, r in enumerate(ws.screen_images(outputs, "accurate")):
         best = r.matches[0] if r.matches else None
         what = f"{best.work.external_id} {best.region}" if best else "-"
         print(f"{Path(r.input).name:36} {r.decision:8} {r.risk_score:6.3f}  {what}")
-    print("\nSame from the shell: ipscreen --data-dir", root / "data",
-          "screen image", root / "outputs", "--json")
+        sheets += len(write_image_evidence(r, i, evidence, ws.blobs, ws.limits,
+                                           ws.thresholds.review))
+    print(f"\nEvidence for reviewers ({sheets} sheets: each copy beside its work, the matched "
+          f"region outlined): {evidence}")
+    print("Same from the shell: ipscreen --data-dir", root / "data",
+          "screen image", root / "outputs", "--json --evidence", evidence)
     _text_demo(ws, root)
     return 0
 
@@ -107,13 +115,20 @@ def _text_demo(ws: Workspace, root: Path) -> None:
         (folder / name).write_text(text, encoding="utf-8")
     print(f"Screening {len(outputs)} generated texts:\n")
     print(f"{'input':26} {'decision':8} {'risk':>6}  match: spans, longest copied run")
-    for r in ws.screen_texts((p.name, p) for p in sorted(folder.iterdir())):
+    names = sorted(outputs)
+    evidence = root / "evidence"
+    pages = 0
+    for i, r in enumerate(ws.screen_texts((n, folder / n) for n in names)):
         best = r.matches[0] if r.matches else None
         what = (f"{best.work.external_id}: {', '.join(s.kind for s in best.spans)}; "
                 f"{best.longest_run_words} words" if best else "-")
         print(f"{r.input:26} {r.decision:8} {r.risk_score:6.3f}  {what}")
-    print("\nSame from the shell: ipscreen --data-dir", root / "data", "screen text", folder,
-          "--json")
+        pages += len(write_text_evidence(r, outputs[names[i]], i, evidence, ws.blobs,
+                                         ws.thresholds.review))
+    print(f"\nEvidence for reviewers ({pages} HTML pages, copied spans highlighted in the "
+          f"output and the work): {evidence}")
+    print("Same from the shell: ipscreen --data-dir", root / "data", "screen text", folder,
+          "--json --evidence", evidence)
 
 
 def serve(root: Path = Path(".cache/demo"), port: int = 8000) -> None:
