@@ -14,6 +14,7 @@ caller names; nothing is written for clear results.
 
 from __future__ import annotations
 
+import difflib
 import html
 import io
 import os
@@ -27,7 +28,7 @@ from indexes.store import atomic_write
 from models.imaging import DecodeLimits, decode_image, read_image_bytes
 from screening.image_screening import ImageMatch, ImageResult
 from screening.registry.blobs import BlobStore
-from screening.text_screening import TextMatch, TextResult
+from screening.text_screening import Span, TextMatch, TextResult
 
 #: Height of each panel of an image sheet, in pixels (the query and the work are scaled to it).
 PANEL = 480
@@ -133,20 +134,61 @@ def write_image_evidence(result: ImageResult, position: int, out_dir: Path, blob
 
 
 # -- texts --------------------------------------------------------------------------------------
-def _marked(text: str, spans: Sequence[tuple[int, int, str, int]]) -> str:
-    """HTML of `text` with spans (start, end, kind, number) highlighted; long texts are cut
-    to CONTEXT characters around the spans. Overlapping spans are clipped to the first."""
-    spans = sorted((max(0, s), min(len(text), e), k, n) for s, e, k, n in spans if e > s)
+#: Words for telling edits apart: a CJK character each, otherwise runs of word characters.
+TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|\w+")
+
+Range = tuple[int, int]
+
+
+def edited_ranges(a: str, b: str) -> tuple[list[Range], list[Range]]:
+    """Character ranges, in a and in b, of the words that differ between two versions of a
+    passage (compared case-folded, punctuation ignored): what a near-verbatim copy changed."""
+    ta = [(m.start(), m.end(), m.group().casefold()) for m in TOKEN.finditer(a)]
+    tb = [(m.start(), m.end(), m.group().casefold()) for m in TOKEN.finditer(b)]
+    ops = difflib.SequenceMatcher(None, [t[2] for t in ta], [t[2] for t in tb],
+                                  autojunk=False).get_opcodes()
+    ra, rb = [], []
+    for op, i1, i2, j1, j2 in ops:
+        if op == "equal":
+            continue
+        if i2 > i1:
+            ra.append((ta[i1][0], ta[i2 - 1][1]))
+        if j2 > j1:
+            rb.append((tb[j1][0], tb[j2 - 1][1]))
+    return ra, rb
+
+
+def _with_edits(text: str, s: int, e: int, edits: Sequence[Range]) -> str:
+    """Escaped text[s:e] with the edited ranges inside it marked."""
+    out, at = [], s
+    for a, b in sorted(edits):
+        a, b = max(a, at), min(b, e)
+        if b <= a:
+            continue
+        out.append(html.escape(text[at:a]))
+        out.append(f'<span class="edit">{html.escape(text[a:b])}</span>')
+        at = b
+    out.append(html.escape(text[at:e]))
+    return "".join(out)
+
+
+def _marked(text: str, spans: Sequence[tuple[int, int, str, int, Sequence[Range]]]) -> str:
+    """HTML of `text` with spans (start, end, kind, number, edited ranges) highlighted; long
+    texts are cut to CONTEXT characters around the spans. Overlapping spans are clipped to
+    the first."""
+    spans = sorted((max(0, s), min(len(text), e), k, n, ed) for s, e, k, n, ed in spans
+                   if e > s)
     if len(text) <= WHOLE_TEXT:
         shown = [(0, len(text))]
     else:
         shown = []
-        for s, e, _, _ in spans:
+        for s, e, *_ in spans:
             lo, hi = max(0, s - CONTEXT), min(len(text), e + CONTEXT)
             if shown and lo <= shown[-1][1]:
                 shown[-1] = (shown[-1][0], max(shown[-1][1], hi))
             else:
                 shown.append((lo, hi))
+
     def gap(what: str) -> str:
         return f'<span class="gap">[... {what} ...]</span>'
 
@@ -157,13 +199,13 @@ def _marked(text: str, spans: Sequence[tuple[int, int, str, int]]) -> str:
         elif i > 0:
             out.append("\n" + gap(f"{lo - shown[i - 1][1]:,} characters") + "\n")
         at = lo
-        for s, e, kind, n in spans:
+        for s, e, kind, n, edits in spans:
             s, e = max(s, at), min(e, hi)
             if e <= s:
                 continue
             out.append(html.escape(text[at:s]))
             out.append(f'<mark class="{kind}" title="{KIND_NAMES.get(kind, kind)} span {n}">'
-                       f'<sup>{n}</sup>{html.escape(text[s:e])}</mark>')
+                       f'<sup>{n}</sup>{_with_edits(text, s, e, edits)}</mark>')
             at = e
         out.append(html.escape(text[at:hi]))
         if i == len(shown) - 1 and hi < len(text):
@@ -176,8 +218,24 @@ def text_page(output: str, match: TextMatch, work: str, input_name: str,
     """A self-contained HTML page: figures, then output and work with the spans marked."""
     w = match.work
     numbered = list(enumerate(match.spans, start=1))
-    out_spans = [(s.output_start, s.output_end, s.kind, n) for n, s in numbered]
-    work_spans = [(s.work_start, s.work_end, s.kind, n) for n, s in numbered]
+    edits: dict[int, tuple[list[Range], list[Range]]] = {}
+    for n, s in numbered:
+        if s.kind == "near_verbatim":  # show which words the copy changed, on both sides
+            ra, rb = edited_ranges(output[s.output_start:s.output_end],
+                                   work[s.work_start:s.work_end])
+            edits[n] = ([(a + s.output_start, b + s.output_start) for a, b in ra],
+                        [(a + s.work_start, b + s.work_start) for a, b in rb])
+    out_spans = [(s.output_start, s.output_end, s.kind, n, edits.get(n, ([], []))[0])
+                 for n, s in numbered]
+    work_spans = [(s.work_start, s.work_end, s.kind, n, edits.get(n, ([], []))[1])
+                  for n, s in numbered]
+
+    def described(n: int, s: Span) -> str:
+        places = len(edits[n][0]) if n in edits else 0
+        changed = f", {places} changed place(s) underlined" if places else ""
+        return (f"{n}: {KIND_NAMES.get(s.kind, s.kind)} (similarity {s.similarity:.2f}"
+                f"{changed}), output [{s.output_start}, {s.output_end}) - work "
+                f"[{s.work_start}, {s.work_end})")
     rows = [
         ("Decision", f"{decision} (copy probability {match.score:.4f})"),
         ("Registered work", f"{w.external_id}: {w.title}"),
@@ -188,9 +246,7 @@ def text_page(output: str, match: TextMatch, work: str, input_name: str,
                                f"{match.longest_run_chars} characters"),
         ("Share of the output copied", f"{match.output_copied_fraction:.1%}"),
         ("Share of the work reproduced", f"{match.work_reproduced_fraction:.1%}"),
-        ("Spans", "; ".join(f"{n}: {KIND_NAMES.get(s.kind, s.kind)} (similarity "
-                            f"{s.similarity:.2f}), output [{s.output_start}, {s.output_end}) "
-                            f"- work [{s.work_start}, {s.work_end})" for n, s in numbered)),
+        ("Spans", "; ".join(described(n, s) for n, s in numbered)),
     ]
     table = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                       for k, v in rows)
@@ -208,14 +264,16 @@ pre {{ white-space: pre-wrap; word-wrap: break-word; font-family: Georgia, serif
        font-size: 0.95em; line-height: 1.45; border: 1px solid #ddd; padding: 0.8em; }}
 sup {{ color: #700; font-weight: bold; margin-right: 0.15em; }}
 .gap {{ color: #888; font-style: italic; }}
+.edit {{ text-decoration: underline wavy #a00; font-weight: bold; }}
 {style}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <table>
 {table}
 </table>
-<p>Highlighted: {legend}. Span numbers match on both sides; offsets are characters (Unicode
-code points) into the original texts.</p>
+<p>Highlighted: {legend}; inside near-verbatim spans, the <span class="edit">words that
+differ</span> between the output and the work. Span numbers match on both sides; offsets are
+characters (Unicode code points) into the original texts.</p>
 <div class="cols">
 <section><h2>Screened output: {html.escape(input_name)}</h2>
 <pre>{_marked(output, out_spans)}</pre></section>

@@ -7,7 +7,7 @@ import re
 
 from PIL import Image
 
-from screening.evidence import _marked, image_sheet, text_page
+from screening.evidence import _marked, edited_ranges, image_sheet, text_page
 from screening.image_screening import ImageMatch
 from screening.registry.repository import WorkRecord
 from screening.text_screening import Span, TextMatch
@@ -40,7 +40,7 @@ def test_image_sheet_outlines_the_region_in_the_screened_images_own_pixels():
 
 def test_marked_text_escapes_numbers_and_clips_overlaps():
     text = "<script>alert(1)</script> copied words here & more"
-    out = _marked(text, [(26, 44, "verbatim", 1), (30, 40, "paraphrase", 2)])
+    out = _marked(text, [(26, 44, "verbatim", 1, []), (30, 40, "paraphrase", 2, [])])
     assert "<script>" not in out and "&lt;script&gt;" in out and "&amp; more" in out
     assert re.findall(r"<mark class=\"(\w+)\"", out) == ["verbatim"]  # 2 lies inside 1
     marked = re.search(r"<sup>1</sup>(.*?)</mark>", out)
@@ -51,7 +51,7 @@ def test_long_texts_are_shown_around_the_spans_only():
     text = "x" * 50_000 + "COPIED PASSAGE" + "y" * 50_000 + "ANOTHER" + "z" * 1_000
     a = 50_000
     b = a + 14 + 50_000
-    out = _marked(text, [(a, a + 14, "verbatim", 1), (b, b + 7, "near_verbatim", 2)])
+    out = _marked(text, [(a, a + 14, "verbatim", 1, []), (b, b + 7, "near_verbatim", 2, [])])
     assert len(out) < 5_000
     assert "49,700 characters before" in out and "49,400 characters" in out
     assert "700 characters after" in out
@@ -70,3 +70,27 @@ def test_text_page_numbers_spans_alike_in_output_and_work():
     assert page.count("<sup>1</sup>In the beginning God created the heaven</mark>") == 2
     assert "混合テキスト" in page and "reply &lt;1&gt;.txt" in page
     assert "7 words, 38 characters" in page and "60.0%" in page and "70.0%" in page
+
+
+def test_edited_words_are_found_on_both_sides_of_a_near_verbatim_copy():
+    work = "And God said, Let there be light: and there was light."
+    out = "and God said: let there be LIGHT, and then there was light!"
+    ra, rb = edited_ranges(out, work)
+    assert [out[a:b] for a, b in ra] == ["then"] and rb == []  # case and punctuation ignored
+    ra, rb = edited_ranges("God made the firmament", "God divided the firmament")
+    assert ra == [(4, 8)] and rb == [(4, 11)]
+    # CJK compares per character
+    assert edited_ranges("天地創造の物語", "天地開闢の物語") == ([(2, 4)], [(2, 4)])
+
+
+def test_text_page_underlines_what_a_near_verbatim_copy_changed():
+    work = "In the beginning God created the heaven and the earth."
+    output = "Intro. In the beginning God made the heaven and the earth. Outro."
+    s = output.index("In the")
+    e = output.index(" Outro")
+    span = Span("near_verbatim", s, e, 0, len(work), 0.9)
+    m = TextMatch(record(kind="text", external_id="KJV-1"), 0.99, {}, [span], 5, 20, 0.7, 1.0)
+    page = text_page(output, m, work, "reply.txt", "block")
+    assert '<span class="edit">made</span>' in page
+    assert '<span class="edit">created</span>' in page
+    assert "1 changed place(s) underlined" in page
