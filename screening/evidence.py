@@ -25,7 +25,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from indexes.store import atomic_write
-from models.imaging import DecodeLimits, decode_image, read_image_bytes
+from models.imaging import DecodedImage, DecodeLimits, decode_image, read_image_bytes
 from screening.image_screening import ImageMatch, ImageResult
 from screening.registry.blobs import BlobStore
 from screening.text_screening import Span, TextMatch, TextResult
@@ -122,15 +122,24 @@ def write_image_evidence(result: ImageResult, position: int, out_dir: Path, blob
     query = decode_image(read_image_bytes(Path(result.input), limits), limits)
     written = []
     for m in matches:
-        work = decode_image(blobs.get(m.work.content_sha256), limits).image
-        sheet = image_sheet(query.image, (query.width, query.height), m, work, result.input,
-                            result.decision)
-        buf = io.BytesIO()
-        sheet.save(buf, format="PNG", optimize=True)
         path = out_dir / _file_name(position, result.input, m.work.external_id, ".png")
-        _publish(path, buf.getvalue())
+        _publish(path, image_sheet_png(query, m, blobs, limits, result.input, result.decision))
         written.append(path)
     return written
+
+
+def image_sheet_png(query: DecodedImage | bytes, match: ImageMatch, blobs: BlobStore,
+                    limits: DecodeLimits, input_name: str, decision: str) -> bytes:
+    """image_sheet as PNG bytes (the query decoded, or its bytes), the registered work read
+    from the blob store."""
+    if isinstance(query, bytes):
+        query = decode_image(query, limits)
+    work = decode_image(blobs.get(match.work.content_sha256), limits).image
+    sheet = image_sheet(query.image, (query.width, query.height), match, work, input_name,
+                        decision)
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 # -- texts --------------------------------------------------------------------------------------
@@ -292,8 +301,8 @@ def write_text_evidence(result: TextResult, output: str, position: int, out_dir:
         return []
     written = []
     for m in matches:
-        work = blobs.get(m.work.content_sha256).decode("utf-8")
-        page = text_page(output, m, work, result.input, result.decision)
+        page = text_page(output, m, blobs.get(m.work.content_sha256).decode("utf-8"),
+                         result.input, result.decision)
         path = out_dir / _file_name(position, result.input, m.work.external_id, ".html")
         _publish(path, page.encode("utf-8"))
         written.append(path)

@@ -40,6 +40,39 @@ def test_screen_image_finds_an_edited_copy_with_provenance(client, keys, photos)
     assert v["calibration"].startswith("image-accurate@")
 
 
+def test_evidence_sheet_and_page_over_http(client, keys, photos):
+    import io
+
+    from PIL import Image
+
+    h = auth(keys["screen"])
+    copy = png_bytes(ImageOps.mirror(photos["coffee"]).resize((300, 200)), "JPEG", quality=70)
+    r = client.post("/v1/evidence/image", headers=h, files={"file": ("copy.jpg", copy)})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["x-ipscreen-work"] == "IMG-coffee"
+    assert r.headers["x-ipscreen-decision"] == "block"
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.format == "PNG" and im.width > 600
+    # nothing similar enough, unless a weaker match is asked for by name
+    other = png_bytes(photos["colorwheel"])
+    problem(client.post("/v1/evidence/image", headers=h, files={"file": ("o.png", other)}),
+            404, "no match at or above the review threshold")
+    problem(client.post("/v1/evidence/image", headers=h, files={"file": ("o.png", other)},
+                        data={"external_id": "IMG-rocket"}), 404, "not among")
+    problem(client.post("/v1/evidence/image", headers=h, files={"file": ("x.png", b"junk")}),
+            400, "not a recognised image format")
+    text = filler(40) + " " + " ".join(kjv(1, 1).split()[:60])
+    r = client.post("/v1/evidence/text", headers=h, json={"text": text, "id": "reply-7"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["x-ipscreen-work"] == "KJV-GEN-1"
+    assert r.text.count('<mark class="verbatim" title=') == 2 and "reply-7" in r.text
+    problem(client.post("/v1/evidence/text", headers=h, json={"text": filler(60)}), 404,
+            "no match")
+    problem(client.post("/v1/evidence/text", json={"text": text}), 401, "missing API key")
+
+
 def test_screen_text_and_request_id_passthrough(client, keys):
     text = filler(40) + " " + " ".join(kjv(1, 1).split()[:60])
     r = client.post("/v1/screen/text", headers={**auth(keys["screen"]), "X-Request-ID": "abc-1"},
@@ -58,6 +91,7 @@ ROUTES = [
     ("get", "/v1/works", "screen", {}),
     ("get", "/v1/works/KJV-GEN-1", "screen", {}),
     ("get", "/v1/works/KJV-GEN-1/history", "screen", {}),
+    ("post", "/v1/evidence/text", "screen", {"json": {"text": "a b c d e f g h i j"}}),
     ("post", "/v1/works/NOPE/withdraw", "register", {"json": {"reason": "x"}}),
     ("patch", "/v1/works/NOPE", "register", {"json": {"owner": "x"}}),
     ("post", "/v1/underwriting/profile", "underwrite",
