@@ -158,6 +158,8 @@ Demo API key (all scopes; shown once): {key}
        "{base}/v1/screen/image?profile=cascade"   # fast first, accurate where unsure
   curl -s -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
        -d '{text}' {base}/v1/screen/text
+  curl -s -H "Authorization: Bearer {key}" -F "file=@{image}" \\
+       -o evidence.png {base}/v1/evidence/image   # the region outlined beside the work
   curl -s {base}/readyz
 """, flush=True)
     os.execvp(sys.executable, [sys.executable, "-m", "screening.cli", "--data-dir", str(data),
