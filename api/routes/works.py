@@ -132,7 +132,7 @@ def get_work(external_id: str, state: StateDep, key: ScreenKey) -> WorkPublic:
     return WorkPublic(**state.writer.registry.get(external_id).public())
 
 
-class Change(BaseModel):
+class WorkChange(BaseModel):
     change: int
     action: Literal["created", "replaced", "withdrawn", "reactivated", "updated"]
     at: str
@@ -141,7 +141,7 @@ class Change(BaseModel):
 
 class History(BaseModel):
     external_id: str
-    changes: list[Change]
+    changes: list[WorkChange]
 
     model_config = {"json_schema_extra": {"examples": [{"external_id": "TSU-0001", "changes": [
         {"change": 42, "action": "created", "at": "2026-11-22T12:00:00+00:00",
@@ -155,7 +155,7 @@ class History(BaseModel):
             "metadata corrected, with times")
 def work_history(external_id: str, state: StateDep, key: ScreenKey) -> History:
     changes = state.writer.registry.history(external_id)
-    return History(external_id=external_id, changes=[Change(**c) for c in changes])
+    return History(external_id=external_id, changes=[WorkChange(**c) for c in changes])
 
 
 class MetadataUpdate(BaseModel):

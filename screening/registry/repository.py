@@ -205,8 +205,9 @@ class WorksRegistry:
     def history(self, external_id: str) -> list[dict]:
         """A work's change log, oldest first: what happened (created, replaced, withdrawn,
         reactivated, updated), when, and the detail (content SHA-256, withdrawal reason, or
-        the metadata's old and new values). `revision` is the registry revision of the
-        change for content and status changes (what indexes are stamped with)."""
+        the metadata's old and new values). `change` numbers the change log; for a content
+        or status change it is the registry revision that change produced (what indexes are
+        stamped with)."""
         with Session(self.engine) as s:
             work = s.scalar(select(Work).where(Work.external_id == external_id))
             if work is None:
