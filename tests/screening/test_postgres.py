@@ -75,6 +75,13 @@ def test_registry_on_postgres(postgres_url):
     reg.withdraw("PG-1")
     assert [(w.external_id, w.status) for w in reg.changed_since(rec.revision, "image")] == \
         [("PG-1", "withdrawn")]
+    rev = reg.revision()
+    upd, changed = reg.update("PG-1", owner="O2")
+    assert changed == ["owner"] and upd.owner == "O2" and reg.revision() == rev
+    assert reg.get("PG-1").updated_at == upd.updated_at  # read back with its UTC offset
+    assert [h["action"] for h in reg.history("PG-1")] == ["created", "withdrawn", "updated"]
+    assert reg.count_works(owner="O2") == 1 and reg.list_works(owner="O2", limit=1)[0] == \
+        reg.get("PG-1")
     engine.dispose()
     open_engine(postgres_url).dispose()  # migrations are idempotent on an existing schema
 
