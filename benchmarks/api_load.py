@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe, line  # noqa: E402
+from publish import publish  # noqa: E402
 
 from screening.access import AccessStore  # noqa: E402
 from screening.evaluation.bible import chapter as bible  # noqa: E402
@@ -46,7 +47,6 @@ from screening.service import Workspace  # noqa: E402
 from screening.settings import Settings  # noqa: E402
 from screening.work_features import features_for  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat")
 #: Indexes kept: the cascade profile runs fast first and accurate where fast sees a candidate.
 PROFILES = ["accurate", "fast", "hash"]
@@ -276,11 +276,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "api_load.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = render(report)
-    (RESULTS / "api_load.md").write_text(md)
-    print(md)
+    publish("api_load", report, render)
 
 
 def library_only(data: str) -> None:

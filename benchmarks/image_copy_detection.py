@@ -43,6 +43,7 @@ from image_eval import (  # noqa: E402
     threshold_at_precision,
 )
 from machine import describe, line  # noqa: E402
+from publish import publish  # noqa: E402
 from synthetic import planted as plant  # noqa: E402
 
 from screening.evaluation.edits import EDITS  # noqa: E402
@@ -50,7 +51,6 @@ from screening.service import Workspace  # noqa: E402
 from screening.settings import Settings  # noqa: E402
 
 SHIPPED_HASH = "hash, shipped report settings"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def score_method(labelled, run, signal=None, thresholds=(0.5, 0.9)):  # type: ignore[no-untyped-def]
@@ -208,11 +208,7 @@ def main() -> None:
         "methods": methods, "speed": speed, "cascade_split": cascade_split,
         "index_scaling": scaling,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "image_copy_detection.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = render(report)
-    (RESULTS / "image_copy_detection.md").write_text(md)
-    print(md)
+    publish("image_copy_detection", report, render)
 
 
 def render(r: dict) -> str:

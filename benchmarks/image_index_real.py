@@ -23,7 +23,6 @@ Then the per-image search time for all views at once, as the screener searches.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -37,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from image_data import bench_set, load_pools, split  # noqa: E402
 from image_eval import open_workspace  # noqa: E402
 from machine import describe, line  # noqa: E402
+from publish import publish  # noqa: E402
 from synthetic import DescriptorModel  # noqa: E402
 
 from indexes.dense import DenseIndex, SearchParams  # noqa: E402
 from models.imaging import load_image  # noqa: E402
 from screening.image_screening import K_PER_VIEW  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 EDITS = ("crop", "jpeg_blur", "scene", "colour_caption")
 PER_WORK = 9  # vectors per filler work, as in the synthetic registry
 #: (share of the filler, factory, searches) rows: each search (efSearch, nprobe) is one pass
@@ -195,11 +194,7 @@ def main() -> None:
               "queries_by_edit": by_edit,
               "views_per_query": round(float(np.mean([len(q) for q in queries])), 1),
               "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "image_index_real.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = render(report)
-    (RESULTS / "image_index_real.md").write_text(md)
-    print(md)
+    publish("image_index_real", report, render)
 
 
 def render(r: dict) -> str:

@@ -32,11 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api_load import PROFILES, build, photo, png, settings_for  # noqa: E402
 from machine import describe, line  # noqa: E402
+from publish import RESULTS, publish  # noqa: E402
 
 from screening.registry.repository import WorkMeta  # noqa: E402
 from screening.service import Workspace  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def written(index_dir: Path, before: dict[str, float]) -> int:
@@ -151,11 +150,7 @@ def main() -> None:
     if args.baseline.exists():
         report["baseline"] = {"label": args.baseline_label,
                               **json.loads(args.baseline.read_text())}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "index_updates.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = render(report)
-    (RESULTS / "index_updates.md").write_text(md)
-    print(md)
+    publish("index_updates", report, render)
 
 
 def kb(row: dict, op: str) -> float:

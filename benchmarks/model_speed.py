@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from machine import describe, line  # noqa: E402
+from publish import publish  # noqa: E402
 
 from screening.image_profiles import PROFILES, descriptor_extractor  # noqa: E402
 from screening.image_views import informative_views  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
           "camera", "cat")  # bundled with scikit-image (nothing is fetched)
 TARGET = 40.0  # images/s, accurate profile, issue 2
@@ -112,11 +112,7 @@ def main() -> None:
         row = profile_speed(name, images, args.repeats)
         print(json.dumps(row), file=sys.stderr)
         report["profiles"].append(row)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "model_speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = render(report)
-    (RESULTS / "model_speed.md").write_text(md)
-    print(md)
+    publish("model_speed", report, render)
 
 
 if __name__ == "__main__":

@@ -33,11 +33,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).parent))
 
 from machine import describe, line  # noqa: E402
+from publish import publish  # noqa: E402
 from synthetic import planted  # noqa: E402
 from text_data import NEGATIVE, POSITIVE, Query, build_queries, chapter_text  # noqa: E402
 from text_eval import open_text_workspace  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 # -- methods -------------------------------------------------------------------------------
@@ -485,11 +484,7 @@ def main() -> None:
         if args.scale_words else None)
     report["window_scale_words"] = args.scale_words
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "text_copy_detection.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = render(report)
-    (RESULTS / "text_copy_detection.md").write_text(md)
-    print(md)
+    publish("text_copy_detection", report, render)
 
 
 if __name__ == "__main__":

@@ -126,3 +126,15 @@ def test_model_speed_table_shows_each_profile_and_its_ceiling():
                  "machine": {"cpu": "Test CPU", "cores": 2, "simd": ["avx2"]}})
     assert "Test CPU" in md
     assert "| accurate | sscd (224 / 160 px) | 1 + 41.0 | 37.5 | 20.1 | 860.0 | 1.2 | 26.6 |" in md
+
+
+def test_publish_writes_the_report_and_its_table(tmp_path, monkeypatch, capsys):
+    import json
+
+    from benchmarks import publish
+
+    monkeypatch.setattr(publish, "RESULTS", tmp_path / "results")
+    md = publish.publish("demo", {"rows": [1, 2]}, lambda r: f"| rows | {len(r['rows'])} |\n")
+    assert json.loads((tmp_path / "results" / "demo.json").read_text()) == {"rows": [1, 2]}
+    assert (tmp_path / "results" / "demo.md").read_text() == md == "| rows | 2 |\n"
+    assert "| rows | 2 |" in capsys.readouterr().out
