@@ -34,6 +34,7 @@ from screening.service import (
     prepare_data_dir,
 )
 from screening.settings import Settings
+from screening.text_input import read_text_file
 from screening.text_screening import TextResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -198,10 +199,35 @@ def works_list(
 
 
 @works_app.command("withdraw")
-def works_withdraw(external_id: str, reason: Annotated[str, typer.Option()] = "") -> None:
-    """Withdraw a work: it stops matching at once (no rebuild)."""
-    record = _workspace().withdraw(external_id, reason)
-    typer.echo(json.dumps(record.public()))
+def works_withdraw(
+    external_ids: Annotated[list[str] | None, typer.Argument(
+        metavar="EXTERNAL_ID...", help="Works to withdraw.")] = None,
+    reason: Annotated[str, typer.Option()] = "",
+    from_file: Annotated[Path | None, typer.Option(
+        "--from-file", help="Also withdraw the ids in this file, one per line.")] = None,
+) -> None:
+    """Withdraw works: they stop matching at once (no rebuild). One JSON record per work;
+    an unknown id is reported and the others are still withdrawn (exit 3)."""
+    ids = list(external_ids or [])
+    if from_file is not None:
+        ids += [line.strip() for line in read_text_file(from_file).splitlines()
+                if line.strip()]
+    if not ids:
+        raise typer.BadParameter("name at least one work (or --from-file)")
+    ws = _workspace()
+    if len(ids) == 1:  # one work: its error is the command's, as before
+        typer.echo(json.dumps(ws.withdraw(ids[0], reason).public()))
+        return
+    failed = 0
+    for ext, outcome in zip(ids, ws.withdraw_many(ids, reason), strict=True):
+        if isinstance(outcome, IpscreenError):
+            failed += 1
+            _err(f"{ext}: {outcome}")
+        else:
+            typer.echo(json.dumps(outcome.public()))
+    if failed:
+        _err(f"{failed} of {len(ids)} works could not be withdrawn")
+        raise typer.Exit(3)
 
 
 # -- screening --------------------------------------------------------------------------------

@@ -181,6 +181,19 @@ class Workspace:
         self._sync_kinds({record.kind})
         return record
 
+    def withdraw_many(self, external_ids: Iterable[str], reason: str = ""
+                      ) -> list[WorkRecord | IpscreenError]:
+        """Withdraw several works, each on its own (an unknown id is reported, the others
+        are still withdrawn); the indexes catch up once at the end."""
+        out: list[WorkRecord | IpscreenError] = []
+        for ext in external_ids:
+            try:
+                out.append(self.registry.withdraw(ext, reason))
+            except IpscreenError as exc:
+                out.append(exc)
+        self._sync_kinds({r.kind for r in out if isinstance(r, WorkRecord)})
+        return out
+
     def _sync_kinds(self, kinds: set[str]) -> None:
         if "image" in kinds:
             self.sync_indexes()

@@ -419,3 +419,20 @@ def test_screen_writes_evidence_sheets_for_matches_only(cli, data_dir, queries, 
     r = cli("--data-dir", data_dir, "screen", "image", queries, "--evidence",
             tmp_path / "a-file" / "sub")
     assert r.code == 2 and "cannot write evidence to" in r.err and r.out == ""
+
+
+def test_withdraw_many_reports_unknown_ids_and_withdraws_the_rest(cli, data_dir, tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("W-coffee\n\nW-chelsea\n")
+    r = cli("--data-dir", data_dir, "works", "withdraw", "W-astronaut", "W-nope",
+            "--from-file", ids, "--reason", "licence ended")
+    assert r.code == 3 and "W-nope: no work with external_id 'W-nope'" in r.err
+    assert "1 of 4 works could not be withdrawn" in r.err
+    assert [json.loads(x)["external_id"] for x in r.out.splitlines()] == \
+        ["W-astronaut", "W-coffee", "W-chelsea"]
+    status = json.loads(cli("--data-dir", data_dir, "index", "status").out)
+    assert all(i["works"] == 1 for i in status["indexes"].values())
+    history = cli("--data-dir", data_dir, "works", "history", "W-coffee").out
+    assert json.loads(history.splitlines()[-1])["detail"] == "licence ended"
+    r = cli("--data-dir", data_dir, "works", "withdraw")
+    assert r.code == 2 and "name at least one work" in r.err
