@@ -14,7 +14,7 @@ from api.deps import RegisterKey, ScreenKey, StateDep
 from api.jobs import Job
 from screening.errors import InvalidInputError, NotFoundError
 from screening.manifest import kind_of
-from screening.registry.repository import WorkMeta
+from screening.registry.repository import WorkMeta, WorkRecord
 from screening.service import RowOutcome
 from screening.text_input import decode_text
 
@@ -194,6 +194,36 @@ def withdraw_work(external_id: str, state: StateDep, key: RegisterKey,
         record = state.writer.withdraw(external_id, body.reason if body else "")
     state.changed()
     return WorkPublic(**record.public())
+
+
+class BulkWithdrawal(BaseModel):
+    external_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=10_000)
+    reason: str = Field(default="", max_length=1000)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"external_ids": ["TSU-0001", "TSU-0002"], "reason": "licence ended"}]}}
+
+
+class BulkWithdrawn(BaseModel):
+    withdrawn: list[WorkPublic]
+    errors: list[dict]
+
+
+@router.post("/v1/works/withdraw", response_model=BulkWithdrawn,
+             summary="Withdraw several works at once; unknown ids are listed in errors and the "
+             "others are still withdrawn")
+def withdraw_works(body: BulkWithdrawal, state: StateDep, key: RegisterKey) -> BulkWithdrawn:
+    with state.write_lock:
+        outcomes = state.writer.withdraw_many(body.external_ids, body.reason)
+    state.changed()
+    withdrawn, errors = [], []
+    for ext, outcome in zip(body.external_ids, outcomes, strict=True):
+        if isinstance(outcome, WorkRecord):
+            withdrawn.append(WorkPublic(**outcome.public()))
+        else:
+            errors.append({"external_id": ext, "error": str(outcome)})
+    return BulkWithdrawn(withdrawn=withdrawn, errors=errors)
 
 
 @router.post("/v1/works/import", response_model=JobPublic, status_code=202,

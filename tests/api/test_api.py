@@ -234,6 +234,28 @@ def test_correct_metadata_and_list_by_owner(client, keys):
     problem(client.get("/v1/works/NOPE/history", headers=auth(keys["screen"])), 404, "NOPE")
 
 
+def test_bulk_withdrawal(client, keys):
+    h = auth(keys["register"])
+    for ext, (book, chapter) in {"KJV-LEV-1": (3, 1), "KJV-NUM-1": (4, 1)}.items():
+        r = client.post("/v1/works", headers=h, data={"external_id": ext},
+                        files={"file": (f"{ext}.txt", kjv(book, chapter).encode(), "text/plain")})
+        assert r.status_code == 201, r.text
+    r = client.post("/v1/works/withdraw", headers=h,
+                    json={"external_ids": ["KJV-LEV-1", "NOPE", "KJV-NUM-1"],
+                          "reason": "licence ended"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [w["external_id"] for w in body["withdrawn"]] == ["KJV-LEV-1", "KJV-NUM-1"]
+    assert all(w["status"] == "withdrawn" for w in body["withdrawn"])
+    assert body["errors"] == [{"external_id": "NOPE", "error": "no work with external_id 'NOPE'"}]
+    problem(client.post("/v1/works/withdraw", headers=h, json={"external_ids": []}), 422,
+            "external_ids")
+    problem(client.post("/v1/works/withdraw", headers=auth(keys["screen"]),
+                        json={"external_ids": ["KJV-GEN-1"]}), 403, "register")
+    assert client.get("/v1/works/KJV-GEN-1", headers=auth(keys["screen"])).json()["status"] \
+        == "active"
+
+
 def test_bulk_import_job_reports_progress_and_bad_rows(client, keys):
     rows = [json.dumps({"external_id": "KJV-PSA-1", "title": "Psalm 1", "text": kjv(19, 1)}),
             "{not json", json.dumps({"external_id": "SHORT", "text": "Too short."}),
