@@ -214,11 +214,7 @@ class TextEmbedder:
             real += n
         onnx = self.backend != "torch"
         if onnx:
-            # at least one batch per session, so no core idles on a lone batch
-            while len(batches) < SESSIONS and max(len(b) for b in batches) > 1:
-                big = max(batches, key=len)
-                at = batches.index(big)
-                batches[at:at + 1] = [big[:len(big) // 2], big[len(big) // 2:]]
+            batches = self._balanced(batches, [len(x) for x in ids])
         parts = [[ids[j] for j in b] for b in batches]
         if onnx and len(parts) > 1:
             # batches are small and many; two single-threaded sessions running two batches
@@ -231,6 +227,26 @@ class TextEmbedder:
         for b, v in zip(batches, vectors, strict=True):
             out[b] = v
         return out
+
+    @staticmethod
+    def _balanced(batches: list[list[int]], lengths: list[int]) -> list[list[int]]:
+        """Batches the sessions can share evenly, largest first. Each session runs one
+        batch at a time on its own core, so a run takes about max(total / SESSIONS, largest
+        batch): a batch costing more than its share (padded positions) is split into equal
+        parts, and the largest go first (longest processing time first). Without this, the
+        probes of a 1,000-word output (26 of 32 word pieces and two shorter ones) ran as
+        one big batch on one core while the other finished the two small ones and idled:
+        ~240 vs ~150 ms."""
+        def cost(b: list[int]) -> int:
+            return len(b) * max(lengths[i] for i in b)
+
+        share = -(-sum(cost(b) for b in batches) // SESSIONS)  # ceil
+        out: list[list[int]] = []
+        for b in batches:
+            k = min(len(b), -(-cost(b) // share))
+            size = -(-len(b) // k)
+            out.extend(b[i:i + size] for i in range(0, len(b), size))
+        return sorted(out, key=cost, reverse=True)
 
     def _embed_ids(self, batch: list[list[int]]) -> np.ndarray:
         width = max(len(x) for x in batch)

@@ -55,3 +55,23 @@ def test_max_tokens_reads_only_the_start_of_each_text(model_cache):
     np.testing.assert_allclose(cut[0], cut[1], atol=1e-5)  # their first 12 pieces agree
     whole = emb.embed([a, b])
     assert whole[0] @ whole[1] < 0.99 and cut[0] @ whole[0] < 0.99
+
+
+def test_batches_are_balanced_across_sessions_largest_first():
+    from models.text_embedder import SESSIONS, TextEmbedder
+
+    # the probes of a real 1,000-word output: one short, one middling, 26 full windows
+    lengths = [19, 28] + [32] * 26
+    batches = TextEmbedder._balanced([[0], [1], list(range(2, 28))], lengths)
+    assert sorted(i for b in batches for i in b) == list(range(28))  # each text once
+
+    def cost(b):
+        return len(b) * max(lengths[i] for i in b)
+
+    share = sum(cost(b) for b in batches) / SESSIONS
+    assert all(cost(b) <= share for b in batches)  # no session waits on one big batch
+    assert [cost(b) for b in batches] == sorted((cost(b) for b in batches), reverse=True)
+    # a single uniform batch is halved, as many small ones are left alone
+    assert [len(b) for b in TextEmbedder._balanced([list(range(32))], [40] * 32)] == [16, 16]
+    small = [[i] for i in range(6)]
+    assert sorted(TextEmbedder._balanced(small, [10, 20, 30, 40, 50, 60])) == small
