@@ -68,13 +68,12 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _scaled(image: Image.Image, height: int) -> tuple[Image.Image, float]:
-    scale = height / image.height
-    width = max(1, round(image.width * scale))
-    if width > 2 * height:  # a very wide image: fit its width instead
-        scale = 2 * height / image.width
-        width, height = 2 * height, max(1, round(image.height * scale))
-    return image.resize((width, height), Image.Resampling.LANCZOS), scale
+def _scaled(image: Image.Image, height: int) -> Image.Image:
+    """The image at `height` pixels, or at twice that width if it is very wide."""
+    width = max(1, round(image.width * height / image.height))
+    if width > 2 * height:
+        width, height = 2 * height, max(1, round(image.height * 2 * height / image.width))
+    return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
 def image_sheet(query: Image.Image, size: tuple[int, int], match: ImageMatch,
@@ -82,9 +81,9 @@ def image_sheet(query: Image.Image, size: tuple[int, int], match: ImageMatch,
     """The screened image with the match's region outlined, beside the registered work.
     `size` is the screened image's own size (the decoder's working copy may be smaller),
     which the region's pixels refer to."""
-    q, _ = _scaled(query.convert("RGB"), PANEL)
+    q = _scaled(query.convert("RGB"), PANEL)
     qs = q.width / size[0]
-    w, _ = _scaled(work.convert("RGB"), PANEL)
+    w = _scaled(work.convert("RGB"), PANEL)
     pad, font = 16, _font(15)
     w_rec = match.work
     lines = [
