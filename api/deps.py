@@ -3,6 +3,7 @@ checked), the current screeners."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Annotated
 
@@ -55,3 +56,13 @@ def get_screeners(state: StateDep) -> Screeners:
 
 
 ScreenersDep = Annotated[Screeners, Depends(get_screeners)]
+
+
+def record_decision(state: ServiceState, request: Request, route: str, key: KeyInfo,
+                    data: bytes, result: dict) -> None:
+    """Append a screening decision to the audit table: who, which route, the SHA-256 of the
+    input (the input itself only with STORE_INPUTS), the decision and its versions."""
+    state.access.audit(request.state.request_id, key, route, hashlib.sha256(data).hexdigest(),
+                       result.get("decision", "error"), float(result.get("risk_score", 0.0)),
+                       result.get("versions", {}),
+                       data if state.settings.store_inputs else None)

@@ -16,8 +16,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ScreenersDep, ScreenKey, StateDep
-from api.routes.screen import _record
+from api.deps import ScreenersDep, ScreenKey, StateDep, record_decision
 from screening.errors import InvalidInputError, NotFoundError
 from screening.evidence import image_sheet_png, text_page
 from screening.image_screening import ImageMatch
@@ -71,7 +70,7 @@ def image_evidence(request: Request, state: StateDep, screeners: ScreenersDep, k
     result = screener.screen_bytes(label, data, state.writer.limits)
     if result.error is not None:
         raise InvalidInputError(f"{label}: {result.error}")
-    _record(state, request, "evidence/image", key, data, result.to_dict())
+    record_decision(state, request, "evidence/image", key, data, result.to_dict())
     match = _pick(result.matches, external_id, state.writer.thresholds.review)
     png = image_sheet_png(data, match, state.writer.blobs, state.writer.limits, label,
                           result.decision)
@@ -105,7 +104,8 @@ def text_evidence(request: Request, body: TextEvidenceRequest, state: StateDep,
     check_text(body.text, s.max_text_bytes)
     result = screeners.text.screen_text(
         body.text, body.id, paraphrase=body.paraphrase and screeners.text.paraphrase_enabled)
-    _record(state, request, "evidence/text", key, body.text.encode("utf-8"), result.to_dict())
+    record_decision(state, request, "evidence/text", key, body.text.encode("utf-8"),
+                    result.to_dict())
     match = _pick(result.matches, body.external_id, state.writer.thresholds.review)
     work = state.writer.blobs.get(match.work.content_sha256).decode("utf-8")
     page = text_page(body.text, match, work, body.id, result.decision)

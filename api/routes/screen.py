@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from api.deps import ScreenersDep, ScreenKey, StateDep
+from api.deps import ScreenersDep, ScreenKey, StateDep, record_decision
 from screening.decision import apply_licences
 from screening.errors import InvalidInputError
 from screening.text_input import check_text
@@ -46,14 +45,6 @@ class TextRequest(BaseModel):
                    "earth. And the earth was without form, and void..."], "paraphrase": True}]}}
 
 
-def _record(state: StateDep, request: Request, route: str, key: object, data: bytes,
-            result: dict) -> None:
-    state.access.audit(request.state.request_id, key, route,  # type: ignore[arg-type]
-                       hashlib.sha256(data).hexdigest(), result.get("decision", "error"),
-                       float(result.get("risk_score", 0.0)), result.get("versions", {}),
-                       data if state.settings.store_inputs else None)
-
-
 @router.post("/image", response_model=ScreenResponse, summary="Screen generated images")
 def screen_image(request: Request, state: StateDep, screeners: ScreenersDep, key: ScreenKey,
                  files: Annotated[list[UploadFile], File(description="One or more images.")],
@@ -82,7 +73,7 @@ def screen_image(request: Request, state: StateDep, screeners: ScreenersDep, key
             raise InvalidInputError(f"{label}: {result['error']}")
         done.append((data, apply_licences(result, licensed, state.writer.thresholds)))
     for data, result in done:
-        _record(state, request, "screen/image", key, data, result)
+        record_decision(state, request, "screen/image", key, data, result)
     return ScreenResponse(request_id=request.state.request_id, results=[r for _, r in done])
 
 
@@ -115,6 +106,6 @@ def screen_text(request: Request, body: TextRequest, state: StateDep, screeners:
         request.app.state.metrics.stage.labels("screen_text").observe(
             time.perf_counter() - start)
         result = apply_licences(result, licensed, state.writer.thresholds)
-        _record(state, request, "screen/text", key, text.encode("utf-8"), result)
+        record_decision(state, request, "screen/text", key, text.encode("utf-8"), result)
         out.append(result)
     return ScreenResponse(request_id=request.state.request_id, results=out)
