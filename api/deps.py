@@ -42,7 +42,13 @@ def require(scope: str) -> Callable[..., KeyInfo]:
     return dependency
 
 
+def _evidence_key(request: Request, state: StateDep) -> KeyInfo:
+    return require(state.settings.evidence_scope)(request, state)
+
+
 ScreenKey = Annotated[KeyInfo, Depends(require("screen"))]
+#: The scope set by EVIDENCE_SCOPE (evidence shows registered works themselves).
+EvidenceKey = Annotated[KeyInfo, Depends(_evidence_key)]
 RegisterKey = Annotated[KeyInfo, Depends(require("register"))]
 UnderwriteKey = Annotated[KeyInfo, Depends(require("underwrite"))]
 

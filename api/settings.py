@@ -6,6 +6,7 @@ Read from IPSCREEN_* environment variables by the composition root (create_app) 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 
@@ -33,6 +34,10 @@ class ApiSettings(Settings):
     max_index_lag_s: float = Field(default=60.0, gt=0)
     #: Load models and indexes before serving (tests may turn it off to start instantly).
     preload: bool = True
+    #: The scope the evidence routes need. Their answers show the registered work itself,
+    #: so a registry that must not show its works to platforms sets "register" (or
+    #: "admin"); the default lets any screening key see what it matched.
+    evidence_scope: Literal["screen", "register", "underwrite", "admin"] = "screen"
 
 
 @lru_cache

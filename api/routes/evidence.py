@@ -16,7 +16,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ScreenersDep, ScreenKey, StateDep, record_decision
+from api.deps import EvidenceKey, ScreenersDep, StateDep, record_decision
 from screening.errors import InvalidInputError, NotFoundError
 from screening.evidence import image_sheet_png, text_page
 from screening.image_screening import ImageMatch
@@ -53,7 +53,7 @@ def _headers(request: Request, decision: str, match: ImageMatch | TextMatch
                               "description": "the screened image, the matched region "
                               "outlined, beside the registered work"},
                         404: {"description": "no such match"}})
-def image_evidence(request: Request, state: StateDep, screeners: ScreenersDep, key: ScreenKey,
+def image_evidence(request: Request, state: StateDep, screeners: ScreenersDep, key: EvidenceKey,
                    file: Annotated[UploadFile, File(description="The image to screen.")],
                    external_id: Annotated[str | None, Form(max_length=200)] = None,
                    profile: Annotated[Literal["accurate", "cascade", "fast", "hash"] | None,
@@ -96,7 +96,7 @@ class TextEvidenceRequest(BaseModel):
                               "side, copied spans highlighted"},
                         404: {"description": "no such match"}})
 def text_evidence(request: Request, body: TextEvidenceRequest, state: StateDep,
-                  screeners: ScreenersDep, key: ScreenKey) -> HTMLResponse:
+                  screeners: ScreenersDep, key: EvidenceKey) -> HTMLResponse:
     s = state.settings
     if len(body.text) > s.max_text_chars:
         raise InvalidInputError(f"{body.id}: {len(body.text)} characters; the limit is "

@@ -394,3 +394,22 @@ def test_register_an_image_work_over_http(client, keys, photos):
     listed = client.get("/v1/works", headers=auth(keys["screen"]),
                         params={"kind": "image", "limit": 2}).json()
     assert listed["total"] >= 3 and len(listed["works"]) == 2
+
+
+def test_evidence_scope_setting_keeps_works_from_screening_keys(service_dir, model_cache,
+                                                                  keys):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.api.conftest import settings_for
+
+    text = filler(40) + " " + " ".join(kjv(1, 1).split()[:60])
+    app = create_app(settings_for(service_dir[0], model_cache, evidence_scope="register"))
+    with TestClient(app) as c:
+        problem(c.post("/v1/evidence/text", headers=auth(keys["screen"]), json={"text": text}),
+                403, "lacks the 'register' scope")
+        r = c.post("/v1/evidence/text", headers=auth(keys["register"]), json={"text": text})
+        assert r.status_code == 200 and r.headers["x-ipscreen-work"] == "KJV-GEN-1"
+        # screening itself still needs only the screen scope
+        assert c.post("/v1/screen/text", headers=auth(keys["screen"]),
+                      json={"texts": [text]}).status_code == 200
