@@ -19,7 +19,7 @@ import html
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -166,18 +166,35 @@ def edited_ranges(a: str, b: str) -> tuple[list[Range], list[Range]]:
     return ra, rb
 
 
-def _with_edits(text: str, s: int, e: int, edits: Sequence[Range]) -> str:
-    """Escaped text[s:e] with the edited ranges inside it marked."""
-    out, at = [], s
-    for a, b in sorted(edits):
-        a, b = max(a, at), min(b, e)
+Wrap = Callable[[int, int], str]
+
+
+def _wrapped(text: str, lo: int, hi: int, ranges: Sequence[tuple[int, int, Wrap]]) -> str:
+    """Escaped text[lo:hi] with each (start, end, wrap) range rendered by wrap(start, end)
+    instead, ranges in order and clipped to [lo, hi) and to each other (the first wins)."""
+    out, at = [], lo
+    for a, b, wrap in ranges:
+        a, b = max(a, at), min(b, hi)
         if b <= a:
             continue
         out.append(html.escape(text[at:a]))
-        out.append(f'<span class="edit">{html.escape(text[a:b])}</span>')
+        out.append(wrap(a, b))
         at = b
-    out.append(html.escape(text[at:e]))
+    out.append(html.escape(text[at:hi]))
     return "".join(out)
+
+
+def _edit_mark(text: str) -> Wrap:
+    return lambda a, b: f'<span class="edit">{html.escape(text[a:b])}</span>'
+
+
+def _span_mark(text: str, kind: str, n: int, edits: Sequence[Range]) -> Wrap:
+    """How span n renders: highlighted by kind, numbered, its edited words marked."""
+    edit = _edit_mark(text)
+    return lambda s, e: (f'<mark class="{kind}" title="{KIND_NAMES.get(kind, kind)} span '
+                         f'{n}"><sup>{n}</sup>'
+                         f'{_wrapped(text, s, e, [(a, b, edit) for a, b in sorted(edits)])}'
+                         '</mark>')
 
 
 def _marked(text: str, spans: Sequence[tuple[int, int, str, int, Sequence[Range]]]) -> str:
@@ -206,16 +223,8 @@ def _marked(text: str, spans: Sequence[tuple[int, int, str, int, Sequence[Range]
             out.append(gap(f"{lo:,} characters before") + "\n")
         elif i > 0:
             out.append("\n" + gap(f"{lo - shown[i - 1][1]:,} characters") + "\n")
-        at = lo
-        for s, e, kind, n, edits in spans:
-            s, e = max(s, at), min(e, hi)
-            if e <= s:
-                continue
-            out.append(html.escape(text[at:s]))
-            out.append(f'<mark class="{kind}" title="{KIND_NAMES.get(kind, kind)} span {n}">'
-                       f'<sup>{n}</sup>{_with_edits(text, s, e, edits)}</mark>')
-            at = e
-        out.append(html.escape(text[at:hi]))
+        out.append(_wrapped(text, lo, hi, [(s, e, _span_mark(text, kind, n, edits))
+                                            for s, e, kind, n, edits in spans]))
         if i == len(shown) - 1 and hi < len(text):
             out.append("\n" + gap(f"{len(text) - hi:,} characters after"))
     return "".join(out)
