@@ -62,6 +62,9 @@ class ServiceState:
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    #: The reloader's own generator: drawing jitter from the random module's shared state
+    #: would move every other user's sequence (and a seeded caller's results) in between.
+    _jitter: random.Random = field(default_factory=random.Random)
 
     @classmethod
     def open(cls, settings: ApiSettings) -> ServiceState:
@@ -104,7 +107,7 @@ class ServiceState:
                     if self.stale_since is None:
                         self.stale_since = time.monotonic()
                     self._reload()
-            jitter = random.uniform(0.75, 1.25)
+            jitter = self._jitter.uniform(0.75, 1.25)
             self._wake.wait(self.settings.reload_interval_s * jitter)
             self._wake.clear()
 
