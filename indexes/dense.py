@@ -4,8 +4,11 @@
 42 views: ~60 ms over 90,000 vectors, ~630 ms over 900,000 on 2 cores). "HNSW32" or
 "IVF1024,Flat" stay fast on large registries but are approximate, and what they lose are
 the moderately similar matches (a pasted work's window, a paraphrased sentence): measure on
-your own data first (the benchmarks report planted-neighbour recall).
-Index types that cannot remove vectors (HNSW, and IVF under the id map) get tombstones:
+your own data first (the benchmarks report planted-neighbour recall). "PQ64x4fs,RFlat" still
+looks at every vector, as 32-byte codes scanned with SIMD tables, and re-ranks the best
+k x REFINE_K_FACTOR exactly with the stored vectors: its time grows with the registry too,
+but about a tenth as fast as Flat's, and its scores are exact.
+Index types that cannot remove vectors (HNSW, IVF under the id map, refine) get tombstones:
 removed ids are filtered at search time and dropped at the next rebuild. Such an index
 cannot take a work's ids twice either: a replaced work makes the keeper rebuild it
 (screening/index_keeper.py).
@@ -62,6 +65,11 @@ HNSW_EF_SEARCH = 256
 #: 0.7 found 45% with 1, 86% with 16, 99.6% with 128; at cosine 0.5 15%, 49%, 87%; ~0.6 ms
 #: a query at 128.
 IVF_NPROBE = 128
+#: Candidates re-ranked exactly per result by a refined index ("PQ64x4fs,RFlat": a scan of
+#: 4-bit product-quantised codes, then exact inner products with the stored vectors for the
+#: best k x this many; FAISS's factory default is 1, no re-ranking at all). See the README's
+#: index tables for what it finds and costs against exact search.
+REFINE_K_FACTOR = 32
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,21 @@ class SearchParams:
 
     hnsw_ef_search: int = HNSW_EF_SEARCH
     ivf_nprobe: int = IVF_NPROBE
+    refine_k_factor: float = REFINE_K_FACTOR
+
+
+def _layers(index: Any) -> tuple[Any, Any | None]:
+    """(the index that does the first search, the refining index over it or None), looking
+    through a pre-transform (PCA, OPQ) and a refine stage ("...,RFlat", "...,Refine(SQ8)")."""
+    refine = None
+    while True:
+        if isinstance(index, faiss.IndexPreTransform):
+            index = faiss.downcast_index(index.index)
+        elif isinstance(index, faiss.IndexRefine):
+            refine = index
+            index = faiss.downcast_index(index.base_index)
+        else:
+            return index, refine
 
 
 def faiss_index(dim: int, factory: str) -> Any:
@@ -146,32 +169,41 @@ class DenseIndex(FeatureIndex):
         inner = self._inner
         self._tombstones: set[int] = set(tombstones or ())
         # HNSW cannot remove at all; IVF can, but it renumbers its vectors, which breaks the
-        # id map over it (faiss aborts the process on an assertion).
-        self._removable = not isinstance(inner, (faiss.IndexHNSW, faiss.IndexIVF))
+        # id map over it (faiss aborts the process on an assertion); neither a refine stage
+        # nor a fast-scan index removes. Flat-coded indexes (Flat, PQ, SQ) do.
+        first, refine = _layers(inner)
+        self._removable = refine is None and isinstance(first, faiss.IndexFlatCodes)
         self._flat = isinstance(inner, faiss.IndexFlat) and \
             inner.metric_type == faiss.METRIC_INNER_PRODUCT
         self.set_search(search or SearchParams())
         self._map_lock = threading.Lock()
 
     def set_search(self, params: SearchParams) -> None:
-        """Apply search-time parameters (HNSW efSearch, IVF nprobe) to this index."""
-        inner = self._inner
-        if isinstance(inner, faiss.IndexHNSW):
-            inner.hnsw.efSearch = max(1, int(params.hnsw_ef_search))
-        if isinstance(inner, faiss.IndexIVF):
-            inner.nprobe = max(1, min(int(inner.nlist), int(params.ivf_nprobe)))
+        """Apply search-time parameters (HNSW efSearch, IVF nprobe, refine k_factor) to
+        this index."""
+        first, refine = _layers(self._inner)
+        if isinstance(first, faiss.IndexHNSW):
+            first.hnsw.efSearch = max(1, int(params.hnsw_ef_search))
+        if isinstance(first, faiss.IndexIVF):
+            first.nprobe = max(1, min(int(first.nlist), int(params.ivf_nprobe)))
+        if refine is not None:
+            refine.k_factor = max(1.0, float(params.refine_k_factor))
         self.search_params = params
 
     def search_description(self) -> str:
         """How this index searches, for provenance: 'Flat' (exact), or the factory with the
         search-time breadth that applies to it ('HNSW32 efSearch=256', 'IVF1024,Flat
-        nprobe=128'). Approximate search can miss a match that exact search finds."""
-        inner = self._inner
-        if isinstance(inner, faiss.IndexHNSW):
-            return f"{self.factory} efSearch={int(inner.hnsw.efSearch)}"
-        if isinstance(inner, faiss.IndexIVF):
-            return f"{self.factory} nprobe={int(inner.nprobe)}"
-        return self.factory
+        nprobe=128', 'PQ64x4fs,RFlat k_factor=32'). Approximate search can miss a match
+        that exact search finds."""
+        first, refine = _layers(self._inner)
+        knobs = []
+        if isinstance(first, faiss.IndexHNSW):
+            knobs.append(f"efSearch={int(first.hnsw.efSearch)}")
+        if isinstance(first, faiss.IndexIVF):
+            knobs.append(f"nprobe={int(first.nprobe)}")
+        if refine is not None:
+            knobs.append(f"k_factor={refine.k_factor:g}")
+        return " ".join([self.factory, *knobs])
 
     @property
     def is_trained(self) -> bool:
@@ -218,7 +250,7 @@ class DenseIndex(FeatureIndex):
         if self._removable:
             super().apply(changes)
             return
-        # HNSW / IVF cannot take a work's ids twice: one at a time, so that a replaced work
+        # HNSW / IVF / refine cannot take a work's ids twice: one at a time, so that a replaced work
         # raises CannotReplaceError as add() does
         for work, vectors in changes:
             if vectors is None:
@@ -233,7 +265,7 @@ class DenseIndex(FeatureIndex):
         if self._removable:
             sel = removal_selector(present, work_ids, self.variants_per_work)
             return int(self._index.remove_ids(sel)) if sel is not None else 0
-        # HNSW / IVF: tombstones for the works' vectors, filtered out at search time
+        # HNSW / IVF / refine: tombstones for the works' vectors, filtered out at search time
         gone = present[np.isin(present // self.variants_per_work,
                                np.asarray(work_ids, dtype=np.int64))]
         new = set(gone.tolist()) - self._tombstones
@@ -309,12 +341,14 @@ class DenseIndex(FeatureIndex):
 
     def work_vectors(self, work_id: int, variants: range | tuple[int, ...]) -> np.ndarray:
         """The stored vectors of one work's `variants` (those present and live), as rows.
-        Flat and HNSW indexes keep their vectors; an IVF index gets a direct map first."""
-        inner = self._inner
-        if isinstance(inner, faiss.IndexIVF) and inner.direct_map.type == 0:  # NoMap
+        Flat, HNSW and refined indexes keep their vectors; an IVF index gets a direct map
+        first."""
+        first, refine = _layers(self._inner)  # a refine stage reconstructs from its own
+        if refine is None and isinstance(first, faiss.IndexIVF) and \
+                first.direct_map.type == 0:  # NoMap
             with self._map_lock:  # screening threads share the index
-                if inner.direct_map.type == 0:
-                    inner.make_direct_map()
+                if first.direct_map.type == 0:
+                    first.make_direct_map()
         out = []
         lo = work_id * self.variants_per_work
         for vid in (lo + v for v in variants):
@@ -330,7 +364,8 @@ class DenseIndex(FeatureIndex):
 
     @property
     def removable(self) -> bool:
-        """Whether vectors can be dropped for real (Flat); HNSW and IVF take tombstones."""
+        """Whether vectors can be dropped for real (Flat); HNSW, IVF and refined indexes
+        take tombstones."""
         return self._removable
 
     def copy(self) -> DenseIndex:

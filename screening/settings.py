@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("ipscreen")))
     #: Any SQLAlchemy URL; empty means SQLite in the data dir (WAL mode).
     database_url: str = ""
-    #: FAISS factory string for descriptor indexes: Flat (exact), HNSW32, IVF1024,Flat, ...
+    #: FAISS factory string for descriptor indexes: Flat (exact), PQ64x4fs,RFlat, HNSW32,
+    #: IVF1024,Flat, ...
     dense_factory: str = "Flat"
     #: Search-time breadth of the approximate factories, for image and text indexes alike
     #: (Flat ignores both). HNSW's candidate list (FAISS's default 16 misses most moderately
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     #: defaults and their measured recall are in indexes/dense.py and the README.
     hnsw_ef_search: int = Field(default=256, ge=1, le=65_536)
     ivf_nprobe: int = Field(default=128, ge=1, le=65_536)
+    #: A refined index ("PQ64x4fs,RFlat") re-ranks k x this many candidates exactly.
+    refine_k_factor: int = Field(default=32, ge=1, le=4096)
     #: Calibrated copy probability at or above which an output is blocked / sent to review.
     #: 0.9 / 0.5: block only when a copy is at least nine times likelier than not (a blocked
     #: output is lost to the platform's user); review anything likelier than not. Chosen as
@@ -96,7 +99,8 @@ class Settings(BaseSettings):
             try:
                 faiss_index(512 if info.field_name == "dense_factory" else 384, value)
             except IndexConfigError as exc:
-                raise ValueError(f"{exc}; use e.g. Flat, HNSW32 or IVF1024,Flat") from None
+                raise ValueError(f"{exc}; use e.g. Flat, PQ64x4fs,RFlat, HNSW32 or "
+                                 "IVF1024,Flat") from None
         return value
 
     @model_validator(mode="after")
@@ -112,7 +116,7 @@ class Settings(BaseSettings):
     def search_params(self) -> SearchParams:
         from indexes.dense import SearchParams
 
-        return SearchParams(self.hnsw_ef_search, self.ivf_nprobe)
+        return SearchParams(self.hnsw_ef_search, self.ivf_nprobe, self.refine_k_factor)
 
     @property
     def resolved_database_url(self) -> str:

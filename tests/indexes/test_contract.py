@@ -19,10 +19,17 @@ BIN = FeatureSpec("testhash", "1", "binary", 64)
 DENSE = FeatureSpec("testvec", "1", "dense", 32)
 
 
+#: A refined product-quantised index: 4-bit codes scanned, the best re-ranked exactly.
+REFINED = "PQ8x4fs,RFlat"
+
+
 def make(kind: str) -> FeatureIndex:
     if kind == "binary":
         return BinaryHashIndex(BIN)
-    return DenseIndex(DENSE, kind)
+    index = DenseIndex(DENSE, kind)
+    if not index.is_trained:  # quantisers learn from unrelated vectors of the same kind
+        index.train(data(kind, np.random.default_rng(99), 512))
+    return index
 
 
 def data(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -44,7 +51,7 @@ def brute_force(kind: str, vectors: dict[int, np.ndarray], q: np.ndarray, k: int
     return sorted(best.items(), key=lambda kv: -kv[1])[:k]
 
 
-KINDS = ["binary", "Flat", "HNSW32"]
+KINDS = ["binary", "Flat", "HNSW32", REFINED]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -167,7 +174,7 @@ def test_bulk_add_equals_one_by_one(kind: str):
         [[h.work_id for h in hs] for hs in b.search(q, 5)]
 
 
-@pytest.mark.parametrize("factory", ["Flat", "HNSW32", "IVF4,Flat"])
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32", "IVF4,Flat", REFINED])
 def test_dense_work_vectors_are_the_stored_ones(factory: str):
     """Window refinement compares new boxes with a work's own stored vectors."""
     rng = np.random.default_rng(5)
@@ -237,7 +244,7 @@ def test_approximate_indexes_search_wide_enough(tmp_path):
     import indexes.dense as dense
 
     rng = np.random.default_rng(3)
-    for factory in ("HNSW32", "IVF8,Flat"):
+    for factory in ("HNSW32", "IVF8,Flat", REFINED, "IVF8," + REFINED):
         index = DenseIndex(DENSE, factory)
         index.train(data("Flat", rng, 400))
         for w in range(50):
@@ -248,9 +255,15 @@ def test_approximate_indexes_search_wide_enough(tmp_path):
         for idx in (index, loaded):
             idx = getattr(idx, "base", idx)  # a loaded dense index is layered over its base
             inner = faiss.downcast_index(idx._index.index)  # type: ignore[attr-defined]
+            if "RFlat" in factory:  # FAISS's factory leaves k_factor at 1: no re-ranking
+                assert inner.k_factor == dense.REFINE_K_FACTOR
+                assert idx.search_description() == (  # type: ignore[attr-defined]
+                    f"{factory} {'nprobe=8 ' if 'IVF' in factory else ''}"
+                    f"k_factor={dense.REFINE_K_FACTOR}")
+                inner = faiss.downcast_index(inner.base_index)
             if factory.startswith("HNSW"):
                 assert inner.hnsw.efSearch == dense.HNSW_EF_SEARCH
-            else:
+            elif "IVF" in factory:
                 assert inner.nprobe == 8  # every list, as there are fewer than IVF_NPROBE
 
 

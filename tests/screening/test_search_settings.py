@@ -27,13 +27,14 @@ def _inner(index: DenseIndex):  # type: ignore[no-untyped-def]
 
 def test_search_breadth_reaches_new_and_loaded_indexes(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", dense_factory="HNSW32",
-                        text_window_factory="IVF8,Flat", hnsw_ef_search=40, ivf_nprobe=3)
+                        text_window_factory="IVF8,Flat", hnsw_ef_search=40, ivf_nprobe=3,
+                        refine_k_factor=5)
     ws = Workspace(settings, create=True, progress=False)
     try:
-        assert ws.images.search == ws.texts.indexes.search == SearchParams(40, 3)
+        assert ws.images.search == ws.texts.indexes.search == SearchParams(40, 3, 5)
         rng = np.random.default_rng(0)
         store = IndexStore(tmp_path / "other")
-        for factory in ("HNSW32", "IVF8,Flat"):
+        for factory in ("HNSW32", "IVF8,Flat", "PQ8x4fs,RFlat"):
             # saved by a process with FAISS's or other breadths: the loader's settings win
             index = DenseIndex(DENSE, factory, search=SearchParams(7, 1))
             index.train(_unit(rng, 400))
@@ -46,7 +47,9 @@ def test_search_breadth_reaches_new_and_loaded_indexes(tmp_path):
                 got = indexes._loaded(loaded.index)
                 assert isinstance(got, DenseIndex)
                 inner = _inner(got)
-                if factory.startswith("HNSW"):
+                if factory.endswith("RFlat"):
+                    assert inner.k_factor == 5
+                elif factory.startswith("HNSW"):
                     assert inner.hnsw.efSearch == 40
                 else:
                     assert inner.nprobe == 3
@@ -56,7 +59,7 @@ def test_search_breadth_reaches_new_and_loaded_indexes(tmp_path):
         ws.close()
 
 
-@pytest.mark.parametrize("field", ["hnsw_ef_search", "ivf_nprobe"])
+@pytest.mark.parametrize("field", ["hnsw_ef_search", "ivf_nprobe", "refine_k_factor"])
 def test_absurd_search_breadth_is_refused(tmp_path, field: str):
     with pytest.raises(ValueError, match=field):
         Settings(data_dir=tmp_path, **{field: 0})
@@ -68,6 +71,8 @@ def test_search_description_names_the_breadth():
         "HNSW32 efSearch=40"
     assert DenseIndex(DENSE, "IVF8,Flat", search=SearchParams(40, 3)).search_description() == \
         "IVF8,Flat nprobe=3"
+    assert DenseIndex(DENSE, "PQ8x4fs,RFlat", search=SearchParams(40, 3, 5)
+                      ).search_description() == "PQ8x4fs,RFlat k_factor=5"
 
 
 def test_results_say_how_the_embedding_indexes_searched(tmp_path):
