@@ -63,7 +63,7 @@ calibrate: $(STAMP) $(DATA)/.done
 bench-image: $(STAMP) $(DATA)/.done
 	$(BIN)/python benchmarks/image_copy_detection.py --data $(DATA)/root
 
-# HNSW / IVF against exact search on real SSCD descriptors, and at 100k works on filler
+# HNSW / IVF / refined PQ against exact search on real SSCD descriptors, and at 100k works on filler
 # modelled on them (reuses bench-image's set when it exists; about 20 minutes the first time
 # to describe ~2,900 images, cached after, then about 30 minutes of builds and searches).
 bench-index: $(STAMP) $(DATA)/.done

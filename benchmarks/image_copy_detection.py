@@ -133,7 +133,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/bench"))
     ap.add_argument("--scale", default="10000,100000")
-    ap.add_argument("--factories", default="Flat,HNSW32")
+    ap.add_argument("--factories", default="Flat;HNSW32;PQ64x4fs,RFlat",
+                    help="dense factories for the scaling rows, separated by ';' (FAISS "
+                         "factory strings hold commas)")
     ap.add_argument("--fresh", action="store_true", help="re-screen instead of cached runs")
     ap.add_argument("--rerun", default="", type=lambda s: set(s.split(",")),
                     help="comma-separated runs to re-measure (accurate, accurate+bg, fast, "
@@ -194,7 +196,7 @@ def main() -> None:
         scaling = json.loads(scaling_cache.read_text())
     else:
         scaling = index_scaling([int(s) for s in args.scale.split(",") if s],
-                                [f for f in args.factories.split(",") if f],
+                                [f for f in args.factories.split(";") if f],
                                 len(accurate_views.query_windows) + 1,
                                 accurate_views.n_work_variants)
         scaling_cache.write_text(json.dumps(scaling))

@@ -1,4 +1,5 @@
-"""Approximate dense indexes on real SSCD descriptors: what HNSW and IVF miss, and how fast.
+"""Approximate dense indexes on real SSCD descriptors: what HNSW, IVF and refined PQ miss, and
+how fast.
 
 The image benchmark times the indexes at 10k and 100k works on random vectors, the worst case
 for graph and cluster indexes (no structure to exploit). This script measures them on real
@@ -45,25 +46,37 @@ from screening.image_screening import K_PER_VIEW  # noqa: E402
 
 EDITS = ("crop", "jpeg_blur", "scene", "colour_caption")
 PER_WORK = 9  # vectors per filler work, as in the synthetic registry
-#: (share of the filler, factory, searches) rows: each search (efSearch, nprobe) is one pass
+#: (share of the filler, factory, searches) rows: each search (efSearch, nprobe, refine
+#: k_factor) is one pass
 #: over the queries of one built index, and Flat is the exact reference of the rows of its
 #: filler share, which come after it. The smaller shares show how search time grows with
 #: the registry on real vectors.
-Search = tuple[int | None, int | None]
+Search = tuple[int | None, int | None, int | None]
+EXACT: tuple[Search, ...] = ((None, None, None),)
+#: 4-bit product-quantised codes of every vector scanned, the best k x k_factor re-ranked
+#: exactly with the stored vectors (64 codes of 8 dimensions: 32 bytes a vector)
+REFINED = "PQ64x4fs,RFlat"
 CONFIGS: tuple[tuple[float, str, tuple[Search, ...]], ...] = (
-    (0.1, "Flat", ((None, None),)), (0.1, "HNSW32", ((256, None),)),
-    (0.3, "Flat", ((None, None),)), (0.3, "HNSW32", ((256, None),)),
-    (1.0, "Flat", ((None, None),)), (1.0, "HNSW32", ((16, None), (64, None), (256, None))),
-    (1.0, "IVF1024,Flat", ((None, 16), (None, 128))))
+    (0.1, "Flat", EXACT), (0.1, "HNSW32", ((256, None, None),)),
+    (0.1, REFINED, ((None, None, 32),)),
+    (0.3, "Flat", EXACT), (0.3, "HNSW32", ((256, None, None),)),
+    (0.3, REFINED, ((None, None, 32),)),
+    (1.0, "Flat", EXACT),
+    (1.0, "HNSW32", ((16, None, None), (64, None, None), (256, None, None))),
+    (1.0, "IVF1024,Flat", ((None, 16, None), (None, 128, None))),
+    (1.0, REFINED, ((None, None, 8), (None, None, 32), (None, None, 128))))
 #: Beyond the real images: filler drawn from a model of the real filler (synthetic.
 #: DescriptorModel), first at the real filler's size, to see how far the model's rows agree
 #: with the real ones, then at 100,000 works, the size issue 2 asks about. (works, factory,
 #: searches); works None: as many as the real filler.
 MODELLED: tuple[tuple[int | None, str, tuple[Search, ...]], ...] = (
-    (None, "Flat", ((None, None),)), (None, "HNSW32", ((256, None),)),
-    (100_000, "Flat", ((None, None),)),
-    (100_000, "HNSW32", ((64, None), (256, None), (512, None))),
-    (100_000, "IVF4096,Flat", ((None, 64), (None, 128), (None, 256))))
+    (None, "Flat", EXACT), (None, "HNSW32", ((256, None, None),)),
+    (None, REFINED, ((None, None, 32),)),
+    (100_000, "Flat", EXACT),
+    (100_000, "HNSW32", ((64, None, None), (256, None, None), (512, None, None))),
+    (100_000, "IVF4096,Flat", ((None, 64, None), (None, 128, None), (None, 256, None))),
+    (100_000, REFINED, ((None, None, 8), (None, None, 32), (None, None, 128))),
+    (100_000, "PQ128x4fs,RFlat", ((None, None, 32),)))
 #: IVF quantisers train on at most this many vectors (about 40 per list of IVF4096, within
 #: FAISS's advice of 30-256): k-means over all 900,000 would take a quarter of an hour here.
 TRAIN_MAX = 160_000
@@ -129,7 +142,7 @@ def main() -> None:
     def measure(filler_kind: str, fill: np.ndarray, factory: str,
                 searches: tuple[Search, ...]) -> None:
         """Build one index over the registered works and `fill` (whole filler works), then
-        search every query image's views once per (efSearch, nprobe)."""
+        search every query image's views once per (efSearch, nprobe, k_factor)."""
         n_fill = len(fill) // PER_WORK
         index = DenseIndex(registered.spec, factory)
         t0 = time.perf_counter()
@@ -142,12 +155,13 @@ def main() -> None:
         build = time.perf_counter() - t0
         size_mb = len(index.serialize()) / 1e6  # what the index file and memory hold
         key = f"{filler_kind}-{n_fill}"
-        for ef, nprobe in searches:
-            index.set_search(SearchParams(ef or 256, nprobe or 128))
+        for ef, nprobe, kf in searches:
+            index.set_search(SearchParams(ef or 256, nprobe or 128, kf or 32))
             index.search(queries[0], K_PER_VIEW)  # warm-up
             best, found, times = [], [], []
             for q, w in tqdm(list(zip(queries, truth, strict=True)), leave=False,
-                             desc=f"{factory} {ef or nprobe or ''} {len(works) + n_fill} works",
+                             desc=f"{factory} {ef or nprobe or kf or ''} "
+                                  f"{len(works) + n_fill} works",
                              file=sys.stderr):
                 t = time.perf_counter()
                 hits = index.search(q, K_PER_VIEW)
@@ -165,6 +179,7 @@ def main() -> None:
                            if b >= STRONG]
             rows.append({
                 "filler": filler_kind, "factory": factory, "ef_search": ef, "nprobe": nprobe,
+                "k_factor": kf,
                 "works": len(works) + n_fill, "vectors": index.ntotal,
                 "build_s": round(build, 1), "index_mb": round(size_mb),
                 "copied_work_found": round(float(np.mean(found)), 4),
@@ -208,13 +223,15 @@ def render(r: dict) -> str:
              f"({', '.join(f'{k} {v}' for k, v in r['queries_by_edit'].items())}), "
              f"{r['views_per_query']} views each; "
              f"{line(r.get('machine'))})", "",
-             "| filler | works | vectors | index | efSearch | nprobe | build s | MB | copied work "
+             "| filler | works | vectors | index | efSearch | nprobe | k_factor | build s | MB "
+             "| copied work "
              "among the 20 per view | same best similarity as exact | copies exact search "
              f"finds at >= {STRONG}: found / same best | search ms per image p50 | p95 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         lines.append(f"| {row.get('filler', 'real')} | {row['works']:,} | {row['vectors']:,} | "
                      f"{row['factory']} | {row['ef_search'] or ''} | {row['nprobe'] or ''} | "
+                     f"{row.get('k_factor') or ''} | "
                      f"{row['build_s']} | {row.get('index_mb', '')} | "
                      f"{row['copied_work_found']:.3f} | "
                      f"{row['same_best_similarity']:.3f} | "
