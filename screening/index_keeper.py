@@ -136,7 +136,7 @@ class RegistryIndexes(Generic[F, I]):
             rebuilt = False
             try:
                 if not getattr(lv.index, "is_trained", True):
-                    raise _Rebuild("an untrained index (IVF) trains on the whole registry")
+                    raise _Rebuild("an untrained index (IVF, PQ) trains on the whole registry")
                 changes = [(w.id, vectors[w.id][lv.feature.index_name]
                             if w.status == "active" else None)
                            for w in changed if w.revision > lv.revision]
@@ -144,8 +144,8 @@ class RegistryIndexes(Generic[F, I]):
                     lv.index.apply(changes)
                     lv.dirty = True
             except (CannotReplaceError, _Rebuild) as why:
-                # HNSW and IVF cannot replace a work's vectors in place, and IVF must be
-                # trained on a bulk set: rebuild this index from the registry (features are
+                # HNSW, IVF and refined PQ cannot replace a work's vectors in place, and
+                # IVF and PQ must be trained on a bulk set: rebuild this index from the registry (features are
                 # cached, so no model runs again)
                 reason = ("a changed work cannot be replaced in place"
                           if isinstance(why, CannotReplaceError) else str(why))

@@ -197,11 +197,13 @@ def test_withdrawn_text_work_stops_matching(tmp_path, model_cache):
     w.close()
 
 
-def test_hnsw_window_index_finds_the_same_paraphrase(tmp_path, model_cache):
-    """TEXT_WINDOW_FACTORY=HNSW32 (for big text registries): the same finding as Flat, and a
-    replaced or withdrawn work is handled although HNSW cannot drop vectors."""
+@pytest.mark.parametrize("factory", ["HNSW32", "PQ48x4fs,RFlat"])
+def test_approximate_window_index_finds_the_same_paraphrase(tmp_path, model_cache, factory):
+    """TEXT_WINDOW_FACTORY=HNSW32 or a refined PQ (for big text registries): the same finding
+    as Flat, and a replaced or withdrawn work is handled although neither can drop
+    vectors."""
     settings = Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache,
-                        text_window_factory="HNSW32")
+                        text_window_factory=factory)
     hnsw = Workspace(settings, create=True, progress=False)
     try:
         for ext, b, c, title in CHAPTERS[:4]:
@@ -210,7 +212,7 @@ def test_hnsw_window_index_finds_the_same_paraphrase(tmp_path, model_cache):
         web = words(kjv(19, 104, "web"), 0, 160)
         text = filler(200) + "\n\n" + web + "\n\n" + filler(200, 2000)
         index = hnsw.texts.indexes.current(hnsw.texts.features())["text_windows"]
-        assert index.build_params()["factory"] == "HNSW32"  # type: ignore[attr-defined]
+        assert index.build_params()["factory"] == factory  # type: ignore[attr-defined]
         r = screen(hnsw, text)
         assert r.matches and r.matches[0].work.external_id == "KJV-PSA-104"
         assert any(s.kind == "paraphrase" for s in r.matches[0].spans)
