@@ -145,8 +145,8 @@ class RegistryIndexes(Generic[F, I]):
                     lv.dirty = True
             except (CannotReplaceError, _Rebuild) as why:
                 # HNSW, IVF and refined PQ cannot replace a work's vectors in place, and
-                # IVF and PQ must be trained on a bulk set: rebuild this index from the registry (features are
-                # cached, so no model runs again)
+                # IVF and PQ must be trained on a bulk set: rebuild this index from the
+                # registry (features are cached, so no model runs again)
                 reason = ("a changed work cannot be replaced in place"
                           if isinstance(why, CannotReplaceError) else str(why))
                 self._rebuild_one(lv, reason)
