@@ -40,7 +40,13 @@ from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 from synthetic import DescriptorModel  # noqa: E402
 
-from indexes.dense import DenseIndex, SearchParams  # noqa: E402
+from indexes.dense import (  # noqa: E402
+    HNSW_EF_SEARCH,
+    IVF_NPROBE,
+    REFINE_K_FACTOR,
+    DenseIndex,
+    SearchParams,
+)
 from models.imaging import load_image  # noqa: E402
 from screening.image_screening import K_PER_VIEW  # noqa: E402
 
@@ -156,7 +162,8 @@ def main() -> None:
         size_mb = len(index.serialize()) / 1e6  # what the index file and memory hold
         key = f"{filler_kind}-{n_fill}"
         for ef, nprobe, kf in searches:
-            index.set_search(SearchParams(ef or 256, nprobe or 128, kf or 32))
+            index.set_search(SearchParams(ef or HNSW_EF_SEARCH, nprobe or IVF_NPROBE,
+                                          kf or REFINE_K_FACTOR))
             index.search(queries[0], K_PER_VIEW)  # warm-up
             best, found, times = [], [], []
             for q, w in tqdm(list(zip(queries, truth, strict=True)), leave=False,

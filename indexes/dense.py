@@ -168,11 +168,13 @@ class DenseIndex(FeatureIndex):
         self._inner: Any = faiss.downcast_index(index.index)  # the index under the id map
         inner = self._inner
         self._tombstones: set[int] = set(tombstones or ())
+        # the first-stage index and the refine stage over it: fixed for this index's life
+        self._first, self._refine = _layers(inner)
         # HNSW cannot remove at all; IVF can, but it renumbers its vectors, which breaks the
         # id map over it (faiss aborts the process on an assertion); neither a refine stage
         # nor a fast-scan index removes. Flat-coded indexes (Flat, PQ, SQ) do.
-        first, refine = _layers(inner)
-        self._removable = refine is None and isinstance(first, faiss.IndexFlatCodes)
+        self._removable = self._refine is None and \
+            isinstance(self._first, faiss.IndexFlatCodes)
         self._flat = isinstance(inner, faiss.IndexFlat) and \
             inner.metric_type == faiss.METRIC_INNER_PRODUCT
         self.set_search(search or SearchParams())
@@ -181,7 +183,7 @@ class DenseIndex(FeatureIndex):
     def set_search(self, params: SearchParams) -> None:
         """Apply search-time parameters (HNSW efSearch, IVF nprobe, refine k_factor) to
         this index."""
-        first, refine = _layers(self._inner)
+        first, refine = self._first, self._refine
         if isinstance(first, faiss.IndexHNSW):
             first.hnsw.efSearch = max(1, int(params.hnsw_ef_search))
         if isinstance(first, faiss.IndexIVF):
@@ -195,7 +197,7 @@ class DenseIndex(FeatureIndex):
         search-time breadth that applies to it ('HNSW32 efSearch=256', 'IVF1024,Flat
         nprobe=128', 'PQ64x4fs,RFlat k_factor=32'). Approximate search can miss a match
         that exact search finds."""
-        first, refine = _layers(self._inner)
+        first, refine = self._first, self._refine
         knobs = []
         if isinstance(first, faiss.IndexHNSW):
             knobs.append(f"efSearch={int(first.hnsw.efSearch)}")
@@ -343,8 +345,8 @@ class DenseIndex(FeatureIndex):
         """The stored vectors of one work's `variants` (those present and live), as rows.
         Flat, HNSW and refined indexes keep their vectors; an IVF index gets a direct map
         first."""
-        first, refine = _layers(self._inner)  # a refine stage reconstructs from its own
-        if refine is None and isinstance(first, faiss.IndexIVF) and \
+        first = self._first  # a refine stage reconstructs from its own stored vectors
+        if self._refine is None and isinstance(first, faiss.IndexIVF) and \
                 first.direct_map.type == 0:  # NoMap
             with self._map_lock:  # screening threads share the index
                 if first.direct_map.type == 0:
