@@ -62,27 +62,33 @@ EXACT: tuple[Search, ...] = ((None, None, None),)
 #: 4-bit product-quantised codes of every vector scanned, the best k x k_factor re-ranked
 #: exactly with the stored vectors (64 codes of 8 dimensions: 32 bytes a vector)
 REFINED = "PQ64x4fs,RFlat"
+#: The same codes in 1,024 inverted lists: only the nprobe lists nearest a view are scanned,
+#: so the scan grows with the registry by the lists' length, not the registry's
+IVF_REFINED = "IVF1024,PQ64x4fs,RFlat"
 CONFIGS: tuple[tuple[float, str, tuple[Search, ...]], ...] = (
     (0.1, "Flat", EXACT), (0.1, "HNSW32", ((256, None, None),)),
-    (0.1, REFINED, ((None, None, 32),)),
+    (0.1, REFINED, ((None, None, 32),)), (0.1, IVF_REFINED, ((None, 128, 32),)),
     (0.3, "Flat", EXACT), (0.3, "HNSW32", ((256, None, None),)),
-    (0.3, REFINED, ((None, None, 32),)),
+    (0.3, REFINED, ((None, None, 32),)), (0.3, IVF_REFINED, ((None, 128, 32),)),
     (1.0, "Flat", EXACT),
     (1.0, "HNSW32", ((16, None, None), (64, None, None), (256, None, None))),
     (1.0, "IVF1024,Flat", ((None, 16, None), (None, 128, None))),
-    (1.0, REFINED, ((None, None, 8), (None, None, 32), (None, None, 128))))
+    (1.0, REFINED, ((None, None, 8), (None, None, 32), (None, None, 128))),
+    (1.0, IVF_REFINED, ((None, 32, 32), (None, 128, 32))))
 #: Beyond the real images: filler drawn from a model of the real filler (synthetic.
 #: DescriptorModel), first at the real filler's size, to see how far the model's rows agree
 #: with the real ones, then at 100,000 works, the size issue 2 asks about. (works, factory,
 #: searches); works None: as many as the real filler.
 MODELLED: tuple[tuple[int | None, str, tuple[Search, ...]], ...] = (
     (None, "Flat", EXACT), (None, "HNSW32", ((256, None, None),)),
-    (None, REFINED, ((None, None, 32),)),
+    (None, REFINED, ((None, None, 32),)), (None, IVF_REFINED, ((None, 128, 32),)),
     (100_000, "Flat", EXACT),
     (100_000, "HNSW32", ((64, None, None), (256, None, None), (512, None, None))),
     (100_000, "IVF4096,Flat", ((None, 64, None), (None, 128, None), (None, 256, None))),
     (100_000, REFINED, ((None, None, 8), (None, None, 32), (None, None, 128))),
-    (100_000, "PQ128x4fs,RFlat", ((None, None, 32),)))
+    (100_000, "PQ128x4fs,RFlat", ((None, None, 32),)),
+    (100_000, IVF_REFINED, ((None, 32, 32), (None, 128, 32), (None, 256, 32))),
+    (100_000, "IVF4096,PQ64x4fs,RFlat", ((None, 128, 32), (None, 512, 32))))
 #: IVF quantisers train on at most this many vectors (about 40 per list of IVF4096, within
 #: FAISS's advice of 30-256): k-means over all 900,000 would take a quarter of an hour here.
 TRAIN_MAX = 160_000

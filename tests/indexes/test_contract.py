@@ -21,6 +21,8 @@ DENSE = FeatureSpec("testvec", "1", "dense", 32)
 
 #: A refined product-quantised index: 4-bit codes scanned, the best re-ranked exactly.
 REFINED = "PQ8x4fs,RFlat"
+#: The same codes in inverted lists (every list visited here: nprobe is clamped to nlist).
+IVF_REFINED = "IVF4,PQ8x4fs,RFlat"
 
 
 def make(kind: str) -> FeatureIndex:
@@ -51,7 +53,7 @@ def brute_force(kind: str, vectors: dict[int, np.ndarray], q: np.ndarray, k: int
     return sorted(best.items(), key=lambda kv: -kv[1])[:k]
 
 
-KINDS = ["binary", "Flat", "HNSW32", REFINED]
+KINDS = ["binary", "Flat", "HNSW32", REFINED, IVF_REFINED]
 
 
 @pytest.mark.parametrize("kind", KINDS)

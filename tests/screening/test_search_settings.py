@@ -34,7 +34,7 @@ def test_search_breadth_reaches_new_and_loaded_indexes(tmp_path):
         assert ws.images.search == ws.texts.indexes.search == SearchParams(40, 3, 5)
         rng = np.random.default_rng(0)
         store = IndexStore(tmp_path / "other")
-        for factory in ("HNSW32", "IVF8,Flat", "PQ8x4fs,RFlat"):
+        for factory in ("HNSW32", "IVF8,Flat", "PQ8x4fs,RFlat", "IVF8,PQ8x4fs,RFlat"):
             # saved by a process with FAISS's or other breadths: the loader's settings win
             index = DenseIndex(DENSE, factory, search=SearchParams(7, 1))
             index.train(_unit(rng, 400))
@@ -49,6 +49,8 @@ def test_search_breadth_reaches_new_and_loaded_indexes(tmp_path):
                 inner = _inner(got)
                 if factory.endswith("RFlat"):
                     assert inner.k_factor == 5
+                    if factory.startswith("IVF"):  # and the inverted lists under it
+                        assert faiss.extract_index_ivf(inner).nprobe == 3
                 elif factory.startswith("HNSW"):
                     assert inner.hnsw.efSearch == 40
                 else:
@@ -73,6 +75,8 @@ def test_search_description_names_the_breadth():
         "IVF8,Flat nprobe=3"
     assert DenseIndex(DENSE, "PQ8x4fs,RFlat", search=SearchParams(40, 3, 5)
                       ).search_description() == "PQ8x4fs,RFlat k_factor=5"
+    assert DenseIndex(DENSE, "IVF8,PQ8x4fs,RFlat", search=SearchParams(40, 3, 5)
+                      ).search_description() == "IVF8,PQ8x4fs,RFlat nprobe=3 k_factor=5"
 
 
 def test_results_say_how_the_embedding_indexes_searched(tmp_path):
