@@ -311,12 +311,14 @@ def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path
     assert top["external_id"] == "W-astronaut" and "sscd_region_norm" in top["signals"]
 
 
-@pytest.mark.parametrize("factory", ["HNSW32", "IVF2,Flat", "PQ64x4fs,RFlat"])
+@pytest.mark.parametrize("factory", ["HNSW32", "IVF2,Flat", "PQ64x4fs,RFlat",
+                                     "IVF2,PQ64x4fs,RFlat"])
 def test_indexes_that_cannot_drop_vectors_follow_replace_and_withdraw(
         cli, work_files, tmp_path, monkeypatch, photos, factory):
-    """HNSW, IVF and refined PQ keep tombstones for withdrawn works and are rebuilt (from
-    cached features) when a work's content is replaced; before, a replace wedged every later
-    catch-up on an HNSW index, and a withdraw aborted the process on an IVF one."""
+    """HNSW, IVF and refined PQ (alone or in inverted lists) keep tombstones for withdrawn
+    works and are rebuilt (from cached features) when a work's content is replaced; before,
+    a replace wedged every later catch-up on an HNSW index, and a withdraw aborted the
+    process on an IVF one."""
     monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", factory)
     monkeypatch.setenv("IPSCREEN_MAINTAINED_PROFILES", '["fast", "hash"]')
     d = tmp_path / "data"
