@@ -156,12 +156,17 @@ class DenseIndex(FeatureIndex):
     def __init__(self, spec: FeatureSpec, factory: str = "Flat",
                  index: Any = None, tombstones: set[int] | None = None,
                  variants_per_work: int = VARIANTS_PER_WORK,
-                 search: SearchParams | None = None) -> None:
+                 search: SearchParams | None = None, stand_in_for: str | None = None,
+                 stand_in_at: int = 0) -> None:
         if spec.kind != "dense":
             raise ValueError(f"{spec.name}: a dense index needs a dense feature")
         self.spec = spec
         self.factory = factory
         self.variants_per_work = variants_per_work
+        #: The factory this exact index stands in for while the registry holds too few
+        #: vectors to train it (see exact_stand_in), and how many it held when made.
+        self.stand_in_for = stand_in_for
+        self.stand_in_at = stand_in_at
         if index is None:
             index = faiss.IndexIDMap2(faiss_index(spec.dim, factory))
         self._index: Any = index
@@ -205,7 +210,19 @@ class DenseIndex(FeatureIndex):
             knobs.append(f"nprobe={int(first.nprobe)}")
         if refine is not None:
             knobs.append(f"k_factor={refine.k_factor:g}")
+        if self.stand_in_for:
+            knobs.append(f"(exact, standing in for {self.stand_in_for} until there are "
+                         "enough vectors to train it)")
         return " ".join([self.factory, *knobs])
+
+    def exact_stand_in(self, vectors: int) -> DenseIndex:
+        """An empty Flat index standing in for this untrainable one: a registry too small to
+        train IVF or PQ quantisers (fewer vectors than lists or centroids) is still searched,
+        exactly, and the index keeper tries the real factory again once `vectors` has
+        doubled."""
+        return DenseIndex(self.spec, "Flat", variants_per_work=self.variants_per_work,
+                          search=self.search_params,
+                          stand_in_for=self.stand_in_for or self.factory, stand_in_at=vectors)
 
     @property
     def is_trained(self) -> bool:
@@ -373,7 +390,8 @@ class DenseIndex(FeatureIndex):
     def copy(self) -> DenseIndex:
         """An independent copy (FAISS's clone) with the same tombstones and settings."""
         return DenseIndex(self.spec, self.factory, faiss.clone_index(self._index),
-                          set(self._tombstones), self.variants_per_work, self.search_params)
+                          set(self._tombstones), self.variants_per_work, self.search_params,
+                          self.stand_in_for, self.stand_in_at)
 
     def vectors_per_work(self) -> dict[int, int]:
         """How many live vectors each work has."""
@@ -393,7 +411,10 @@ class DenseIndex(FeatureIndex):
         return int(self._index.ntotal) - len(self._tombstones)
 
     def build_params(self) -> dict:
-        return {"factory": self.factory, "variants_per_work": self.variants_per_work}
+        params: dict = {"factory": self.factory, "variants_per_work": self.variants_per_work}
+        if self.stand_in_for:
+            params.update(stand_in_for=self.stand_in_for, stand_in_at=self.stand_in_at)
+        return params
 
     def serialize(self) -> bytes:
         body = faiss.serialize_index(self._index).tobytes()
@@ -412,4 +433,6 @@ class DenseIndex(FeatureIndex):
             raise ValueError(f"stored index has dimension {index.d}, feature has {spec.dim}")
         tomb = np.frombuffer(data, dtype="<i8", offset=8 + n)
         return cls(spec, params.get("factory", "Flat"), index, set(tomb.tolist()),
-                   int(params.get("variants_per_work", VARIANTS_PER_WORK)))
+                   int(params.get("variants_per_work", VARIANTS_PER_WORK)),
+                   stand_in_for=params.get("stand_in_for"),
+                   stand_in_at=int(params.get("stand_in_at", 0)))

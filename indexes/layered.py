@@ -54,6 +54,7 @@ class LayeredDenseIndex(DenseIndex):
         super().__init__(base.spec, "Flat", variants_per_work=base.variants_per_work,
                          search=base.search_params)
         self.factory = base.factory  # what the index is, for sidecars and provenance
+        self.stand_in_for, self.stand_in_at = base.stand_in_for, base.stand_in_at
         #: base work id -> how many of its vectors the base holds
         self._hidden: dict[int, int] = {}
 

@@ -391,6 +391,7 @@ def index_status() -> None:
             head = meta.get("head") or {}
             indexes[side.stem] = {
                 **{k: meta[k] for k in ("feature", "metric", "generation", "bytes")},
+                "params": meta.get("params", {}),
                 **{k: head.get(k, meta[k]) for k in ("count", "works", "revision")},
                 "base_revision": meta["revision"], "deltas": len(meta.get("deltas", []))}
     typer.echo(json.dumps(out, indent=2))

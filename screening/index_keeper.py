@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexes.base import PersistentIndex
-from indexes.errors import CannotReplaceError, IndexCorruptError
+from indexes.errors import CannotReplaceError, IndexCorruptError, IndexTrainingError
 from indexes.store import Change, IndexStore
 from models.base import FeatureSpec
 from screening.registry.blobs import BlobStore
@@ -143,6 +143,9 @@ class RegistryIndexes(Generic[F, I]):
                 if changes:
                     lv.index.apply(changes)
                     lv.dirty = True
+                wanted = getattr(lv.index, "stand_in_for", None)
+                if wanted and lv.index.ntotal >= 2 * max(1, getattr(lv.index, "stand_in_at", 0)):
+                    raise _Rebuild(f"the registry has grown enough to try {wanted!r} again")
             except (CannotReplaceError, _Rebuild) as why:
                 # HNSW, IVF and refined PQ cannot replace a work's vectors in place, and
                 # IVF and PQ must be trained on a bulk set: rebuild this index from the
@@ -197,7 +200,22 @@ class RegistryIndexes(Generic[F, I]):
         out = {}
         for f in features:
             index = self._new_index(f)
-            index.add_new([w.id for w, _ in vectors], [v[f.index_name] for _, v in vectors])
+            ids, vecs = [w.id for w, _ in vectors], [v[f.index_name] for _, v in vectors]
+            try:
+                index.add_new(ids, vecs)
+            except IndexTrainingError:
+                # IVF / PQ quantisers cannot learn from so few vectors: search them exactly
+                # until the registry has grown (the first catch-up past twice as many tries
+                # the configured factory again)
+                stand_in = getattr(index, "exact_stand_in", None)
+                if stand_in is None:
+                    raise
+                n = sum(len(v) for v in vecs)
+                print(f"note: {f.index_name}: {n} vectors are too few to train "
+                      f"{getattr(index, 'factory', '')!r}; they are searched exactly (Flat) "
+                      f"until the registry holds {2 * n}", file=sys.stderr)
+                index = stand_in(n)
+                index.add_new(ids, vecs)
             out[f.index_name] = index
         return out
 

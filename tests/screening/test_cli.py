@@ -341,18 +341,58 @@ def test_indexes_that_cannot_drop_vectors_follow_replace_and_withdraw(
         assert by_name[gone]["decision"] == "clear", by_name[gone]
 
 
-def test_an_ivf_index_too_big_for_the_registry_is_a_clear_error(cli, work_files, tmp_path,
-                                                                monkeypatch):
+def test_a_registry_too_small_to_train_the_factory_is_searched_exactly(
+        cli, work_files, tmp_path, monkeypatch, photos):
+    """IVF1024 needs 1,024 descriptors to learn its lists; a handful of works used to make
+    every import fail ("cannot train") and leave the works unsearchable. They are searched
+    exactly instead, and the index says what it stands in for."""
     monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", "IVF1024,Flat")
     monkeypatch.setenv("IPSCREEN_MAINTAINED_PROFILES", '["fast"]')
     d = tmp_path / "data"
     r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
-    assert r.code != 0 and "cannot train the 'IVF1024,Flat' index" in r.err
+    assert r.code == 0, r.err
+    assert "too few to train 'IVF1024,Flat'" in r.err and "searched exactly" in r.err
     assert "Traceback" not in r.err
-    # the registry kept the works; a workable factory indexes them
-    monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", "Flat")
-    assert cli("--data-dir", d, "index", "rebuild").code == 0
-    assert len(cli("--data-dir", d, "works", "list").out.strip().splitlines()) >= 4
+    status = json.loads(cli("--data-dir", d, "index", "status").out)
+    params = status["indexes"]["sscd_distilled_224"]["params"]
+    assert params["factory"] == "Flat" and params["stand_in_for"] == "IVF1024,Flat"
+    ImageOps.mirror(photos["coffee"]).save(tmp_path / "coffee.png")
+    r, results = screen(cli, d, tmp_path / "coffee.png", profile="fast")
+    assert r.code == 0, r.err
+    assert results[0]["matches"][0]["external_id"] == "W-coffee"
+    search = results[0]["versions"]["search"]["sscd_distilled_224"]
+    assert search.startswith("Flat (exact, standing in for IVF1024,Flat")
+    assert cli("--data-dir", d, "index", "rebuild").code == 0  # still too few: same again
+    assert cli("--data-dir", d, "works", "withdraw", "W-coffee").code == 0
+    r, results = screen(cli, d, tmp_path / "coffee.png", profile="fast")
+    assert results[0]["decision"] == "clear"
+
+
+def test_a_stand_in_gives_way_to_the_factory_once_the_registry_can_train_it(
+        cli, tmp_path, monkeypatch, photos):
+    """PQ's 4-bit quantisers need 16 descriptors: one work (9 with its flips) is searched
+    exactly; the second doubles the registry's vectors and the keeper trains the PQ index."""
+    monkeypatch.setenv("IPSCREEN_DENSE_FACTORY", "PQ64x4fs,RFlat")
+    monkeypatch.setenv("IPSCREEN_MAINTAINED_PROFILES", '["fast"]')
+    d = tmp_path / "data"
+    photos["coffee"].save(tmp_path / "coffee.png")
+    photos["rocket"].save(tmp_path / "rocket.png")
+    r = cli("--data-dir", d, "works", "add", tmp_path / "coffee.png", "--external-id", "W-1")
+    assert r.code == 0 and "too few to train 'PQ64x4fs,RFlat'" in r.err, r.err
+    first = json.loads(cli("--data-dir", d, "index", "status").out)
+    assert first["indexes"]["sscd_distilled_224"]["params"]["stand_in_for"] == "PQ64x4fs,RFlat"
+    r = cli("--data-dir", d, "works", "add", tmp_path / "rocket.png", "--external-id", "W-2")
+    assert r.code == 0, r.err
+    params = json.loads(cli("--data-dir", d, "index", "status").out
+                        )["indexes"]["sscd_distilled_224"]["params"]
+    assert params["factory"] == "PQ64x4fs,RFlat" and "stand_in_for" not in params
+    ImageOps.mirror(photos["rocket"]).save(tmp_path / "rocket_mirror.png")
+    r, results = screen(cli, d, tmp_path / "rocket_mirror.png", tmp_path / "coffee.png",
+                        profile="fast")
+    assert r.code == 0, r.err
+    assert [x["matches"][0]["external_id"] for x in results] == ["W-2", "W-1"]
+    assert results[0]["versions"]["search"]["sscd_distilled_224"] == \
+        "PQ64x4fs,RFlat k_factor=32"
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -227,3 +227,28 @@ def test_approximate_window_index_finds_the_same_paraphrase(tmp_path, model_cach
             "KJV-PSA-23"
     finally:
         hnsw.close()
+
+
+def test_a_text_registry_too_small_for_pq_is_searched_exactly(tmp_path, model_cache):
+    """PQ48x4fs needs 16 windows to train; a first short work (a few windows) is searched
+    exactly by a Flat stand-in, and the PQ index takes over once the registry has grown."""
+    settings = Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache,
+                        text_window_factory="PQ48x4fs,RFlat")
+    w = Workspace(settings, create=True, progress=False)
+    try:
+        w.register_text(WorkMeta("PSA-117", "text", "Psalm 117"), kjv(19, 117))
+        index = w.texts.indexes.current(w.texts.features())["text_windows"]
+        params = index.build_params()  # type: ignore[attr-defined]
+        assert params["factory"] == "Flat" and params["stand_in_for"] == "PQ48x4fs,RFlat"
+        psalm = kjv(19, 117)
+        r = screen(w, filler(100) + " " + psalm, paraphrase=True)
+        assert r.matches[0].work.external_id == "PSA-117"
+        assert "standing in for PQ48x4fs,RFlat" in r.versions["search"]["text_windows"]
+        for ext, b, c, title in CHAPTERS[:4]:
+            w.register_text(WorkMeta(ext, "text", title), kjv(b, c))
+        index = w.texts.indexes.current(w.texts.features())["text_windows"]
+        params = index.build_params()  # type: ignore[attr-defined]
+        assert params["factory"] == "PQ48x4fs,RFlat" and "stand_in_for" not in params
+        assert screen(w, filler(100) + " " + psalm).matches[0].work.external_id == "PSA-117"
+    finally:
+        w.close()
