@@ -413,3 +413,35 @@ def test_evidence_scope_setting_keeps_works_from_screening_keys(service_dir, mod
         # screening itself still needs only the screen scope
         assert c.post("/v1/screen/text", headers=auth(keys["screen"]),
                       json={"texts": [text]}).status_code == 200
+
+
+def test_a_first_work_registers_and_matches_under_a_pq_factory(tmp_path, model_cache, photos):
+    """A service configured for a large registry (refined PQ) starts empty: the first work
+    posted cannot train PQ's quantisers, is searched exactly meanwhile, and says so."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from screening.access import AccessStore
+    from screening.service import Workspace
+    from tests.api.conftest import settings_for
+
+    settings = settings_for(tmp_path / "data", model_cache, dense_factory="PQ64x4fs,RFlat")
+    ws = Workspace(settings, create=True, progress=False)
+    access = AccessStore(ws.registry.engine)
+    key = access.create_key("ops", "acme", ["register", "screen"], 10_000)[0]
+    ws.close()
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/v1/works", headers=auth(key), data={"external_id": "IMG-rocket"},
+                   files={"file": ("rocket.png", png_bytes(photos["rocket"]), "image/png")})
+        assert r.status_code == 201, r.text
+        copy = png_bytes(ImageOps.mirror(photos["rocket"]), "JPEG", quality=80)
+
+        def first() -> dict:
+            res = c.post("/v1/screen/image", headers=auth(key),
+                         files=[("files", ("copy.jpg", copy, "image/jpeg"))])
+            assert res.status_code == 200, res.text
+            return res.json()["results"][0]
+
+        wait_for(lambda: first()["decision"] == "block")
+        search = first()["versions"]["search"]
+        assert any("standing in for PQ64x4fs,RFlat" in v for v in search.values()), search
