@@ -236,11 +236,11 @@ def test_a_text_registry_too_small_for_pq_is_searched_exactly(tmp_path, model_ca
                         text_window_factory="PQ48x4fs,RFlat")
     w = Workspace(settings, create=True, progress=False)
     try:
-        w.register_text(WorkMeta("PSA-117", "text", "Psalm 117"), kjv(19, 117))
+        psalm = kjv(19, 117)
+        w.register_text(WorkMeta("PSA-117", "text", "Psalm 117"), psalm)
         index = w.texts.indexes.current(w.texts.features())["text_windows"]
         params = index.build_params()  # type: ignore[attr-defined]
         assert params["factory"] == "Flat" and params["stand_in_for"] == "PQ48x4fs,RFlat"
-        psalm = kjv(19, 117)
         r = screen(w, filler(100) + " " + psalm, paraphrase=True)
         assert r.matches[0].work.external_id == "PSA-117"
         assert "standing in for PQ48x4fs,RFlat" in r.versions["search"]["text_windows"]
