@@ -1,7 +1,8 @@
 """Inner-product index for L2-normalised descriptors, built from a FAISS factory string.
 
-"Flat" (exact) is the default; its search time grows with the registry (a screened image's
-42 views: ~60 ms over 90,000 vectors, ~630 ms over 900,000 on 2 cores). "HNSW32" or
+"Flat" (exact) is what the settings' default "auto" builds for small indexes (see AUTO);
+its search time grows with the registry (a screened image's 42 views: ~60 ms over 90,000
+vectors, ~630 ms over 900,000 on 2 cores). "HNSW32" or
 "IVF1024,Flat" stay fast on large registries but are approximate, and what they lose are
 the moderately similar matches (a pasted work's window, a paraphrased sentence): measure on
 your own data first (the benchmarks report planted-neighbour recall). "PQ64x4fs,RFlat" still
@@ -70,6 +71,22 @@ IVF_NPROBE = 128
 #: best k x this many; FAISS's factory default is 1, no re-ranking at all). See the README's
 #: index tables for what it finds and costs against exact search.
 REFINE_K_FACTOR = 32
+#: The factory setting "auto" (the default for DENSE_FACTORY and TEXT_WINDOW_FACTORY): an
+#: index is searched exactly (Flat) while it holds fewer than AUTO_EXACT_VECTORS vectors and
+#: is rebuilt as refined 4-bit PQ with one quantiser per 8 dimensions (auto_factory:
+#: "PQ64x4fs,RFlat" for SSCD's 512, "PQ48x4fs,RFlat" for MiniLM's 384) when it reaches
+#: them. Below the bound exact search costs little (42 views of an image over 26,368 real
+#: descriptors: 11.9 ms); above it, Flat's time grows with the registry (68 ms per image at
+#: 9,306 works, 527 at 100,000) where refined PQ's grows a tenth as fast (14 -> 44 ms) and
+#: found every copy exact search found, at its exact similarity (README's index tables).
+AUTO = "auto"
+AUTO_EXACT_VECTORS = 20_000
+
+
+def auto_factory(dim: int) -> str:
+    """What "auto" builds once an index is large: refined 4-bit PQ, a quantiser per 8
+    dimensions (Flat for a dimension that 8 does not divide)."""
+    return f"PQ{dim // 8}x4fs,RFlat" if dim >= 8 and dim % 8 == 0 else "Flat"
 
 
 @dataclass(frozen=True)
@@ -157,16 +174,19 @@ class DenseIndex(FeatureIndex):
                  index: Any = None, tombstones: set[int] | None = None,
                  variants_per_work: int = VARIANTS_PER_WORK,
                  search: SearchParams | None = None, stand_in_for: str | None = None,
-                 stand_in_at: int = 0) -> None:
+                 stand_in_at: int = 0, stand_in_until: int = 0) -> None:
         if spec.kind != "dense":
             raise ValueError(f"{spec.name}: a dense index needs a dense feature")
         self.spec = spec
         self.factory = factory
         self.variants_per_work = variants_per_work
         #: The factory this exact index stands in for while the registry holds too few
-        #: vectors to train it (see exact_stand_in), and how many it held when made.
+        #: vectors to train it (see exact_stand_in) or to be worth it ("auto"), how many it
+        #: held when made, and how many it must hold before the index keeper builds that
+        #: factory (twice as many as when made, unless set).
         self.stand_in_for = stand_in_for
         self.stand_in_at = stand_in_at
+        self.stand_in_until = (stand_in_until or 2 * max(1, stand_in_at)) if stand_in_for else 0
         if index is None:
             index = faiss.IndexIDMap2(faiss_index(spec.dim, factory))
         self._index: Any = index
@@ -211,9 +231,24 @@ class DenseIndex(FeatureIndex):
         if refine is not None:
             knobs.append(f"k_factor={refine.k_factor:g}")
         if self.stand_in_for:
-            knobs.append(f"(exact, standing in for {self.stand_in_for} until there are "
-                         "enough vectors to train it)")
+            knobs.append(f"(exact, standing in for {self.stand_in_for} until the index holds "
+                         f"{self.stand_in_until:,} vectors)")
         return " ".join([self.factory, *knobs])
+
+    @classmethod
+    def for_setting(cls, spec: FeatureSpec, factory: str, *,
+                    auto_exact_vectors: int = AUTO_EXACT_VECTORS,
+                    variants_per_work: int = VARIANTS_PER_WORK,
+                    search: SearchParams | None = None) -> DenseIndex:
+        """An empty index for a factory setting: the factory itself, or for "auto" an exact
+        stand-in for auto_factory(dim) until the index holds `auto_exact_vectors` vectors."""
+        if factory != AUTO:
+            return cls(spec, factory, variants_per_work=variants_per_work, search=search)
+        target = auto_factory(spec.dim)
+        if target == "Flat":
+            return cls(spec, "Flat", variants_per_work=variants_per_work, search=search)
+        return cls(spec, "Flat", variants_per_work=variants_per_work, search=search,
+                   stand_in_for=target, stand_in_until=max(1, auto_exact_vectors))
 
     def exact_stand_in(self, vectors: int) -> DenseIndex:
         """An empty Flat index standing in for this untrainable one: a registry too small to
@@ -223,6 +258,16 @@ class DenseIndex(FeatureIndex):
         return DenseIndex(self.spec, "Flat", variants_per_work=self.variants_per_work,
                           search=self.search_params,
                           stand_in_for=self.stand_in_for or self.factory, stand_in_at=vectors)
+
+    def sized_for(self, vectors: int) -> DenseIndex:
+        """The empty index to fill with this many vectors: an empty stand-in gives way to the
+        factory it stands in for once there are `stand_in_until` of them (that factory may
+        still fail to train: the keeper then stands in again); any other index is itself."""
+        if self.stand_in_for and self.ntotal == 0 and vectors >= self.stand_in_until:
+            return DenseIndex(self.spec, self.stand_in_for,
+                              variants_per_work=self.variants_per_work,
+                              search=self.search_params)
+        return self
 
     @property
     def is_trained(self) -> bool:
@@ -391,7 +436,7 @@ class DenseIndex(FeatureIndex):
         """An independent copy (FAISS's clone) with the same tombstones and settings."""
         return DenseIndex(self.spec, self.factory, faiss.clone_index(self._index),
                           set(self._tombstones), self.variants_per_work, self.search_params,
-                          self.stand_in_for, self.stand_in_at)
+                          self.stand_in_for, self.stand_in_at, self.stand_in_until)
 
     def vectors_per_work(self) -> dict[int, int]:
         """How many live vectors each work has."""
@@ -413,7 +458,8 @@ class DenseIndex(FeatureIndex):
     def build_params(self) -> dict:
         params: dict = {"factory": self.factory, "variants_per_work": self.variants_per_work}
         if self.stand_in_for:
-            params.update(stand_in_for=self.stand_in_for, stand_in_at=self.stand_in_at)
+            params.update(stand_in_for=self.stand_in_for, stand_in_at=self.stand_in_at,
+                          stand_in_until=self.stand_in_until)
         return params
 
     def serialize(self) -> bytes:
@@ -435,4 +481,5 @@ class DenseIndex(FeatureIndex):
         return cls(spec, params.get("factory", "Flat"), index, set(tomb.tolist()),
                    int(params.get("variants_per_work", VARIANTS_PER_WORK)),
                    stand_in_for=params.get("stand_in_for"),
-                   stand_in_at=int(params.get("stand_in_at", 0)))
+                   stand_in_at=int(params.get("stand_in_at", 0)),
+                   stand_in_until=int(params.get("stand_in_until", 0)))

@@ -55,6 +55,7 @@ class LayeredDenseIndex(DenseIndex):
                          search=base.search_params)
         self.factory = base.factory  # what the index is, for sidecars and provenance
         self.stand_in_for, self.stand_in_at = base.stand_in_for, base.stand_in_at
+        self.stand_in_until = base.stand_in_until
         #: base work id -> how many of its vectors the base holds
         self._hidden: dict[int, int] = {}
 

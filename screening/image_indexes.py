@@ -9,7 +9,7 @@ import numpy as np
 
 from indexes.base import FeatureIndex, PersistentIndex
 from indexes.binary import BinaryHashIndex
-from indexes.dense import DenseIndex, SearchParams
+from indexes.dense import AUTO, AUTO_EXACT_VECTORS, DenseIndex, SearchParams
 from models.imaging import DecodeLimits, decode_image
 from screening.index_keeper import RegistryIndexes
 from screening.registry.repository import WorkRecord
@@ -20,13 +20,15 @@ from screening.work_features import IndexedFeature
 class ImageIndexes(RegistryIndexes[IndexedFeature, FeatureIndex]):
     """The image indexes: pHash and PDQ (binary) and SSCD descriptors (dense)."""
 
-    dense_factory: str = "Flat"
+    dense_factory: str = AUTO
+    auto_exact_vectors: int = AUTO_EXACT_VECTORS
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     search: SearchParams = field(default_factory=SearchParams)
 
     def _new_index(self, feature: IndexedFeature) -> FeatureIndex:
         if feature.spec.kind == "dense":
-            return DenseIndex(feature.spec, self.dense_factory, search=self.search)
+            return DenseIndex.for_setting(feature.spec, self.dense_factory, search=self.search,
+                                          auto_exact_vectors=self.auto_exact_vectors)
         return BinaryHashIndex(feature.spec)
 
     def _loaded(self, index: PersistentIndex) -> FeatureIndex:

@@ -144,8 +144,10 @@ class RegistryIndexes(Generic[F, I]):
                     lv.index.apply(changes)
                     lv.dirty = True
                 wanted = getattr(lv.index, "stand_in_for", None)
-                if wanted and lv.index.ntotal >= 2 * max(1, getattr(lv.index, "stand_in_at", 0)):
-                    raise _Rebuild(f"the registry has grown enough to try {wanted!r} again")
+                until = getattr(lv.index, "stand_in_until", 0)
+                if wanted and lv.index.ntotal >= until:
+                    raise _Rebuild(f"it holds {lv.index.ntotal} vectors, at least {until}: "
+                                   f"building {wanted!r}")
             except (CannotReplaceError, _Rebuild) as why:
                 # HNSW, IVF and refined PQ cannot replace a work's vectors in place, and
                 # IVF and PQ must be trained on a bulk set: rebuild this index from the
@@ -201,6 +203,9 @@ class RegistryIndexes(Generic[F, I]):
         for f in features:
             index = self._new_index(f)
             ids, vecs = [w.id for w, _ in vectors], [v[f.index_name] for _, v in vectors]
+            sized_for = getattr(index, "sized_for", None)
+            if sized_for is not None:  # "auto": exact until the index is large enough
+                index = sized_for(sum(len(v) for v in vecs))
             try:
                 index.add_new(ids, vecs)
             except IndexTrainingError:

@@ -93,6 +93,7 @@ class Workspace:
         self.progress = progress
         self.images = ImageIndexes(self.store, self.registry, self.blobs, progress=progress,
                                    kind="image", dense_factory=settings.dense_factory,
+                                   auto_exact_vectors=settings.auto_exact_vectors,
                                    limits=self.limits, search=settings.search_params)
         self.thresholds = Thresholds(settings.block_threshold, settings.review_threshold,
                                      settings.report_threshold)

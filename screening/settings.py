@@ -28,9 +28,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("ipscreen")))
     #: Any SQLAlchemy URL; empty means SQLite in the data dir (WAL mode).
     database_url: str = ""
-    #: FAISS factory string for descriptor indexes: Flat (exact), PQ64x4fs,RFlat, HNSW32,
-    #: IVF1024,Flat, ...
-    dense_factory: str = "Flat"
+    #: FAISS factory string for descriptor indexes: "auto" (exact Flat until an index holds
+    #: auto_exact_vectors vectors, then refined 4-bit PQ: PQ64x4fs,RFlat for SSCD), or any
+    #: factory FAISS builds: Flat (always exact), PQ64x4fs,RFlat, HNSW32, IVF1024,Flat, ...
+    #: An index keeps the factory it was built with until it is rebuilt.
+    dense_factory: str = "auto"
+    #: How many vectors an "auto" index holds before it is rebuilt as refined PQ (its
+    #: description and the README's index tables say what exact search costs beyond it).
+    auto_exact_vectors: int = Field(default=20_000, ge=16, le=1_000_000_000)
     #: Search-time breadth of the approximate factories, for image and text indexes alike
     #: (Flat ignores both). HNSW's candidate list (FAISS's default 16 misses most moderately
     #: similar neighbours) and the IVF lists visited per query (FAISS's default 1); the
@@ -74,10 +79,12 @@ class Settings(BaseSettings):
     text_min_run_cjk: int = Field(default=13, ge=8, le=1000)
     #: Words per sentence window of the paraphrase layer.
     text_window_words: int = Field(default=48, ge=8, le=160)
-    #: FAISS factory string for the paraphrase layer's window index. Flat is exact (~140 ms
-    #: of search per 1,000-word output at 10M registered words); HNSW32 is ~6x faster there
-    #: but approximate: it misses some paraphrased windows (text benchmark).
-    text_window_factory: str = "Flat"
+    #: FAISS factory string for the paraphrase layer's window index, as dense_factory:
+    #: "auto" is exact Flat up to auto_exact_vectors windows (about 480,000 registered words),
+    #: then PQ48x4fs,RFlat. At 10M registered words Flat takes ~220 ms of search per
+    #: 1,000-word output, refined PQ ~9-16 ms with every planted window found; HNSW32 is
+    #: faster than Flat but misses some paraphrased windows (text benchmark).
+    text_window_factory: str = "auto"
     #: The paraphrase layer embeds a non-overlapping tiling of probe windows first, and every
     #: window only around probes with a registered window at least this similar (cosine).
     #: 0 embeds every window.
@@ -92,14 +99,14 @@ class Settings(BaseSettings):
     def _faiss_factory(cls, value: str, info: ValidationInfo) -> str:
         """A factory string FAISS can build for the bundled models' vectors (SSCD 512-d,
         MiniLM 384-d), checked now rather than at the first index."""
-        if value != "Flat":
+        if value not in ("Flat", "auto"):
             from indexes.dense import faiss_index
             from indexes.errors import IndexConfigError
 
             try:
                 faiss_index(512 if info.field_name == "dense_factory" else 384, value)
             except IndexConfigError as exc:
-                raise ValueError(f"{exc}; use e.g. Flat, PQ64x4fs,RFlat, HNSW32 or "
+                raise ValueError(f"{exc}; use auto, or e.g. Flat, PQ64x4fs,RFlat, HNSW32 or "
                                  "IVF1024,Flat") from None
         return value
 

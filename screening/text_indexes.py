@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from indexes.base import PersistentIndex
-from indexes.dense import DenseIndex, SearchParams
+from indexes.dense import AUTO, AUTO_EXACT_VECTORS, DenseIndex, SearchParams
 from indexes.fingerprint import FingerprintIndex
 from indexes.ids import TEXT_WINDOWS_PER_WORK
 from models.base import FeatureSpec
@@ -54,14 +54,16 @@ def window_feature(embedder: TextEmbedder, max_words: int) -> TextFeature:
 class TextIndexes(RegistryIndexes[TextFeature, PersistentIndex]):
     max_text_bytes: int = 10 * 1024 * 1024
     #: FAISS factory of the window index (a saved index keeps the one it was built with).
-    window_factory: str = "Flat"
+    window_factory: str = AUTO
+    auto_exact_vectors: int = AUTO_EXACT_VECTORS
     search: SearchParams = field(default_factory=SearchParams)
 
     def _new_index(self, feature: TextFeature) -> PersistentIndex:
         if feature.spec.kind == "tokens":
             return FingerprintIndex(feature.spec, K, W)
-        return DenseIndex(feature.spec, self.window_factory,
-                          variants_per_work=TEXT_WINDOWS_PER_WORK, search=self.search)
+        return DenseIndex.for_setting(feature.spec, self.window_factory,
+                                      variants_per_work=TEXT_WINDOWS_PER_WORK, search=self.search,
+                                      auto_exact_vectors=self.auto_exact_vectors)
 
     def _loaded(self, index: PersistentIndex) -> PersistentIndex:
         if isinstance(index, DenseIndex):

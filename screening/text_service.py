@@ -56,6 +56,7 @@ class TextSide:
         self.indexes = TextIndexes(store, registry, blobs, progress=progress, kind="text",
                                    max_text_bytes=settings.max_text_bytes,
                                    window_factory=settings.text_window_factory,
+                                   auto_exact_vectors=settings.auto_exact_vectors,
                                    search=settings.search_params)
         self._embedder: TextEmbedder | None = embedder  # shared by long-lived servers
         self._screener: TextScreener | None = None

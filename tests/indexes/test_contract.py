@@ -285,3 +285,39 @@ def test_apply_leaves_each_work_in_its_last_state(kind: str):
     assert index.ntotal == 8 * 2 + 3 + 1
     best = index.search(last[:1], 1)[0][0]
     assert best.work_id == 2 and best.score == pytest.approx(1.0)
+
+
+def test_auto_is_exact_until_its_bound_then_refined_pq(tmp_path):
+    """The "auto" setting: an exact stand-in that says what it stands in for and until
+    when, keeps both across a save and load, and gives way to refined PQ at the bound."""
+    from indexes.dense import AUTO, auto_factory
+
+    assert auto_factory(512) == "PQ64x4fs,RFlat" and auto_factory(384) == "PQ48x4fs,RFlat"
+    assert auto_factory(30) == "Flat"  # no whole 8-dimension sub-quantisers
+    target = "PQ4x4fs,RFlat"  # DENSE is 32-d
+    rng = np.random.default_rng(5)
+    auto = DenseIndex.for_setting(DENSE, AUTO, auto_exact_vectors=40)
+    assert (auto.factory, auto.stand_in_for, auto.stand_in_until) == ("Flat", target, 40)
+    assert auto.search_description() == \
+        f"Flat (exact, standing in for {target} until the index holds 40 vectors)"
+    assert auto.sized_for(39) is auto  # below the bound it stays exact
+    big = auto.sized_for(40)
+    assert big.factory == target and big.stand_in_for is None
+    vectors = {w: data("Flat", rng, 2) for w in range(19)}
+    for w, v in vectors.items():
+        auto.add(w, v)
+    store = IndexStore(tmp_path)
+    store.save("auto", auto, revision=3)
+    loaded = store.load("auto", DENSE)
+    assert loaded is not None
+    params = loaded.index.build_params()  # type: ignore[attr-defined]
+    assert params == {"factory": "Flat", "variants_per_work": auto.variants_per_work,
+                      "stand_in_for": target, "stand_in_at": 0, "stand_in_until": 40}
+    q = data("Flat", rng, 3)
+    for hs, q1 in zip(loaded.index.search(q, 5), q, strict=True):  # still exact
+        assert [(h.work_id, round(h.score, 5)) for h in hs] == \
+            [(w, round(s, 5)) for w, s in brute_force("Flat", vectors, q1, 5)]
+    # a non-empty index is never swapped for an empty one; other settings pass through
+    assert auto.sized_for(10_000) is auto
+    assert DenseIndex.for_setting(DENSE, "HNSW32").stand_in_for is None
+    assert DenseIndex.for_setting(FeatureSpec("odd", "1", "dense", 30), AUTO).factory == "Flat"

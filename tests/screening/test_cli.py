@@ -478,3 +478,41 @@ def test_withdraw_many_reports_unknown_ids_and_withdraws_the_rest(cli, data_dir,
     assert json.loads(history.splitlines()[-1])["detail"] == "licence ended"
     r = cli("--data-dir", data_dir, "works", "withdraw")
     assert r.code == 2 and "name at least one work" in r.err
+
+
+def test_auto_searches_a_small_registry_exactly_and_a_large_one_with_refined_pq(
+        cli, tmp_path, monkeypatch, photos):
+    """The default factory, "auto": exact search until the index holds AUTO_EXACT_VECTORS
+    vectors (16 here: one work is 9 with its flips), then refined PQ, with no training
+    warnings along the way, and the same answers; a rebuild makes the same choice."""
+    monkeypatch.delenv("IPSCREEN_DENSE_FACTORY", raising=False)
+    monkeypatch.setenv("IPSCREEN_AUTO_EXACT_VECTORS", "16")
+    monkeypatch.setenv("IPSCREEN_MAINTAINED_PROFILES", '["fast"]')
+    d = tmp_path / "data"
+    for name in ("coffee", "rocket"):
+        photos[name].save(tmp_path / f"{name}.png")
+    ImageOps.mirror(photos["rocket"]).save(tmp_path / "rocket_mirror.png")
+    r = cli("--data-dir", d, "works", "add", tmp_path / "coffee.png", "--external-id", "W-1")
+    assert r.code == 0 and "too few" not in r.err, r.err
+
+    def params() -> dict:
+        status = json.loads(cli("--data-dir", d, "index", "status").out)
+        return status["indexes"]["sscd_distilled_224"]["params"]
+
+    assert params()["factory"] == "Flat" and params()["stand_in_until"] == 16
+    r, results = screen(cli, d, tmp_path / "coffee.png", profile="fast")
+    assert results[0]["matches"][0]["external_id"] == "W-1"
+    assert results[0]["versions"]["search"]["sscd_distilled_224"] == \
+        "Flat (exact, standing in for PQ64x4fs,RFlat until the index holds 16 vectors)"
+    r = cli("--data-dir", d, "works", "add", tmp_path / "rocket.png", "--external-id", "W-2")
+    assert r.code == 0 and "too few" not in r.err, r.err
+    assert params()["factory"] == "PQ64x4fs,RFlat" and "stand_in_for" not in params()
+    r, results = screen(cli, d, tmp_path / "rocket_mirror.png", tmp_path / "coffee.png",
+                        profile="fast")
+    assert r.code == 0, r.err
+    assert [x["matches"][0]["external_id"] for x in results] == ["W-2", "W-1"]
+    assert cli("--data-dir", d, "index", "rebuild").code == 0
+    assert params()["factory"] == "PQ64x4fs,RFlat"
+    monkeypatch.setenv("IPSCREEN_AUTO_EXACT_VECTORS", "1000")  # a wider bound: exact again
+    assert cli("--data-dir", d, "index", "rebuild").code == 0
+    assert params()["factory"] == "Flat" and params()["stand_in_for"] == "PQ64x4fs,RFlat"
