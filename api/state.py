@@ -114,7 +114,9 @@ class ServiceState:
     def _reload(self) -> None:
         try:
             if self.embedder is None and self.settings.text_paraphrase:
-                self.embedder = self.writer.texts.embedder()
+                embedder = self.writer.texts.embedder()
+                embedder.warm()  # readyz waits for the sessions, not the first request
+                self.embedder = embedder
             fresh = Screeners.build(self.settings, self.embedder)
         except Exception as exc:  # keep serving the last good set; readyz reports it
             self.load_error = f"{type(exc).__name__}: {exc}"

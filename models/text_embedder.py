@@ -85,6 +85,7 @@ class TextEmbedder:
         self._torch_model: Any = None
         self._sessions: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pool: ThreadPoolExecutor | None = None
+        self._n_sessions = 0
         self._lock = threading.Lock()
         import json
 
@@ -128,7 +129,30 @@ class TextEmbedder:
                 opts.intra_op_num_threads = max(1, cores // n)
                 self._sessions.put(ort.InferenceSession(str(path), opts,
                                                         providers=["CPUExecutionProvider"]))
+            self._n_sessions = n
             self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="embed")
+
+    def warm(self) -> None:
+        """Make the model ready now instead of at the first embed: export it to ONNX if
+        the cache lacks it, open the sessions and run one short batch on each (a session's
+        first run allocates its buffers). A service calls this before it says it is ready;
+        without it the first text request of a fresh worker paid ~300 ms of session
+        start-up (and a fresh data dir's first request the whole export)."""
+        ids = self.tokenizer(["warm up"])["input_ids"]
+        if self.backend == "torch":
+            self._embed_ids(ids)
+            return
+        self._onnx()
+        sessions = [self._sessions.get() for _ in range(self._n_sessions)]
+        try:
+            ids_arr = np.asarray(ids, dtype=np.int64)
+            feeds = {"input_ids": ids_arr, "attention_mask": np.ones_like(ids_arr),
+                     "token_type_ids": np.zeros_like(ids_arr)}
+            for session in sessions:
+                session.run(None, feeds)
+        finally:
+            for session in sessions:
+                self._sessions.put(session)
 
     def _export(self, path: Path) -> None:
         """Export the transformer to ONNX (and quantise it), written atomically."""

@@ -367,6 +367,9 @@ def test_not_ready_until_models_and_indexes_are_loaded(service_dir, model_cache,
         assert c.get("/healthz").status_code == 200
         gate.set()
         wait_for(lambda: c.get("/readyz").status_code == 200)
+        # ready means the text model's sessions are open, not opened by the first request
+        embedder = app.state.service.embedder
+        assert embedder._pool is not None and embedder._sessions.qsize() >= 1
         r = c.post("/v1/screen/text", headers=auth(keys["screen"]),
                    json={"texts": ["a b c d e f g h i"]})
         assert r.status_code == 200

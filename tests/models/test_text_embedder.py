@@ -42,6 +42,20 @@ def test_batching_and_order_do_not_change_vectors(model_cache):
     assert emb.embed([]).shape == (0, 384)
 
 
+@pytest.mark.parametrize("backend", ["onnx-int8", "torch"])
+def test_warm_opens_the_model_before_the_first_embed_and_changes_no_vector(model_cache,
+                                                                            backend):
+    cold = TextEmbedder(backend=backend, cache_dir=model_cache)
+    warm = TextEmbedder(backend=backend, cache_dir=model_cache)
+    assert warm._pool is None and warm._torch_model is None
+    warm.warm()
+    if backend == "torch":
+        assert warm._torch_model is not None
+    else:  # every session is open, has run once, and is back in the queue
+        assert warm._pool is not None and warm._sessions.qsize() == warm._n_sessions >= 1
+    np.testing.assert_allclose(warm.embed(SENTENCES), cold.embed(SENTENCES), atol=1e-6)
+
+
 def test_missing_model_dir_is_a_clear_error(tmp_path):
     with pytest.raises(ModelUnavailableError, match="config.json"):
         TextEmbedder(model_dir=tmp_path)
