@@ -143,11 +143,9 @@ class TextEmbedder:
             self._embed_ids(ids)
             return
         self._onnx()
+        feeds, _ = self._feeds(ids)
         sessions = [self._sessions.get() for _ in range(self._n_sessions)]
         try:
-            ids_arr = np.asarray(ids, dtype=np.int64)
-            feeds = {"input_ids": ids_arr, "attention_mask": np.ones_like(ids_arr),
-                     "token_type_ids": np.zeros_like(ids_arr)}
             for session in sessions:
                 session.run(None, feeds)
         finally:
@@ -272,7 +270,9 @@ class TextEmbedder:
             out.extend(b[i:i + size] for i in range(0, len(b), size))
         return sorted(out, key=cost, reverse=True)
 
-    def _embed_ids(self, batch: list[list[int]]) -> np.ndarray:
+    def _feeds(self, batch: list[list[int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The model's inputs for a batch of token ids, padded to its longest, and the
+        attention mask."""
         width = max(len(x) for x in batch)
         input_ids = np.full((len(batch), width), self.tokenizer.pad_token_id or 0,
                             dtype=np.int64)
@@ -280,8 +280,11 @@ class TextEmbedder:
         for row, x in enumerate(batch):
             input_ids[row, :len(x)] = x
             mask[row, :len(x)] = 1
-        feeds = {"input_ids": input_ids, "attention_mask": mask,
-                 "token_type_ids": np.zeros_like(input_ids)}
+        return {"input_ids": input_ids, "attention_mask": mask,
+                "token_type_ids": np.zeros_like(input_ids)}, mask
+
+    def _embed_ids(self, batch: list[list[int]]) -> np.ndarray:
+        feeds, mask = self._feeds(batch)
         if self.backend == "torch":
             import torch
 
