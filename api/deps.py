@@ -54,11 +54,10 @@ UnderwriteKey = Annotated[KeyInfo, Depends(require("underwrite"))]
 
 
 def get_screeners(state: StateDep) -> Screeners:
-    if state.current is None:
-        raise NotReady("models and indexes are still loading"
-                       + (f" (last attempt failed: {state.load_error})"
-                          if state.load_error else ""))
-    return state.current
+    current = state.current
+    if current is None:
+        raise NotReady(state.not_ready_detail() or "models and indexes are still loading")
+    return current
 
 
 ScreenersDep = Annotated[Screeners, Depends(get_screeners)]

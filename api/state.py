@@ -78,6 +78,16 @@ class ServiceState:
     def index_lag_s(self) -> float:
         return 0.0 if self.stale_since is None else time.monotonic() - self.stale_since
 
+    def not_ready_detail(self) -> str | None:
+        """Why this worker cannot serve screening yet (None when it can): still loading, or
+        the last attempt failed and it is retrying."""
+        if self.current is not None:
+            return None
+        if self.load_error is not None:
+            return (f"models and indexes failed to load, retrying every "
+                    f"{self.settings.reload_interval_s:g} s: {self.load_error}")
+        return "models and indexes are still loading"
+
     def start(self) -> None:
         """Load the screeners (now, or in the background) and start the reloader."""
         if self.settings.preload:

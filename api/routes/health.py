@@ -27,8 +27,9 @@ def readyz(state: StateDep) -> JSONResponse:
             "load_error": state.load_error}
     ok = cur is not None and lag <= state.settings.max_index_lag_s
     if not ok:
-        body["detail"] = ("models and indexes are loading" if cur is None else
-                          f"loaded index is {lag:.0f} s behind the registry")
+        body["detail"] = state.not_ready_detail() or (
+            f"loaded index is {lag:.0f} s behind the registry"
+            + (f"; the last reload failed: {state.load_error}" if state.load_error else ""))
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

@@ -375,6 +375,44 @@ def test_not_ready_until_models_and_indexes_are_loaded(service_dir, model_cache,
         assert r.status_code == 200
 
 
+def test_a_failed_load_says_so_and_the_worker_retries(service_dir, model_cache, keys,
+                                                     monkeypatch):
+    """While loading fails, readyz and the screening routes say it failed and why (not
+    "loading"); the reloader keeps trying and the worker becomes ready when a load works."""
+    from fastapi.testclient import TestClient
+
+    from api import state as state_module
+    from api.app import create_app
+    from tests.api.conftest import settings_for
+
+    real_build = state_module.Screeners.build
+    failures = {"left": 3}
+
+    def flaky_build(settings, embedder):  # type: ignore[no-untyped-def]
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError("index file unreadable: disk went away")
+        return real_build(settings, embedder)
+
+    monkeypatch.setattr(state_module.Screeners, "build", staticmethod(flaky_build))
+    data_dir, _ = service_dir
+    app = create_app(settings_for(data_dir, model_cache, preload=False, reload_interval_s=1.0))
+    with TestClient(app) as c:
+        wait_for(lambda: app.state.service.load_error is not None)
+        r = c.get("/readyz")
+        body = r.json()
+        assert r.status_code == 503 and body["ready"] is False
+        assert body["detail"].startswith("models and indexes failed to load, retrying every 1 s")
+        assert "disk went away" in body["detail"] and "disk went away" in body["load_error"]
+        problem(c.post("/v1/screen/text", headers=auth(keys["screen"]),
+                       json={"texts": ["a b c d e f g h i"]}), 503, "failed to load")
+        wait_for(lambda: c.get("/readyz").status_code == 200, timeout=60)
+        assert failures["left"] == 0 and c.get("/readyz").json()["load_error"] is None
+        r = c.post("/v1/screen/text", headers=auth(keys["screen"]),
+                   json={"texts": ["a b c d e f g h i"]})
+        assert r.status_code == 200
+
+
 def test_register_an_image_work_over_http(client, keys, photos):
     h = auth(keys["register"])
     problem(client.post("/v1/works", headers=h, data={"external_id": "IMG-bad"},
