@@ -147,7 +147,36 @@ def _oriented_size(img: Image.Image, w: int, h: int) -> tuple[int, int]:
     return round(img.size[0] * scale), round(img.size[1] * scale)
 
 
+def _to_8bit_grey(img: Image.Image) -> Image.Image:
+    """An 8-bit grey image for a high-bit-depth one (16-bit integer, 32-bit integer or float).
+
+    PIL's own conversion of these modes to RGB clips every value above 255, so a 16-bit
+    greyscale photo became almost uniformly white: a registered one was then skipped as blank,
+    and a 16-bit copy of a registered work screened clear. 16-bit modes are scaled by their
+    full range; 32-bit integer and float ones, whose range the file does not state, are read
+    as 8-bit (or, for float, 0-1) when their values fit, as 16-bit when they fit that, and
+    otherwise stretched from their minimum to their maximum.
+    """
+    if img.mode.startswith("I;16"):
+        arr = np.asarray(img).astype(np.float64) / 257.0
+    else:
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0,
+                            neginf=0.0)
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+        if img.mode == "F" and lo >= 0.0 and hi <= 1.0:
+            arr = arr * 255.0
+        elif lo >= 0.0 and hi <= 255.0:
+            pass
+        elif lo >= 0.0 and hi <= 65535.0:
+            arr = arr / 257.0
+        else:
+            arr = (arr - lo) * (255.0 / (hi - lo))
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+
+
 def _flatten_to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode.startswith("I") or img.mode == "F":
+        img = _to_8bit_grey(img)
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))

@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -109,3 +110,45 @@ def test_blank_detection(photos):
                                    quality=5)).image
     assert is_blank(noisy)
     assert not is_blank(photos["coffee"])
+
+
+def _grey8(photos) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.asarray(photos["chelsea"].convert("L").resize((128, 96)), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_16_bit_greyscale_is_scaled_not_clipped(photos, fmt):
+    """PIL's own RGB conversion clips 16-bit values at 255 (a white image); ours scales."""
+    grey = _grey8(photos)
+    img16 = Image.fromarray(grey.astype(np.uint16) * 257)
+    assert img16.mode.startswith("I;16")
+    d = decode_image(png_bytes(img16, fmt))
+    out = np.asarray(d.image.convert("L"), dtype=np.int16)
+    assert d.image.mode == "RGB" and out.shape == grey.shape
+    assert np.abs(out - grey).max() <= 1
+
+
+def test_32_bit_integer_and_float_images_keep_their_contrast(photos):
+    grey = _grey8(photos).astype(np.float64)
+    cases = {
+        "float 0-1": Image.fromarray((grey / 255.0).astype(np.float32)),
+        "float 0-255": Image.fromarray(grey.astype(np.float32)),
+        "int 16-bit range": Image.fromarray((grey * 257).astype(np.int32)),
+    }
+    for name, img in cases.items():
+        assert img.mode in ("F", "I"), name
+        out = np.asarray(decode_image(png_bytes(img, "TIFF")).image.convert("L"), dtype=float)
+        assert np.abs(out - grey).max() <= 1.5, name
+    # values outside any 8- or 16-bit range are stretched from their minimum to maximum
+    signed = Image.fromarray((grey * 1000 - 90_000).astype(np.int32))
+    out = np.asarray(decode_image(png_bytes(signed, "TIFF")).image.convert("L"), dtype=float)
+    assert out.min() == 0 and out.max() == 255
+    assert np.corrcoef(out.ravel(), grey.ravel())[0, 1] > 0.999
+
+
+def test_a_float_image_with_nan_and_inf_decodes():
+    arr = np.full((40, 40), np.nan, dtype=np.float32)
+    arr[:20] = 0.75
+    arr[0, 0] = np.inf
+    d = decode_image(png_bytes(Image.fromarray(arr), "TIFF"))
+    assert d.image.mode == "RGB" and d.image.size == (40, 40)

@@ -261,6 +261,22 @@ def test_huge_dimensions_work_registration_refused(cli, data_dir, tmp_path):
 
 
 
+def test_a_16_bit_greyscale_copy_matches_its_work(cli, data_dir, tmp_path, photos):
+    """16-bit greyscale PNGs used to decode as a white field (PIL clips them at 255), so a
+    copy of a registered work saved that way screened clear."""
+    import numpy as np
+    from PIL import Image
+
+    grey = np.asarray(photos["astronaut"].convert("L"), dtype=np.uint16) * 257
+    Image.fromarray(grey).save(tmp_path / "astronaut16.png")
+    with Image.open(tmp_path / "astronaut16.png") as saved:
+        assert saved.mode.startswith("I;16")
+    r, results = screen(cli, data_dir, tmp_path / "astronaut16.png")
+    assert r.code == 0, r.err
+    assert results[0]["decision"] == "block"
+    assert results[0]["matches"][0]["external_id"] == "W-astronaut"
+
+
 def test_blank_images_are_clear_and_unregistrable(cli, data_dir, tmp_path):
     from PIL import Image
 
