@@ -127,11 +127,6 @@ def list_works(state: StateDep, key: ScreenKey,
                     works=[WorkPublic(**w.public()) for w in page])
 
 
-@router.get("/v1/works/{external_id}", response_model=WorkPublic, summary="Read one work")
-def get_work(external_id: str, state: StateDep, key: ScreenKey) -> WorkPublic:
-    return WorkPublic(**state.writer.registry.get(external_id).public())
-
-
 class WorkChange(BaseModel):
     change: int
     action: Literal["created", "replaced", "withdrawn", "reactivated", "updated"]
@@ -150,12 +145,21 @@ class History(BaseModel):
          "detail": "licence ended"}]}]}}
 
 
-@router.get("/v1/works/{external_id}/history", response_model=History,
+@router.get("/v1/works/{external_id:path}/history", response_model=History,
             summary="A work's change log: registered, replaced, withdrawn, reactivated, "
             "metadata corrected, with times")
 def work_history(external_id: str, state: StateDep, key: ScreenKey) -> History:
     changes = state.writer.registry.history(external_id)
     return History(external_id=external_id, changes=[WorkChange(**c) for c in changes])
+
+
+# External ids are the rights holder's own and may contain "/" (sent as %2F or plainly), so
+# the id routes take the rest of the path. The routes with a suffix (/history, /withdraw)
+# are registered before the plain one, which would otherwise take "ID/history" as an id.
+@router.get("/v1/works/{external_id:path}", response_model=WorkPublic,
+            summary="Read one work")
+def get_work(external_id: str, state: StateDep, key: ScreenKey) -> WorkPublic:
+    return WorkPublic(**state.writer.registry.get(external_id).public())
 
 
 class MetadataUpdate(BaseModel):
@@ -172,7 +176,7 @@ class MetadataUpdate(BaseModel):
                                                         "registration_no": "R-2"}]}}
 
 
-@router.patch("/v1/works/{external_id}", response_model=WorkPublic,
+@router.patch("/v1/works/{external_id:path}", response_model=WorkPublic,
               summary="Correct a work's metadata (owner, title, ...); its content and the "
               "indexes are untouched")
 def update_work(external_id: str, body: MetadataUpdate, state: StateDep,
@@ -186,7 +190,7 @@ def update_work(external_id: str, body: MetadataUpdate, state: StateDep,
     return WorkPublic(outcome="updated" if changed else "unchanged", **record.public())
 
 
-@router.post("/v1/works/{external_id}/withdraw", response_model=WorkPublic,
+@router.post("/v1/works/{external_id:path}/withdraw", response_model=WorkPublic,
              summary="Withdraw a work: it stops matching without a rebuild")
 def withdraw_work(external_id: str, state: StateDep, key: RegisterKey,
                   body: Withdrawal | None = None) -> WorkPublic:

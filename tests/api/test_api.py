@@ -234,6 +234,28 @@ def test_correct_metadata_and_list_by_owner(client, keys):
     problem(client.get("/v1/works/NOPE/history", headers=auth(keys["screen"])), 404, "NOPE")
 
 
+@pytest.mark.parametrize("sent", ["plain", "encoded"])
+def test_an_external_id_with_slashes_can_be_read_corrected_and_withdrawn(client, keys, sent):
+    """Registration accepts "/" in an id (rights holders' ids have them: "VA/1-234"); every
+    route by id must reach it too, whether the client sends the slash as is or as %2F."""
+    ext = f"US/VA-1-234/{sent}"
+    path = ext if sent == "plain" else ext.replace("/", "%2F")
+    h = auth(keys["register"])
+    r = client.post("/v1/works", headers=h, data={"external_id": ext, "title": "Slashed"},
+                    files={"file": ("w.txt", kjv(5, 2).encode(), "text/plain")})
+    assert r.status_code == 201, r.text
+    got = client.get(f"/v1/works/{path}", headers=auth(keys["screen"]))
+    assert got.status_code == 200 and got.json()["external_id"] == ext, got.text
+    r = client.patch(f"/v1/works/{path}", headers=h, json={"owner": "Registry Office"})
+    assert r.status_code == 200 and r.json()["owner"] == "Registry Office", r.text
+    r = client.post(f"/v1/works/{path}/withdraw", headers=h, json={"reason": "test"})
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text
+    hist = client.get(f"/v1/works/{path}/history", headers=auth(keys["screen"]))
+    assert hist.status_code == 200 and hist.json()["external_id"] == ext
+    assert [c["action"] for c in hist.json()["changes"]] == ["created", "updated", "withdrawn"]
+    problem(client.get("/v1/works/US/VA-nope", headers=auth(keys["screen"])), 404, "VA-nope")
+
+
 def test_bulk_withdrawal(client, keys):
     h = auth(keys["register"])
     for ext, (book, chapter) in {"KJV-LEV-1": (3, 1), "KJV-NUM-1": (4, 1)}.items():
