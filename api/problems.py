@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,6 +53,7 @@ def problem(status: int, title: str, detail: str, request: Request | None = None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+_STATUSES = {s.value for s in HTTPStatus}
 STATUS = [
     (AuthenticationError, 401, "Unauthorized"),
     (PermissionDeniedError, 403, "Forbidden"),
@@ -80,7 +82,9 @@ def install(app: FastAPI) -> None:
 
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), request,
+        title = HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else \
+            str(exc.detail)
+        return problem(exc.status_code, title, str(exc.detail), request,
                        dict(exc.headers) if exc.headers else None)
 
     async def limited(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from pathlib import Path
 from models.text_normalize import NormalizedText, normalize
 from screening.errors import InvalidInputError
 from screening.registry.blobs import BlobStore
-from screening.registry.repository import WorkRecord
+from screening.registry.repository import WorkRecord, check_no_surrogates
 
 DEFAULT_MAX_TEXT_BYTES = 10 * 1024 * 1024
 
@@ -41,6 +41,7 @@ def check_text(text: str, max_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> str:
         raise InvalidInputError(f"text is {len(text)} characters; the limit is {max_bytes}")
     if "\x00" in text:
         raise InvalidInputError("text contains NUL characters: is it a binary file?")
+    check_no_surrogates(text, "text")
     if not text.strip():
         raise InvalidInputError("empty text")
     return text

@@ -17,13 +17,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import EvidenceKey, ScreenersDep, StateDep, record_decision
+from api.strict_json import StrictJSONRoute
 from screening.errors import InvalidInputError, NotFoundError
 from screening.evidence import image_sheet_png, text_page
 from screening.image_screening import ImageMatch
 from screening.text_input import check_text
 from screening.text_screening import TextMatch
 
-router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+router = APIRouter(prefix="/v1/evidence", tags=["evidence"],
+                   route_class=StrictJSONRoute)
 M = TypeVar("M", ImageMatch, TextMatch)
 
 

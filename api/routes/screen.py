@@ -9,11 +9,13 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from api.deps import ScreenersDep, ScreenKey, StateDep, record_decision
+from api.strict_json import StrictJSONRoute
 from screening.decision import apply_licences
 from screening.errors import InvalidInputError
 from screening.text_input import check_text
 
-router = APIRouter(prefix="/v1/screen", tags=["screening"])
+router = APIRouter(prefix="/v1/screen", tags=["screening"],
+                   route_class=StrictJSONRoute)
 
 IMAGE_EXAMPLE: dict[str, Any] = {
     "request_id": "5c0d...", "results": [{

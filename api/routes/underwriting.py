@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api.deps import StateDep, UnderwriteKey
+from api.strict_json import StrictJSONRoute
 from screening.errors import InvalidInputError
 from screening.underwriting.applicant import parse_applicant
 from screening.underwriting.pricing import SampleSummary, quote
 from screening.underwriting.profile import build_profile, validate_result
 
-router = APIRouter(tags=["underwriting"])
+router = APIRouter(tags=["underwriting"], route_class=StrictJSONRoute)
 
 RESULT_EXAMPLE: dict[str, Any] = {"input": "out-1.txt", "decision": "clear", "risk_score": 0.0,
                   "matches": [], "versions": {"kind": "text", "index_revision": 12}}

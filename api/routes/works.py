@@ -12,13 +12,14 @@ from pydantic import BaseModel, Field
 
 from api.deps import RegisterKey, ScreenKey, StateDep
 from api.jobs import Job
+from api.strict_json import StrictJSONRoute
 from screening.errors import InvalidInputError, NotFoundError
 from screening.manifest import kind_of
 from screening.registry.repository import WorkMeta, WorkRecord
 from screening.service import RowOutcome
 from screening.text_input import decode_text
 
-router = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"], route_class=StrictJSONRoute)
 
 WORK_EXAMPLE: dict[str, Any] = {"outcome": "created", "external_id": "TSU-0001", "kind": "image",
                 "title": "Ultraman", "owner": "Tsuburaya", "category": "character",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +22,21 @@ MAX_FIELD = {"external_id": 200, "title": 500, "owner": 300, "category": 100,
 INDEXED_OUTCOMES = frozenset({"created", "replaced", "reactivated"})
 #: What a rights holder may correct without touching the content.
 METADATA_FIELDS = ("title", "owner", "category", "jurisdiction", "registration_no")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_no_surrogates(value: str, what: str) -> str:
+    """InvalidInputError if `value` holds an unpaired UTF-16 surrogate. JSON may carry one
+    (an escaped "\\udc00"), Python decodes it, and it can be neither stored nor encoded as
+    UTF-8 afterwards."""
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise InvalidInputError(
+            f"{what} contains an unpaired UTF-16 surrogate (U+{ord(found.group()):04X}) at "
+            f"character {found.start()}: it is not valid Unicode")
+    return value
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,7 @@ class WorkMeta:
             raise InvalidInputError("external_id contains control characters")
         for name, limit in MAX_FIELD.items():
             value = getattr(self, name)
+            check_no_surrogates(value, name)
             if len(value) > limit:
                 raise InvalidInputError(f"{name} is longer than {limit} characters")
         if self.kind not in ("image", "text"):

@@ -256,6 +256,44 @@ def test_an_external_id_with_slashes_can_be_read_corrected_and_withdrawn(client,
     problem(client.get("/v1/works/US/VA-nope", headers=auth(keys["screen"])), 404, "VA-nope")
 
 
+@pytest.mark.parametrize("method,path,scope,body,field", [
+    ("post", "/v1/screen/text", "screen", '{"texts": ["hello \\udc00 world"]}', "body.texts.0"),
+    ("post", "/v1/underwriting/profile", "underwrite",
+     '{"results": [{"decision": "block", "input": "o\\udc00", "risk_score": 0.9, '
+     '"matches": [], "versions": {"index_revision": 1, "kind": "image"}}]}',
+     "body.results.0.input"),
+    ("patch", "/v1/works/KJV-GEN-1", "register", '{"owner": "x\\ud800"}', "body.owner"),
+    ("post", "/v1/works/KJV-GEN-1/withdraw", "register", '{"reason": "\\ud800"}',
+     "body.reason"),
+    ("post", "/v1/licences", "screen", '{"external_id": "K\\udfff"}', "body.external_id"),
+    ("post", "/v1/screen/text", "screen", '{"texts": ["x"], "\\udc00": 1}', "body key"),
+])
+def test_unpaired_surrogates_in_json_are_a_400_naming_the_field(client, keys, method, path,
+                                                                 scope, body, field):
+    """JSON can spell a lone UTF-16 surrogate ("\\udc00"); Python decodes it into a string
+    that cannot be encoded again, which made the audit hash (and echoed responses) fail with
+    a 500. The body is refused where it is parsed, and nothing is written."""
+    before = client.get("/v1/works/KJV-GEN-1", headers=auth(keys["screen"])).json()
+    r = getattr(client, method)(path, headers={**auth(keys[scope]),
+                                               "Content-Type": "application/json"},
+                                content=body.encode())
+    got = problem(r, 400, "unpaired UTF-16 surrogate")
+    assert got["detail"].startswith(field) and got["title"] == "Bad Request"
+    after = client.get("/v1/works/KJV-GEN-1", headers=auth(keys["screen"])).json()
+    assert after == before
+
+
+def test_escaped_surrogate_pairs_and_backslashes_are_ordinary_text(client, keys):
+    texts = ["In the beginning \\ud83d\\ude00 God created the heaven and the earth",
+             "a literal backslash-u: \\\\ud800 is six characters, not a surrogate"]
+    body = '{"texts": [' + ", ".join(f'"{t}"' for t in texts) + "]}"
+    r = client.post("/v1/screen/text", headers={**auth(keys["screen"]),
+                                                "Content-Type": "application/json"},
+                    content=body.encode())
+    assert r.status_code == 200, r.text
+    assert [x["input"] for x in r.json()["results"]] == ["text-0", "text-1"]
+
+
 def test_bulk_withdrawal(client, keys):
     h = auth(keys["register"])
     for ext, (book, chapter) in {"KJV-LEV-1": (3, 1), "KJV-NUM-1": (4, 1)}.items():

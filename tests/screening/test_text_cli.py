@@ -30,6 +30,10 @@ def text_dir(tmp_path, cli, model_cache, monkeypatch) -> Path:
         json.dumps({"external_id": "NUMBER", "title": 5, "text": kjv(1, 2)}),
         json.dumps({"external_id": "PSA-23", "path": "psalm23.txt", "category": "literary"}),
         json.dumps({"external_id": "LATIN1", "path": "latin1.txt"}),
+        # JSON's \u escapes can spell a lone UTF-16 surrogate, which is not Unicode
+        json.dumps({"external_id": "SURROGATE-TEXT", "text": kjv(1, 3) + " \udc00"}),
+        json.dumps({"external_id": "SURROGATE-OWNER", "owner": "Cr\ud800own",
+                    "text": kjv(1, 4)}),
     ]
     (works / "works.jsonl").write_text("\n".join(rows) + "\n")
     d = tmp_path / "data"
@@ -40,6 +44,10 @@ def text_dir(tmp_path, cli, model_cache, monkeypatch) -> Path:
     assert "row 4" in r.err and "needs at least 8" in r.err
     assert "row 5" in r.err and "must be strings" in r.err
     assert "row 7" in r.err and "not UTF-8" in r.err
+    assert re.search(r"row 8: SURROGATE-TEXT: text contains an unpaired UTF-16 surrogate "
+                     r"\(U\+DC00\)", r.err)
+    assert re.search(r"row 9: .*owner contains an unpaired UTF-16 surrogate \(U\+D800\) at "
+                     r"character 2", r.err)
     assert "2 created" in r.err
     return d
 
