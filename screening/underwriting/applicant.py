@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from screening.errors import InvalidInputError, first_validation_error
 from screening.underwriting.plan import read_yaml_mapping
@@ -15,6 +22,15 @@ class ClaimsHistory(BaseModel):
 
     years: int = Field(default=0, ge=0, le=50)
     claims: int = Field(default=0, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _claims_need_years(self) -> ClaimsHistory:
+        # years 0 means "no history", which the plan does not modify for; claims counted over
+        # no years were silently dropped that way.
+        if self.claims and not self.years:
+            raise ValueError(f"{self.claims} claims over 0 years: give the years the claims "
+                             "were counted over")
+        return self
 
 
 class Applicant(BaseModel):

@@ -13,6 +13,7 @@ inputs give the same worksheet, byte for byte (no clocks, fixed rounding).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from screening.errors import InvalidInputError
@@ -47,6 +48,21 @@ class SampleSummary:
     outputs: int
     expected_hits: float
     severity_mix: dict[str, float] = field(default_factory=dict)  # empty: no hits
+
+    def __post_init__(self) -> None:
+        # A pricing engine may send a profile summary of its own: a mix with a class the plan
+        # does not rate, or shares that are negative or do not add up, used to be priced as if
+        # no mix had been given (the reference mix), without a word.
+        mix = self.severity_mix
+        unknown = sorted(set(mix) - set(SEVERITY_CLASSES))
+        if unknown:
+            raise InvalidInputError(f"severity_mix: unknown severity class {unknown[0]!r} "
+                                    f"(the classes are {', '.join(SEVERITY_CLASSES)})")
+        if any(not math.isfinite(v) or v < 0 for v in mix.values()):
+            raise InvalidInputError("severity_mix: shares must be finite and >= 0")
+        if mix and abs(sum(mix.values()) - 1) > 1e-4:
+            raise InvalidInputError(f"severity_mix: shares must sum to 1 (they sum to "
+                                    f"{sum(mix.values()):.4f})")
 
 
 @dataclass
@@ -147,7 +163,8 @@ def quote(plan: RatingPlan, applicant: Applicant, sample: SampleSummary, limit: 
         sum(blended[c] * cm.relativities[c] for c in SEVERITY_CLASSES) / ref, cm.source)
     j = plan.jurisdiction
     mul("jurisdiction factor",
-        ", ".join(f"{k} {v:.0%}" for k, v in sorted(applicant.jurisdictions.items())),
+        ", ".join(f"{k} {v:.0%}" + ("" if k in j.relativities else " (rated as OTHER)")
+                  for k, v in sorted(applicant.jurisdictions.items())),
         sum(share * j.of(code) for code, share in applicant.jurisdictions.items()), j.source)
     sev = plan.severity
     lev_l, lev_b = sev.lev(limit_p), sev.lev(sev.basic_limit)

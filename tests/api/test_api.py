@@ -153,6 +153,12 @@ def test_limits_and_bad_input_are_4xx_problems(client, keys, photos):
     problem(client.post("/v1/pricing/quote", headers=h,
                         json={"applicant": {"name": "x", "annual_outputs": 1,
                                             "jurisdictions": {"CN": 1}}, "limit": -5}), 422)
+    problem(client.post("/v1/pricing/quote", headers=h,
+                        json={"applicant": {"name": "x", "annual_outputs": 1,
+                                            "jurisdictions": {"CN": 1}}, "limit": 1000,
+                              "profile": {"outputs": 10, "expected_hits": 1,
+                                          "severity_mix": {"block": 1.0}}}),
+            400, "unknown severity class 'block'")
 
 
 def wait_for(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]

@@ -197,6 +197,27 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         parse_applicant({"name": "x", "annual_outputs": 1, "jurisdictions": {"CN": 0.5}})
     with pytest.raises(InvalidInputError, match="annual_outputs"):
         parse_applicant({"name": "x", "annual_outputs": -1, "jurisdictions": {"CN": 1}})
+    # claims counted over no years were read as "no history" and dropped
+    with pytest.raises(InvalidInputError, match="5 claims over 0 years"):
+        parse_applicant({"name": "x", "annual_outputs": 1, "jurisdictions": {"CN": 1},
+                         "claims_history": {"claims": 5, "years": 0}})
+    # a mix the plan cannot rate was priced as the reference mix, without a word
+    with pytest.raises(InvalidInputError, match="unknown severity class 'nuclear'"):
+        SampleSummary(10, 1, {"nuclear": 1.0})
+    with pytest.raises(InvalidInputError, match="finite and >= 0"):
+        SampleSummary(10, 1, {"severe": -1.0, "major": 2.0})
+    with pytest.raises(InvalidInputError, match="sum to 1"):
+        SampleSummary(10, 1, {"severe": 0.5, "major": 0.2})
+    assert SampleSummary(10, 1, {"severe": 0.333333, "major": 0.333333, "minor": 0.333333})
+
+
+def test_a_jurisdiction_the_plan_does_not_list_is_rated_as_other_and_says_so():
+    app = APPLICANT.model_copy(update={"jurisdictions": {"XX": 0.5, "CN": 0.5}})
+    q = quote(PLAN, app, SampleSummary(10, 0), 100_000, 0)
+    step = next(s for s in q.steps if s.name == "jurisdiction factor")
+    assert "XX 50% (rated as OTHER)" in step.input and "CN 50%," in step.input + ","
+    assert math.isclose(step.factor or 0, 0.5 * PLAN.jurisdiction.of("OTHER")
+                        + 0.5 * PLAN.jurisdiction.of("CN"))
 
 
 def plan_variant(change) -> bytes:  # type: ignore[no-untyped-def]
