@@ -79,6 +79,11 @@ def prepare_data_dir(path: Path, create: bool) -> Path:
     return path
 
 
+#: Why a row naming a file is refused in an import that must carry its texts inline.
+INLINE_ONLY = ('a "path" names a file on the server, which an import over HTTP may not read: '
+               'give the text inline ("text"), or register files with POST /v1/works')
+
+
 class Workspace:
     """Registry + blobs + indexes of one data dir."""
 
@@ -136,10 +141,13 @@ class Workspace:
 
     def import_manifest(self, manifest: Path, replace: bool = False,
                         on_row: Callable[[RowOutcome], None] | None = None,
-                        on_rows: Callable[[int], None] | None = None) -> ImportReport:
+                        on_rows: Callable[[int], None] | None = None,
+                        inline_only: bool = False) -> ImportReport:
         """Register every good row of a CSV or JSON Lines manifest; bad rows are reported
         with their reason and the others still import. Indexes catch up once at the end.
-        on_rows hears how many rows the manifest has before the first is registered."""
+        on_rows hears how many rows the manifest has before the first is registered.
+        inline_only refuses rows that name a file (`path`): a manifest that arrives over the
+        network must not make this machine read its own files into the registry."""
         report = ImportReport()
         changed: set[str] = set()
         rows = read_manifest(manifest)
@@ -149,6 +157,8 @@ class Workspace:
             ext = row.meta.external_id if row.meta else ""
             if row.error is not None or row.meta is None:
                 outcome = RowOutcome(row.row, ext, "error", row.error or "invalid row")
+            elif inline_only and row.text is None:
+                outcome = RowOutcome(row.row, ext, "error", INLINE_ONLY)
             else:
                 try:
                     if row.text is not None:

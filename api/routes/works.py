@@ -260,7 +260,7 @@ def import_works(request: Request, state: StateDep, key: RegisterKey,
         try:
             with state.write_lock:
                 state.writer.import_manifest(manifest, replace=replace, on_row=on_row,
-                                             on_rows=on_rows)
+                                             on_rows=on_rows, inline_only=True)
             state.changed()
         finally:
             manifest.unlink(missing_ok=True)

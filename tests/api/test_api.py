@@ -348,6 +348,30 @@ def test_bulk_import_job_reports_progress_and_bad_rows(client, keys):
     problem(client.get("/v1/jobs/nope", headers=auth(keys["register"])), 404)
 
 
+def test_bulk_import_over_http_never_reads_the_servers_own_files(client, keys, tmp_path):
+    """A JSON Lines row may name a file ("path"); over HTTP that would have the server read
+    any file it can (its README, a key file, another tenant's data) into the registry, where
+    screening and evidence pages reveal it. Such rows are refused; inline rows still import."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text(kjv(20, 3))  # a readable text file on the server
+    rows = [json.dumps({"external_id": "LEAK-ABS", "kind": "text", "path": str(secret)}),
+            json.dumps({"external_id": "LEAK-REL", "kind": "text",
+                        "path": "../../../../../../../../" + str(secret)}),
+            json.dumps({"external_id": "KJV-PRO-4", "text": kjv(20, 4)})]
+    r = client.post("/v1/works/import", headers=auth(keys["register"]),
+                    files={"file": ("w.jsonl", "\n".join(rows).encode(), "application/x-ndjson")})
+    assert r.status_code == 202, r.text
+    job = r.json()["id"]
+    wait_for(lambda: client.get(f"/v1/jobs/{job}", headers=auth(keys["register"])).json()[
+        "status"] in ("done", "failed"))
+    body = client.get(f"/v1/jobs/{job}", headers=auth(keys["register"])).json()
+    assert body["outcomes"] == {"error": 2, "created": 1}, body
+    assert [e["row"] for e in body["errors"]] == [1, 2]
+    assert all("may not read" in e["error"] for e in body["errors"])
+    for ext in ("LEAK-ABS", "LEAK-REL"):
+        problem(client.get(f"/v1/works/{ext}", headers=auth(keys["screen"])), 404, ext)
+
+
 def test_underwriting_profile_and_quote_with_audit(client, keys):
     h = auth(keys["underwrite"])
     screened = client.post("/v1/screen/text", headers=auth(keys["screen"]), json={
