@@ -499,6 +499,10 @@ def serve(
 
     s = _settings()
     prepare_data_dir(s.data_dir, create=True)
+    # Open the registry once here: a database that cannot be opened (damaged, or from a newer
+    # ipscreen) is then this command's one-line error rather than each worker's traceback,
+    # and migrations run once before the workers start instead of in all of them at once.
+    Workspace(s, create=True, progress=False).close()
     # workers are separate processes: they read the data dir from the environment
     os.environ["IPSCREEN_DATA_DIR"] = str(s.data_dir)
     # an import string, so every worker builds its own app (and so screening/ never imports

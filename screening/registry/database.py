@@ -12,8 +12,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from screening.errors import DataDirError
 
@@ -39,7 +41,7 @@ def open_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
-    except OperationalError as exc:
+    except DatabaseError as exc:  # OperationalError included; "file is not a database" too
         raise DataDirError(f"cannot open registry database {url!r}: {exc.orig}") from None
     return engine
 
@@ -48,6 +50,15 @@ def migrate(engine: Engine) -> None:
     """Upgrade the schema to head (idempotent)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
     with engine.begin() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+        unknown = sorted(set(current) - known)
+        if unknown:
+            # Alembic's own error ("Can't locate revision") came out as a traceback.
+            raise DataDirError(
+                f"the registry database is at schema revision {unknown[0]!r}, which this "
+                f"ipscreen does not know (it knows {', '.join(sorted(known))}): it was "
+                "written by a newer ipscreen; upgrade ipscreen to open it")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

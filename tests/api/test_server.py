@@ -143,3 +143,15 @@ def test_schemathesis_finds_no_server_error(server):
             except Unsatisfiable:  # e.g. no invalid input exists for GET /healthz
                 continue
     assert not failures, "\n".join(failures[:10])
+
+
+def test_serve_refuses_a_registry_it_cannot_open_with_one_line(tmp_path):
+    """A damaged registry used to come out of every worker's lifespan as a traceback."""
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "registry.sqlite3").write_bytes(b"not a database\n")
+    r = subprocess.run([sys.executable, "-m", "screening.cli", "--data-dir", str(d), "serve",
+                        "--port", str(free_port())], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 5, r.stderr
+    assert "file is not a database" in r.stderr and "Traceback" not in r.stderr

@@ -211,6 +211,31 @@ def test_unknown_data_dir(cli, tmp_path, queries):
     assert r.code == 5 and "not a directory" in r.err
 
 
+def test_a_damaged_or_newer_registry_is_a_clear_error_and_is_left_as_it_was(cli, data_dir,
+                                                                             tmp_path):
+    import sqlite3
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "registry.sqlite3").write_bytes(b"not a database at all\n")
+    r = cli("--data-dir", bad, "works", "list")
+    assert r.code == 5 and "file is not a database" in r.err and "Traceback" not in r.err
+    assert (bad / "registry.sqlite3").read_bytes() == b"not a database at all\n"
+    # a registry written by a newer ipscreen (a schema revision this one does not know)
+    db = data_dir / "registry.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    conn.close()
+    r = cli("--data-dir", data_dir, "works", "list")
+    assert r.code == 5 and "schema revision '9999_future'" in r.err and "newer" in r.err
+    assert "Traceback" not in r.err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            ("9999_future",)]
+        assert conn.execute("SELECT count(*) FROM works").fetchone()[0] == 4
+    conn.close()
+
+
 def test_unknown_profile_and_withdraw(cli, data_dir, queries):
     r = cli("--data-dir", data_dir, "screen", "image", queries, "--profile", "turbo")
     assert r.code == 2 and "unknown profile" in r.err
