@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from screening.errors import InvalidInputError
+from screening.files import read_file_limited
 from screening.registry.repository import WorkMeta
 
 REQUIRED = ("path", "external_id", "title", "owner", "category")
@@ -52,14 +53,9 @@ def read_manifest(manifest: Path) -> list[ManifestRow]:
 
 
 def _read(manifest: Path) -> str:
-    try:
-        raw = manifest.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInputError(f"{manifest}: no such manifest") from None
-    except OSError as exc:
-        raise InvalidInputError(f"{manifest}: cannot read ({exc.strerror})") from None
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise InvalidInputError(f"{manifest}: larger than {MAX_MANIFEST_BYTES} bytes")
+    if not manifest.exists():
+        raise InvalidInputError(f"{manifest}: no such manifest")
+    raw = read_file_limited(manifest, MAX_MANIFEST_BYTES, "a manifest")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from models.text_normalize import NormalizedText, normalize
 from screening.errors import InvalidInputError
+from screening.files import read_file_limited
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, check_no_surrogates
 
@@ -49,17 +50,13 @@ def check_text(text: str, max_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> str:
 
 def read_text_file(path: Path, max_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> str:
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
+        if path.is_file() and (size := path.stat().st_size) > max_bytes:
             raise InvalidInputError(f"{path}: {size} bytes; the limit is {max_bytes} "
                                     "(setting IPSCREEN_MAX_TEXT_BYTES)")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{path}: is a directory") from None
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_file_limited(path, max_bytes, "a text",
+                             hint="to screen a pipe, send it to standard input as -")
     try:
         return decode_text(data, max_bytes)
     except InvalidInputError as exc:

@@ -14,7 +14,8 @@ from pydantic import (
 )
 
 from screening.errors import InvalidInputError, first_validation_error
-from screening.underwriting.plan import read_yaml_mapping
+from screening.files import read_file_limited
+from screening.underwriting.plan import MAX_YAML_BYTES, read_yaml_mapping
 
 
 class ClaimsHistory(BaseModel):
@@ -65,7 +66,7 @@ class Applicant(BaseModel):
         return c
 
 
-def parse_applicant(raw: object, where: str = "applicant") -> Applicant:
+def parse_applicant(raw: object, where: str = "an applicant file") -> Applicant:
     if not isinstance(raw, dict):
         raise InvalidInputError(f"{where}: an applicant is a mapping of fields")
     try:
@@ -75,8 +76,5 @@ def parse_applicant(raw: object, where: str = "applicant") -> Applicant:
 
 
 def load_applicant(path: Path) -> Applicant:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_file_limited(path, MAX_YAML_BYTES, "an applicant file")
     return parse_applicant(read_yaml_mapping(data, str(path), "an applicant"), str(path))

@@ -19,6 +19,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from screening.errors import InvalidInputError, first_validation_error
+from screening.files import read_file_limited
+
+#: Rating plans and applicant files are a few kilobytes; a megabyte is generous.
+MAX_YAML_BYTES = 1024 * 1024
 
 SeverityClass = Literal["severe", "major", "minor"]
 SEVERITY_CLASSES: tuple[SeverityClass, ...] = ("severe", "major", "minor")
@@ -267,8 +271,5 @@ def parse_plan(data: bytes, where: str = "plan") -> RatingPlan:
 
 def load_plan(path: Path | None = None) -> RatingPlan:
     path = path or default_plan_path()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot read plan ({exc.strerror})") from None
+    data = read_file_limited(path, MAX_YAML_BYTES, "a rating plan")
     return parse_plan(data, str(path))

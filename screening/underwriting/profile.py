@@ -19,10 +19,13 @@ from pathlib import Path
 from scipy.stats import beta as beta_dist
 
 from screening.errors import InvalidInputError
+from screening.files import read_file_limited
 from screening.underwriting.plan import SEVERITY_CLASSES, RatingPlan
 from screening.underwriting.risk import OutputRisk, output_risk
 
 #: Fields whose values must agree across a sample (index_revision may differ; see below).
+#: A million results of a few hundred bytes each (the line limit), with room to spare.
+MAX_SAMPLE_BYTES = 2 * 1024 ** 3
 _SAME_VERSIONS = ("kind", "profile", "features", "calibration", "thresholds")
 
 
@@ -72,9 +75,7 @@ class RiskProfile:
 def read_sample(path: Path, max_lines: int = 1_000_000) -> list[dict]:
     """Screening results from a JSON Lines file (what `ipscreen screen ... --json` prints)."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot read ({exc.strerror})") from None
+        text = read_file_limited(path, MAX_SAMPLE_BYTES, "a sample").decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path}: not UTF-8; a sample is JSON Lines") from None
     results: list[dict] = []

@@ -181,3 +181,25 @@ def test_evidence_pages_mark_the_copied_passage_for_files_and_stdin(text_dir, cl
         assert len(marked) == 2 and all(html.unescape(m).split()[:60] == excerpt.split()
                                         for m in marked)
         assert "KJV-GEN-1" in body and "Genesis 1" in body
+
+
+def test_devices_and_pipes_named_as_files_are_refused_not_read_forever(text_dir, cli,
+                                                                      tmp_path):
+    """/dev/zero was read until the process was killed for memory, and a FIFO with no
+    writer blocked for ever; every file named on the command line must be a regular one."""
+    import os
+
+    fifo = tmp_path / "outputs.txt"
+    os.mkfifo(fifo)
+    r = cli("--data-dir", text_dir, "screen", "text", "/dev/zero", fifo, "--json")
+    assert r.code == 1
+    errors = [x["error"] for x in lines(r.out)]
+    assert len(errors) == 2 and all("not a regular file" in e for e in errors)
+    assert "standard input as -" in errors[0]
+    for args in (["works", "import", "/dev/zero"],
+                 ["underwrite", str(fifo), "--applicant",
+                  str(Path(__file__).parents[2] / "plans" / "example-applicant.yaml"),
+                  "--limit", "1000"],
+                 ["plan", "check", "/dev/zero"]):
+        r = cli("--data-dir", text_dir, *args)
+        assert r.code == 2 and "not a regular file" in r.err, (args, r.err)
