@@ -90,6 +90,9 @@ class _Signals:
 
     values: dict[str, float] = field(default_factory=dict)
     box: Box = WHOLE
+    #: The work's content group among the query's best works (see _derive): works with
+    #: one content share their margin and their refinement.
+    group: int | None = None
 
 
 #: Per image: every candidate work's signals, and its calibrated probability.
@@ -201,7 +204,7 @@ class ImageScreener:
                 if wid in bx and values.get("sscd_region", -1) > values.get("sscd_whole", -1):
                     box = bx[wid]
                 per_work[wid] = _Signals(values, box)
-            _derive(per_work)
+            _derive(per_work, self.registry.content_groups)
             out.append(per_work)
         if self.profile.refine:
             self._refine(images, out)
@@ -349,11 +352,16 @@ class ImageScreener:
             sims = (descs[row: row + len(boxes)] @ vectors.T).max(axis=1)
             row += len(boxes)
             best = int(np.argmax(sims))
-            sig = out[i][wid]
-            sig.values["sscd_refined"] = float(sims[best])
-            sig.values["refine_gain"] = max(0.0, float(sims[best]) - sig.values["sscd"])
-            if sims[best] > sig.values.get("sscd_region", -1.0):
-                sig.box = boxes[best]
+            lead = out[i][wid]
+            # the lead's twins (same content, matched by the same window) are refined alike
+            for sig in [lead] + [s for w, s in out[i].items() if w != wid
+                                 and lead.group is not None and s.group == lead.group
+                                 and s.box == lead.box
+                                 and s.values.get("sscd") == lead.values["sscd"]]:
+                sig.values["sscd_refined"] = float(sims[best])
+                sig.values["refine_gain"] = max(0.0, float(sims[best]) - sig.values["sscd"])
+                if sims[best] > sig.values.get("sscd_region", -1.0):
+                    sig.box = boxes[best]
 
     def _background(self, whole: np.ndarray,
                     regions: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -437,13 +445,20 @@ def refined_boxes(box: Box, aspect: float, width: int, height: int) -> list[Box]
     return out
 
 
-def _derive(per_work: dict[int, _Signals]) -> None:
+#: How many of a query's best works by SSCD have their content compared for the margin.
+MARGIN_GROUP_TOP = 8
+
+
+def _derive(per_work: dict[int, _Signals],
+            content_groups: Callable[[list[int]], dict[int, int]] | None = None) -> None:
     """Signals computed from the others, per query:
     - sscd: the best of the whole-image and window similarities;
-    - sscd_margin: how far this work's sscd stands above the query's next-best work. A copy
-      stands out from the rest of the registry; a generic image (a plain star, a white
-      page) is similar to many works at once. It is a per-query normalisation that needs no
-      background set;
+    - sscd_margin: how far this work's sscd stands above the query's next-best work with
+      other content. A copy stands out from the rest of the registry; a generic image (a
+      plain star, a white page) is similar to many works at once. It is a per-query
+      normalisation that needs no background set. Works registered with the same content
+      (`content_groups`, asked about the MARGIN_GROUP_TOP best works) are one image: set
+      against each other, a copy of either had a margin of 0 and scored as if generic;
     - hash: the best of the pHash and PDQ similarities."""
     for sig in per_work.values():
         v = sig.values
@@ -451,13 +466,15 @@ def _derive(per_work: dict[int, _Signals]) -> None:
             v["sscd"] = max(v["sscd_whole"], v.get("sscd_region", -1.0))
         if "phash" in v or "pdq" in v:
             v["hash"] = max(v.get("phash", 0.0), v.get("pdq", 0.0))
-    ranked = sorted((s.values["sscd"] for s in per_work.values() if "sscd" in s.values),
-                    reverse=True)
-    best, second = (ranked + [0.0, 0.0])[:2]
-    for sig in per_work.values():
-        if "sscd" in sig.values:
-            other = second if sig.values["sscd"] >= best else best
-            sig.values["sscd_margin"] = sig.values["sscd"] - max(other, 0.0)
+    ranked = sorted(((s.values["sscd"], wid) for wid, s in per_work.items()
+                     if "sscd" in s.values), key=lambda t: (-t[0], t[1]))
+    group = (content_groups([w for _, w in ranked[:MARGIN_GROUP_TOP]])
+             if content_groups is not None and len(ranked) > 1 else {})
+    for sim, wid in ranked:
+        mine = group.get(wid, wid)
+        other = next((s for s, w in ranked if group.get(w, w) != mine), 0.0)
+        per_work[wid].values["sscd_margin"] = sim - max(other, 0.0)
+        per_work[wid].group = mine
 
 
 @dataclass

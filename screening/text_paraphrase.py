@@ -11,6 +11,7 @@ facts do not make such a chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,8 +124,13 @@ class WindowChain:
 
 
 def best_chains(works: np.ndarray, variants: np.ndarray, sims: np.ndarray,
-                p: ParaphraseParams) -> dict[int, WindowChain]:
-    """The best ordered chain per work from window search results (arrays (nq, k))."""
+                p: ParaphraseParams,
+                content_groups: Callable[[list[int]], dict[int, int]] | None = None
+                ) -> dict[int, WindowChain]:
+    """The best ordered chain per work from window search results (arrays (nq, k)).
+    `content_groups` maps work ids to one id per distinct content: works registered twice
+    with the same text are not "other works" in each other's margins (set against its twin,
+    every window of a copy had a margin of 0 and the copy scored as if generic)."""
     by_work: dict[int, list[tuple[int, int, float]]] = {}
     nq = works.shape[0]
     for qi in range(nq):
@@ -133,12 +139,20 @@ def best_chains(works: np.ndarray, variants: np.ndarray, sims: np.ndarray,
             if wk >= 0 and s >= p.min_similarity:
                 by_work.setdefault(wk, []).append((qi, wv, s))
     out: dict[int, WindowChain] = {}
-    for wk, hits in by_work.items():
-        chain = _longest_chain(hits, p.max_step)
+    chains = {wk: c for wk, hits in by_work.items() if (c := _longest_chain(hits, p.max_step))}
+    group: dict[int, int] = {}
+    if content_groups is not None and chains:
+        group = content_groups(np.unique(works[works >= 0]).tolist())
+    grouped = works
+    if any(g != w for w, g in group.items()):
+        lookup = np.vectorize(lambda w: group.get(w, w), otypes=[works.dtype])
+        grouped = lookup(works)
+    for wk, chain in chains.items():
         if chain:
             margins = []
+            mine = group.get(wk, wk)
             for qi, _, s in chain:
-                others = sims[qi][(works[qi] != wk) & (works[qi] >= 0)]
+                others = sims[qi][(grouped[qi] != mine) & (works[qi] >= 0)]
                 margins.append(s - float(others.max()) if len(others) else s - p.min_similarity)
             out[wk] = WindowChain(wk, tuple(h[0] for h in chain), tuple(h[1] for h in chain),
                                   tuple(h[2] for h in chain), tuple(margins))

@@ -230,7 +230,7 @@ class TextScreener:
             else:
                 done = set(probes)
                 search([i for i in opened if i not in done])
-        return spans, best_chains(works, variants, sims, self.para)
+        return spans, best_chains(works, variants, sims, self.para, self.registry.content_groups)
 
     # -- screening --------------------------------------------------------------------------
     def _candidates(self, norm: NormalizedText, paraphrase: bool

@@ -241,6 +241,22 @@ class WorksRegistry:
             rows = s.scalars(select(Work).where(Work.id.in_(list(ids))))
             return {w.id: WorkRecord.of(w) for w in rows}
 
+    def content_groups(self, ids: Sequence[int]) -> dict[int, int]:
+        """For each of `ids`, the smallest of them with the same content (SHA-256): works
+        registered twice with one content (the same lyrics from a publisher and from the
+        writer) form one group, which margins between works must not set against itself.
+        Reads two columns only; ids not in the registry map to themselves."""
+        if not ids:
+            return {}
+        with Session(self.engine) as s:
+            rows = s.execute(select(Work.id, Work.content_sha256)
+                             .where(Work.id.in_(list(ids)))).all()
+        first: dict[str, int] = {}
+        groups = {i: i for i in ids}
+        for wid, sha in sorted(rows):
+            groups[wid] = first.setdefault(sha, wid)
+        return groups
+
     @staticmethod
     def _filtered(q: Any, kind: str | None, status: str | None, owner: str | None) -> Any:
         if kind:

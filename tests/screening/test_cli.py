@@ -286,6 +286,47 @@ def test_huge_dimensions_work_registration_refused(cli, data_dir, tmp_path):
 
 
 
+def test_a_work_registered_twice_keeps_its_score(cli, data_dir, queries, work_files):
+    """sscd_margin sets a work against the query's next-best work; the same image under a
+    second id (two registrations of one logo) was that next-best, so a copy of either had a
+    margin of 0 and a pasted-into-scene copy lost most of its score."""
+    _, before = screen(cli, data_dir, queries / "coffee_in_scene.png")
+    alone = before[0]["matches"][0]
+    assert alone["external_id"] == "W-coffee" and alone["signals"]["sscd_margin"] > 0.1
+    r = cli("--data-dir", data_dir, "works", "add", work_files / "coffee.png",
+            "--external-id", "W-coffee-again", "--title", "Coffee again")
+    assert r.code == 0, r.err
+    _, after = screen(cli, data_dir, queries / "coffee_in_scene.png")
+    twins = after[0]["matches"][:2]
+    assert {m["external_id"] for m in twins} == {"W-coffee", "W-coffee-again"}
+    for m in twins:
+        assert m["signals"]["sscd_margin"] == pytest.approx(alone["signals"]["sscd_margin"],
+                                                            abs=1e-4)
+        assert m["score"] == pytest.approx(alone["score"], abs=1e-4)
+
+
+def test_derived_margin_sets_a_work_against_other_content_only():
+    from screening.image_screening import _derive, _Signals
+
+    def signals() -> dict:
+        return {wid: _Signals({"sscd_whole": sim}, None) for wid, sim in
+                ((1, 0.8), (2, 0.8), (3, 0.3))}
+
+    plain = signals()
+    _derive(plain)
+    assert [round(plain[w].values["sscd_margin"], 6) for w in (1, 2, 3)] == [0.0, 0.0, -0.5]
+    grouped = signals()
+    asked: list[list[int]] = []
+
+    def groups(ids: list[int]) -> dict[int, int]:
+        asked.append(ids)
+        return {1: 1, 2: 1, 3: 3}
+
+    _derive(grouped, groups)
+    assert [round(grouped[w].values["sscd_margin"], 6) for w in (1, 2, 3)] == [0.5, 0.5, -0.5]
+    assert asked == [[1, 2, 3]]  # best first
+
+
 def test_a_16_bit_greyscale_copy_matches_its_work(cli, data_dir, tmp_path, photos):
     """16-bit greyscale PNGs used to decode as a white field (PIL clips them at 255), so a
     copy of a registered work saved that way screened clear."""
