@@ -25,7 +25,7 @@ from screening.errors import InvalidInputError, IpscreenError, first_validation_
 from screening.evidence import write_image_evidence, write_text_evidence
 from screening.image_screening import ImageResult
 from screening.manifest import kind_of
-from screening.registry.repository import WorkMeta
+from screening.registry.repository import INDEXED_OUTCOMES, WorkMeta
 from screening.service import (
     RowOutcome,
     Workspace,
@@ -140,6 +140,9 @@ def works_add(
     meta = WorkMeta(external_id, kind, title, owner, category,  # type: ignore[arg-type]
                     jurisdiction, registration_no)
     record, outcome = ws.register_file(meta, file, replace=replace)
+    note = ws.twin_note(record) if outcome in INDEXED_OUTCOMES else None
+    if note:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(json.dumps({"outcome": outcome, **record.public()}))
 
 

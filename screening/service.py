@@ -172,6 +172,8 @@ class Workspace:
                                if result == "unchanged" else [])
                     note = (f"same content, registered with another {', '.join(differs)}; "
                             "kept the registry's (--replace updates it)" if differs else None)
+                    if result in INDEXED_OUTCOMES:
+                        note = note or self.twin_note(record)
                     outcome = RowOutcome(row.row, ext, result, note=note)
                     if result in INDEXED_OUTCOMES:
                         changed.add(row.meta.kind)
@@ -182,6 +184,15 @@ class Workspace:
                 on_row(outcome)
         self._sync_kinds(changed)
         return report
+
+    def twin_note(self, record: WorkRecord) -> str | None:
+        """A note when other active works have this one's content: a registry operator
+        usually wants one registration per work, and copies will match all of them."""
+        twins = self.registry.same_content(record)
+        if not twins:
+            return None
+        return (f"the same content is also registered as {', '.join(twins)}; copies will "
+                "match each of them")
 
     def update(self, external_id: str, **fields: str) -> tuple[WorkRecord, list[str]]:
         """Correct a work's metadata; indexes are untouched (see WorksRegistry.update)."""

@@ -241,6 +241,13 @@ class WorksRegistry:
             rows = s.scalars(select(Work).where(Work.id.in_(list(ids))))
             return {w.id: WorkRecord.of(w) for w in rows}
 
+    def same_content(self, record: WorkRecord) -> list[str]:
+        """External ids of the other active works with `record`'s content."""
+        with Session(self.engine) as s:
+            return list(s.scalars(select(Work.external_id).where(
+                Work.content_sha256 == record.content_sha256, Work.id != record.id,
+                Work.status == "active").order_by(Work.external_id).limit(5)))
+
     def content_groups(self, ids: Sequence[int]) -> dict[int, int]:
         """For each of `ids`, the smallest of them with the same content (SHA-256): works
         registered twice with one content (the same lyrics from a publisher and from the

@@ -48,7 +48,7 @@ def screen(cli, data_dir, *paths, profile=None):
 def test_import_reports_counts_and_is_idempotent(cli, work_files, tmp_path):
     d = tmp_path / "data"
     r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
-    assert r.code == 0 and "4 created" in r.err
+    assert r.code == 0 and "4 created" in r.err and "note" not in r.err
     assert "4/4" in r.err  # the progress bar knows the manifest's size
     r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
     assert r.code == 0 and "4 unchanged" in r.err
@@ -162,10 +162,12 @@ def test_bad_manifest_rows_are_reported_and_good_rows_import(cli, work_files, tm
         "broken.png,W-3,Broken,Acme,photo\n"
         ",W-4,No path,Acme,photo\n"
         "coffee.png,W-1,Dup,Acme,photo\n"
-        "coffee.png,W-5,Too,many,fields,here\n")
+        "coffee.png,W-5,Too,many,fields,here\n"
+        "coffee.png,W-6,Coffee again,Acme,photo\n")
     d = tmp_path / "data"
     r = cli("--data-dir", d, "works", "import", tmp_path / "m.csv")
     assert r.code == 2
+    assert "row 8: W-6: note: the same content is also registered as W-1;" in r.err
     assert "row 3: W-2:" in r.err and "no such file" in r.err
     assert r.err.count("missing.png") == 1  # the file is named once, not twice
     assert "row 4: W-3:" in r.err and "not a recognised image" in r.err
@@ -173,7 +175,7 @@ def test_bad_manifest_rows_are_reported_and_good_rows_import(cli, work_files, tm
     assert "already used on row 2" in r.err
     assert "row 7" in r.err and "more fields" in r.err
     listed = cli("--data-dir", d, "works", "list")
-    assert listed.out.count("\n") == 1 and "W-1" in listed.out
+    assert listed.out.count("\n") == 2 and "W-1" in listed.out and "W-6" in listed.out
 
 
 @pytest.mark.parametrize("content,message", [
@@ -296,6 +298,7 @@ def test_a_work_registered_twice_keeps_its_score(cli, data_dir, queries, work_fi
     r = cli("--data-dir", data_dir, "works", "add", work_files / "coffee.png",
             "--external-id", "W-coffee-again", "--title", "Coffee again")
     assert r.code == 0, r.err
+    assert "note: the same content is also registered as W-coffee;" in r.err
     _, after = screen(cli, data_dir, queries / "coffee_in_scene.png")
     twins = after[0]["matches"][:2]
     assert {m["external_id"] for m in twins} == {"W-coffee", "W-coffee-again"}
