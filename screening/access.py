@@ -28,6 +28,7 @@ from screening.errors import (
     PermissionDeniedError,
 )
 from screening.registry.models import ApiKey, AuditEntry, Licence, utc_iso, utcnow
+from screening.registry.repository import check_no_surrogates
 
 SCOPES = ("screen", "register", "underwrite", "admin")
 
@@ -76,6 +77,10 @@ class AccessStore:
             raise InvalidInputError("rate_per_minute must be between 1 and 1,000,000")
         if not tenant.strip():
             raise InvalidInputError("a key needs a tenant")
+        if not name.strip():
+            raise InvalidInputError("a key needs a name (who or what uses it)")
+        check_no_surrogates(name, "name")
+        check_no_surrogates(tenant, "tenant")
         prefix = secrets.token_hex(6)
         key = f"ips_{prefix}_{secrets.token_urlsafe(24)}"
         with Session(self.engine) as s, s.begin():
@@ -111,6 +116,7 @@ class AccessStore:
             return [_info(k) for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke(self, prefix: str) -> KeyInfo:
+        check_no_surrogates(prefix, "prefix")
         with Session(self.engine) as s, s.begin():
             row = s.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
             if row is None:

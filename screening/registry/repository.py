@@ -35,8 +35,17 @@ def check_no_surrogates(value: str, what: str) -> str:
     if found is not None:
         raise InvalidInputError(
             f"{what} contains an unpaired UTF-16 surrogate (U+{ord(found.group()):04X}) at "
-            f"character {found.start()}: it is not valid Unicode")
+            f"character {found.start()}: it is not valid Unicode"
+            + (" (a byte that is not UTF-8, in a command-line argument say, arrives so)"
+               if 0xDC80 <= ord(found.group()) <= 0xDCFF else ""))
     return value
+
+
+def _asked(external_id: str) -> str:
+    """An external id to look a work up by; one that is not valid Unicode (a command-line
+    argument of bytes that are not UTF-8) is refused as such rather than failing to encode
+    in the query."""
+    return check_no_surrogates(external_id, "external_id")
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,7 @@ class WorksRegistry:
             raise InvalidInputError(f"cannot update {', '.join(unknown)}: only "
                                     f"{', '.join(METADATA_FIELDS)} can be changed")
         with Session(self.engine) as s, s.begin():
-            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
             if work is None:
                 raise NotFoundError(f"no work with external_id {external_id!r}")
             current = WorkRecord.of(work)
@@ -197,8 +206,9 @@ class WorksRegistry:
         s.flush()
 
     def withdraw(self, external_id: str, reason: str = "") -> WorkRecord:
+        check_no_surrogates(reason, "reason")
         with Session(self.engine) as s, s.begin():
-            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
             if work is None:
                 raise NotFoundError(f"no work with external_id {external_id!r}")
             if work.status == "withdrawn":
@@ -214,7 +224,7 @@ class WorksRegistry:
 
     def get(self, external_id: str) -> WorkRecord:
         with Session(self.engine) as s:
-            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
             if work is None:
                 raise NotFoundError(f"no work with external_id {external_id!r}")
             return WorkRecord.of(work)
@@ -226,7 +236,7 @@ class WorksRegistry:
         or status change it is the registry revision that change produced (what indexes are
         stamped with)."""
         with Session(self.engine) as s:
-            work = s.scalar(select(Work).where(Work.external_id == external_id))
+            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
             if work is None:
                 raise NotFoundError(f"no work with external_id {external_id!r}")
             rows = s.scalars(select(Change).where(Change.work_id == work.id)
@@ -271,7 +281,7 @@ class WorksRegistry:
         if status:
             q = q.where(Work.status == status)
         if owner is not None:
-            q = q.where(Work.owner == owner.strip())
+            q = q.where(Work.owner == check_no_surrogates(owner, "owner").strip())
         return q
 
     def list_works(self, kind: str | None = None, status: str | None = None,

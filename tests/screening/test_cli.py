@@ -601,3 +601,48 @@ def test_auto_searches_a_small_registry_exactly_and_a_large_one_with_refined_pq(
     monkeypatch.setenv("IPSCREEN_AUTO_EXACT_VECTORS", "1000")  # a wider bound: exact again
     assert cli("--data-dir", d, "index", "rebuild").code == 0
     assert params()["factory"] == "Flat" and params()["stand_in_for"] == "PQ64x4fs,RFlat"
+
+
+def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
+    d = tmp_path / "data"
+    r = cli("--data-dir", d, "keys", "create", "--name", "ci", "--tenant", "acme",
+            "--scope", "screen", "--scope", "register", "--rate", "60")
+    assert r.code == 0, r.err
+    made = json.loads(r.out)
+    assert made["key"].startswith(f"ips_{made['prefix']}_") and made["scopes"] == [
+        "register", "screen"] and made["rate_per_minute"] == 60
+    listed = cli("--data-dir", d, "keys", "list").out
+    assert made["prefix"] in listed and made["key"] not in listed  # only its hash is kept
+    revoked = json.loads(cli("--data-dir", d, "keys", "revoke", made["prefix"]).out)
+    assert revoked["revoked"] is True
+    bad = [(["--name", "ci", "--tenant", "acme", "--scope", "root"], "scopes must be"),
+           (["--name", " ", "--tenant", "acme", "--scope", "screen"], "a key needs a name"),
+           (["--name", "ci", "--tenant", "", "--scope", "screen"], "a key needs a tenant"),
+           (["--name", "ci", "--tenant", "acme", "--scope", "screen", "--rate", "0"],
+            "between 1 and 1,000,000"),
+           # a byte that is not UTF-8 in an argument reaches Python as a lone surrogate
+           (["--name", "ci\udcff", "--tenant", "acme", "--scope", "screen"],
+            "name contains an unpaired UTF-16 surrogate (U+DCFF) at character 2")]
+    for args, says in bad:
+        r = cli("--data-dir", d, "keys", "create", *args)
+        assert r.code == 2 and says in r.err and "Traceback" not in r.err, (args, r.err)
+    assert len(cli("--data-dir", d, "keys", "list").out.splitlines()) == 1
+    r = cli("--data-dir", d, "keys", "revoke", "nope")
+    assert r.code == 3 and "no API key with prefix 'nope'" in r.err
+
+
+@pytest.mark.parametrize("args", [["works", "show", "W-\udcff"],
+                                  ["works", "history", "W-\udcff"],
+                                  ["works", "withdraw", "W-\udcff"],
+                                  ["works", "withdraw", "W-coffee", "--reason", "\udce9t\udce9"],
+                                  ["works", "list", "--owner", "Acme \udcff"],
+                                  ["keys", "revoke", "\udcff"]])
+def test_arguments_that_are_not_utf8_are_refused_with_their_name(cli, data_dir, args):
+    """Before, each of these died in the database driver with a UnicodeEncodeError
+    traceback (exit 1); the works are untouched."""
+    r = cli("--data-dir", data_dir, *args)
+    assert r.code == 2 and "unpaired UTF-16 surrogate" in r.err and "not UTF-8" in r.err
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+    listed = [json.loads(x) for x in cli("--data-dir", data_dir, "works", "list", "--json")
+              .out.splitlines()]
+    assert {w["status"] for w in listed} == {"active"}
