@@ -436,6 +436,8 @@ def underwrite_cmd(
 
     rating_plan = load_plan(plan)
     who = load_applicant(applicant)
+    if report is not None:  # before any screening: a quote is not lost to a bad path
+        _check_report_path(report)
     if sample.is_dir():
         ws = _workspace()
         results = load_results(sample, ws.screen_images, ws.screen_texts)
@@ -448,8 +450,12 @@ def underwrite_cmd(
     if report is not None:
         from indexes.store import atomic_write
 
-        atomic_write(report, render_report(profile, quote).encode("utf-8"))
-        report.chmod(0o644)  # a page to share, not a secret (mkstemp creates 0600)
+        try:
+            atomic_write(report, render_report(profile, quote).encode("utf-8"))
+            report.chmod(0o644)  # a page to share, not a secret (mkstemp creates 0600)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write the report to {report}: "
+                                    f"{exc.strerror or exc}") from None
         _err(f"report written to {report}")
     if as_json:
         typer.echo(quote.to_json(), nl=False)
@@ -466,6 +472,22 @@ def underwrite_cmd(
         typer.echo(f"  {st.name:28} {f:>10}  = {st.value:14,.2f}   {st.input}")
     typer.echo(f"premium {quote.premium:,.2f} {quote.currency} (plan {rating_plan.plan_id} "
                f"{rating_plan.version}, sha256 {rating_plan.sha256[:12]})")
+
+
+def _check_report_path(report: Path) -> None:
+    """InvalidInputError unless an HTML report can be written at `report` (a file, new or
+    replaced, in a folder that exists and is writable)."""
+    why = None
+    if report.is_dir():
+        why = "it is a folder"
+    elif not report.parent.is_dir():
+        why = f"no folder {report.parent}"
+    elif not os.access(report.parent, os.W_OK):
+        why = f"folder {report.parent} is not writable"
+    elif report.exists() and not report.is_file():
+        why = "it is not a regular file"
+    if why:
+        raise InvalidInputError(f"cannot write the report to {report}: {why}")
 
 
 @plan_app.command("check")

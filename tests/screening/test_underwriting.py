@@ -300,6 +300,16 @@ def test_cli_quote_is_byte_for_byte_repeatable_and_report_is_self_contained(cli,
     assert r.code == 2 and "limit must be positive" in r.err
     r = cli("underwrite", tmp_path / "none.jsonl", "--applicant", applicant, "--limit", "10")
     assert r.code == 2 and "no such sample" in r.err
+    # a report path that cannot be written is refused before any work, with the reason
+    # (these were OSError tracebacks after the quote had been computed)
+    (tmp_path / "folder").mkdir()
+    for bad, says in [(tmp_path / "folder", "it is a folder"),
+                      (tmp_path / "nope" / "r.html", f"no folder {tmp_path / 'nope'}"),
+                      (Path("/dev/null"), "it is not a regular file")]:
+        r = cli(*args[:-1], "--report", bad)
+        assert r.code == 2 and f"cannot write the report to {bad}: {says}" in r.err, r.err
+        assert "Traceback" not in r.err and r.out == ""
+    assert list((tmp_path / "folder").iterdir()) == []
 
 
 def test_plan_check_command(cli, tmp_path):
