@@ -153,6 +153,24 @@ class AccessStore:
         except IntegrityError:
             raise ConflictError(f"{tenant} already licenses {external_id}") from None
 
+    def remove_licence(self, tenant: str, external_id: str) -> None:
+        """End a licence: the work counts against the tenant again from the next request."""
+        check_no_surrogates(external_id, "external_id")
+        with Session(self.engine) as s, s.begin():
+            row = s.scalar(select(Licence).where(Licence.tenant == tenant,
+                                                 Licence.external_id == external_id))
+            if row is None:
+                raise NotFoundError(f"{tenant} holds no licence for {external_id!r}")
+            s.delete(row)
+
+    def licences(self, tenant: str) -> list[dict]:
+        """The tenant's licences, by external id, with when each was recorded."""
+        with Session(self.engine) as s:
+            rows = s.scalars(select(Licence).where(Licence.tenant == tenant)
+                             .order_by(Licence.external_id))
+            return [{"external_id": r.external_id, "since": utc_iso(r.created_at)}
+                    for r in rows]
+
     def licensed(self, tenant: str) -> set[str]:
         with Session(self.engine) as s:
             return set(s.scalars(select(Licence.external_id).where(Licence.tenant == tenant)))

@@ -200,6 +200,23 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
     assert mine["decision"] == "clear" and mine["licensed_matches"][0]["external_id"] == \
         "KJV-EXO-20"
     assert top("other-tenant")["decision"] == "block"
+    held = client.get("/v1/licences", headers=auth(keys["screen"])).json()
+    assert held["external_ids"] == ["KJV-EXO-20"] and held["licences"][0]["since"]
+    # a licence that ends: the work counts against the tenant again at once
+    r = client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["screen"]))
+    assert r.status_code == 200 and r.json()["removed"] is True
+    again = top()
+    assert again["decision"] == "block" and "licensed_matches" not in again
+    problem(client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["screen"])), 404,
+            "acme holds no licence for 'KJV-EXO-20'")
+    problem(client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["underwrite"])), 403,
+            "scope")
+    # both changes are in the audit table, with the key that made them
+    changes = [e for e in client.app.state.service.access.audit_entries()
+               if e["route"] == "licences"]
+    assert [e["decision"] for e in changes] == ["licence_added", "licence_removed"]
+    assert {e["key"] for e in changes} == {keys["screen"].split("_")[1]}
+    assert all(e["stored_input"] for e in changes)
     r = client.post("/v1/works/KJV-EXO-20/withdraw", headers=h, json={"reason": "test"})
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
     wait_for(lambda: top("other-tenant")["matches"] == [])
