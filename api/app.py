@@ -18,7 +18,7 @@ from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContext
 from api.problems import install
 from api.ratelimit import RateLimiter
-from api.routes import evidence, health, screen, underwriting, works
+from api.routes import audit, evidence, health, screen, underwriting, works
 from api.settings import ApiSettings, get_api_settings
 from api.state import ServiceState
 
@@ -52,7 +52,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.jobs = JobStore()
     install(app)
     for router in (screen.router, evidence.router, works.router, underwriting.router,
-                   health.router):
+                   audit.router, health.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(RequestContext, metrics=metrics)

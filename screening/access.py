@@ -135,15 +135,36 @@ class AccessStore:
                              score=float(score), versions=json.dumps(versions, sort_keys=True),
                              input=data))
 
-    def audit_entries(self, request_id: str | None = None) -> list[dict]:
+    def audit_entries(self, request_id: str | None = None, *, tenant: str | None = None,
+                      input_sha256: str | None = None, route: str | None = None,
+                      limit: int | None = None) -> list[dict]:
+        """Audit entries, oldest first, filtered by request id, tenant, input SHA-256 (a
+        platform holding an output can find what was decided on it) or route; with
+        `limit`, only the latest `limit` of them."""
+        for value, what in ((request_id, "request_id"), (tenant, "tenant"),
+                            (input_sha256, "input_sha256"), (route, "route")):
+            if value is not None:
+                check_no_surrogates(value, what)
+        if limit is not None and not 1 <= limit <= 1_000_000:
+            raise InvalidInputError("limit must be between 1 and 1,000,000")
         with Session(self.engine) as s:
-            q = select(AuditEntry).order_by(AuditEntry.id)
+            q = select(AuditEntry).order_by(AuditEntry.id.desc())
             if request_id:
                 q = q.where(AuditEntry.request_id == request_id)
-            return [{"request_id": a.request_id, "tenant": a.tenant, "key": a.key_prefix,
-                     "route": a.route, "input_sha256": a.input_sha256, "decision": a.decision,
+            if tenant is not None:
+                q = q.where(AuditEntry.tenant == tenant)
+            if input_sha256 is not None:
+                q = q.where(AuditEntry.input_sha256 == input_sha256.strip().lower())
+            if route is not None:
+                q = q.where(AuditEntry.route == route)
+            if limit is not None:
+                q = q.limit(limit)
+            rows = list(s.scalars(q))[::-1]
+            return [{"id": a.id, "at": utc_iso(a.at), "request_id": a.request_id,
+                     "tenant": a.tenant, "key": a.key_prefix, "route": a.route,
+                     "input_sha256": a.input_sha256, "decision": a.decision,
                      "score": a.score, "versions": json.loads(a.versions),
-                     "stored_input": a.input is not None} for a in s.scalars(q)]
+                     "stored_input": a.input is not None} for a in rows]
 
     # -- licences ---------------------------------------------------------------------------
     def add_licence(self, tenant: str, external_id: str) -> None:

@@ -570,6 +570,28 @@ def keys_revoke(prefix: str) -> None:
     typer.echo(json.dumps(info.public()))
 
 
+@app.command("audit")
+def audit_cmd(
+    request_id: Annotated[str | None, typer.Option("--request-id")] = None,
+    tenant: Annotated[str | None, typer.Option()] = None,
+    input_sha256: Annotated[str | None, typer.Option(
+        "--input-sha256", help="SHA-256 of a screened input (file bytes, or a text's UTF-8).")]
+    = None,
+    route: Annotated[str | None, typer.Option(help="screen/image, screen/text, "
+                                              "evidence/image, pricing/quote, licences, ...")]
+    = None,
+    limit: Annotated[int, typer.Option(help="The latest this many.")] = 100,
+) -> None:
+    """The HTTP service's audit trail, oldest first, one JSON object per decision: when,
+    which tenant and key, the route, the input's SHA-256, the decision, its score and the
+    versions that produced it."""
+    from screening.access import AccessStore
+
+    for entry in AccessStore(_workspace().registry.engine).audit_entries(
+            request_id, tenant=tenant, input_sha256=input_sha256, route=route, limit=limit):
+        typer.echo(json.dumps(entry))
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

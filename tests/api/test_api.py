@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -423,6 +424,22 @@ def test_underwriting_profile_and_quote_with_audit(client, keys):
     screened_audit = state.access.audit_entries(screened["request_id"])
     assert len(screened_audit) == 3 and not any(e["stored_input"] for e in screened_audit)
     assert all(len(e["input_sha256"]) == 64 for e in screened_audit)
+    # the trail over HTTP, for admins only: by request id, and by an input's SHA-256
+    admin = auth(keys["admin"])
+    got = client.get("/v1/audit", headers=admin,
+                     params={"request_id": q.headers["x-request-id"]}).json()["entries"]
+    assert [e["route"] for e in got] == ["pricing/quote"] and got[0]["tenant"] == "acme"
+    first = hashlib.sha256(" ".join(kjv(19, 23).split()[:50]).encode()).hexdigest()
+    by_input = client.get("/v1/audit", headers=admin,
+                          params={"input_sha256": first.upper()}).json()["entries"]
+    assert by_input and {e["request_id"] for e in by_input} >= {screened["request_id"]}
+    assert all(e["input_sha256"] == first and e["route"] == "screen/text" for e in by_input)
+    latest = client.get("/v1/audit", headers=admin, params={"limit": 2}).json()["entries"]
+    assert len(latest) == 2 and latest[0]["id"] < latest[1]["id"]
+    problem(client.get("/v1/audit", headers=h), 403, "admin")
+    problem(client.get("/v1/audit", headers=admin, params={"input_sha256": "xyz"}), 422,
+            "input_sha256")
+    problem(client.get("/v1/audit", headers=admin, params={"limit": 0}), 422, "limit")
 
 
 def test_health_readiness_metrics_and_openapi(client, keys):

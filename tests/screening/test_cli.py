@@ -646,3 +646,29 @@ def test_arguments_that_are_not_utf8_are_refused_with_their_name(cli, data_dir, 
     listed = [json.loads(x) for x in cli("--data-dir", data_dir, "works", "list", "--json")
               .out.splitlines()]
     assert {w["status"] for w in listed} == {"active"}
+
+
+def test_audit_lists_the_services_decisions_with_filters(cli, tmp_path):
+    from screening.access import AccessStore
+    from screening.registry.database import open_engine
+
+    d = tmp_path / "data"
+    made = json.loads(cli("--data-dir", d, "keys", "create", "--name", "ci", "--tenant",
+                          "acme", "--scope", "screen").out)
+    store = AccessStore(open_engine(f"sqlite:///{d / 'registry.sqlite3'}"))
+    info = store.verify(made["key"])
+    for i, decision in enumerate(["clear", "block", "review"]):
+        store.audit(f"req-{i}", info, "screen/text", f"{i:064x}", decision, i / 3,
+                    {"index_revision": i})
+    r = cli("--data-dir", d, "audit")
+    rows = [json.loads(x) for x in r.out.splitlines()]
+    assert r.code == 0 and [e["decision"] for e in rows] == ["clear", "block", "review"]
+    assert rows[1]["versions"] == {"index_revision": 1} and rows[1]["key"] == made["prefix"]
+    one = cli("--data-dir", d, "audit", "--input-sha256", f"{1:064X}").out.splitlines()
+    assert [json.loads(x)["request_id"] for x in one] == ["req-1"]
+    latest = [json.loads(x)["request_id"] for x in
+              cli("--data-dir", d, "audit", "--limit", "2").out.splitlines()]
+    assert latest == ["req-1", "req-2"]
+    assert cli("--data-dir", d, "audit", "--tenant", "globex").out == ""
+    r = cli("--data-dir", d, "audit", "--limit", "0")
+    assert r.code == 2 and "limit must be between 1 and 1,000,000" in r.err

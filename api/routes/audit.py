@@ -1,0 +1,39 @@
+"""The audit trail: what was decided, for whom, by which versions, on which input hash."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import StateDep, require
+from api.strict_json import StrictJSONRoute
+from screening.access import KeyInfo
+
+router = APIRouter(tags=["operations"], route_class=StrictJSONRoute)
+
+AdminKey = Annotated[KeyInfo, Depends(require("admin"))]
+
+AUDIT_EXAMPLE = {"entries": [{
+    "id": 41, "at": "2026-12-03T15:40:00.123456+00:00", "request_id": "c8341e630fc8414",
+    "tenant": "acme", "key": "fa0b5beac4ba", "route": "screen/image",
+    "input_sha256": "2418889d0d83962d51facc3832b55cf1849690018a1e873d1c551146555cd02f",
+    "decision": "block", "score": 0.998, "versions": {"index_revision": 12},
+    "stored_input": False}]}
+
+
+@router.get("/v1/audit", summary="Audit entries, oldest first (admin)",
+            responses={200: {"content": {"application/json": {"example": AUDIT_EXAMPLE}}}})
+def list_audit(state: StateDep, key: AdminKey,
+               request_id: Annotated[str | None, Query(max_length=64)] = None,
+               tenant: Annotated[str | None, Query(max_length=200)] = None,
+               input_sha256: Annotated[str | None, Query(
+                   pattern="^[0-9a-fA-F]{64}$",
+                   description="SHA-256 of a screened input (the uploaded file's bytes, or "
+                   "a text's UTF-8)")] = None,
+               route: Annotated[str | None, Query(max_length=100)] = None,
+               limit: Annotated[int, Query(ge=1, le=1000,
+                                           description="the latest this many")] = 100) -> dict:
+    return {"entries": state.access.audit_entries(request_id, tenant=tenant,
+                                                  input_sha256=input_sha256, route=route,
+                                                  limit=limit)}
