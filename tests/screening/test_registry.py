@@ -30,6 +30,8 @@ def test_migrations_create_schema_and_wal(tmp_path):
     with engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     open_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}")  # idempotent on an existing db
+    audit = {i["name"] for i in inspect(engine).get_indexes("audit")}
+    assert {"ix_audit_request_id", "ix_audit_input_sha256", "ix_audit_tenant"} <= audit
 
 
 def test_register_then_same_content_is_a_no_op(registry):
