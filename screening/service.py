@@ -344,12 +344,14 @@ class Workspace:
 
 def _expand(paths: Iterable[Path], suffixes: set[str]) -> Iterator[Path]:
     """Files as given; folders walked recursively for files with these suffixes, in sorted
-    order. A path that does not exist is yielded as is, so screening reports it as an error
-    result."""
+    order (links to folders are not followed, so a link loop ends). A path that does not
+    exist, and a name in a folder with such a suffix that is not a readable file (a
+    dangling link, a pipe), is yielded as is, so screening reports it as an error result
+    instead of skipping an output unseen."""
     for p in paths:
         if p.is_dir():
             for child in sorted(p.rglob("*")):
-                if child.is_file() and child.suffix.lower() in suffixes:
+                if child.suffix.lower() in suffixes and not child.is_dir():
                     yield child
         else:
             yield p

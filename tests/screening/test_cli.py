@@ -672,3 +672,25 @@ def test_audit_lists_the_services_decisions_with_filters(cli, tmp_path):
     assert cli("--data-dir", d, "audit", "--tenant", "globex").out == ""
     r = cli("--data-dir", d, "audit", "--limit", "0")
     assert r.code == 2 and "limit must be between 1 and 1,000,000" in r.err
+
+
+def test_a_folder_reports_names_it_cannot_screen_instead_of_skipping_them(cli, data_dir,
+                                                                          queries, tmp_path):
+    """A dangling link or a pipe named *.png in an output folder used to be skipped without
+    a word, so an output could go unscreened; each is now an error result (exit 1), and a
+    link back up the tree does not loop."""
+    import os
+
+    out = tmp_path / "outputs"
+    (out / "sub").mkdir(parents=True)
+    shutil.copy(queries / "astronaut_mirror.jpg", out / "a.jpg")
+    (out / "gone.png").symlink_to(tmp_path / "deleted.png")
+    os.mkfifo(out / "sub" / "pipe.png")
+    (out / "sub" / "up").symlink_to(out)
+    (out / "notes.md").write_text("not an image, not screened")
+    r, rows = screen(cli, data_dir, out, profile="hash")
+    assert r.code == 1 and [row["input"] for row in rows] == [
+        str(out / "a.jpg"), str(out / "gone.png"), str(out / "sub" / "pipe.png")]
+    assert rows[0]["decision"] == "block"
+    assert "no such file" in rows[1]["error"] and "not a regular file" in rows[2]["error"]
+    assert "2 of 3 inputs could not be screened" in r.err
