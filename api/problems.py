@@ -14,6 +14,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from screening.errors import (
@@ -27,6 +28,7 @@ from screening.errors import (
     NotFoundError,
     PermissionDeniedError,
     first_validation_error,
+    storage_failure,
 )
 
 PROBLEM = "application/problem+json"
@@ -67,6 +69,18 @@ STATUS = [
 ]
 
 
+def storage_problem(request: Request, exc: BaseException) -> JSONResponse:
+    """507 when the server's storage is out of space (a full disk or quota), 503 when it
+    refused a write otherwise (read-only, failing); never the client's fault."""
+    failure = storage_failure(exc)
+    assert failure is not None
+    detail, space = failure
+    return problem(507 if space else 503,
+                   "Insufficient Storage" if space else "Service Unavailable",
+                   f"{detail}; what was stored before is intact", request,
+                   None if space else {"Retry-After": "30"})
+
+
 def install(app: FastAPI) -> None:
     async def typed(request: Request, exc: Exception) -> JSONResponse:
         for cls, status, title in STATUS:
@@ -82,6 +96,11 @@ def install(app: FastAPI) -> None:
 
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        cause = exc.__cause__
+        if cause is not None and storage_failure(cause) is not None:
+            # FastAPI answers 400 "error parsing the body" for any failure while reading
+            # it, a full disk under the multipart spool included: that is the server's
+            return storage_problem(request, cause)
         title = HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else \
             str(exc.detail)
         return problem(exc.status_code, title, str(exc.detail), request,
@@ -97,6 +116,15 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, NotReady)
         return problem(503, "Service Unavailable", exc.detail, request, {"Retry-After": "5"})
 
+    async def storage(request: Request, exc: Exception) -> JSONResponse:
+        """OSError and database errors: when the machine's storage refused a write, say so
+        (507 / 503); anything else of the kind is unexpected."""
+        traceback.print_exception(exc, file=sys.stderr)
+        if storage_failure(exc) is not None:
+            return storage_problem(request, exc)
+        return problem(500, "Internal Server Error", "unexpected error; it has been logged",
+                       request)
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         traceback.print_exception(exc, file=sys.stderr)
         return problem(500, "Internal Server Error", "unexpected error; it has been logged",
@@ -108,4 +136,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(TooManyRequests, limited)
     app.add_exception_handler(NotReady, not_ready)
+    app.add_exception_handler(OSError, storage)
+    app.add_exception_handler(OperationalError, storage)
     app.add_exception_handler(Exception, unexpected)

@@ -21,7 +21,13 @@ from tqdm import tqdm
 
 from indexes.errors import IndexError_
 from models.errors import ImageDecodeError, ModelError
-from screening.errors import InvalidInputError, IpscreenError, first_validation_error
+from screening.errors import (
+    DataDirError,
+    InvalidInputError,
+    IpscreenError,
+    first_validation_error,
+    storage_failure,
+)
 from screening.evidence import write_image_evidence, write_text_evidence
 from screening.image_screening import ImageResult
 from screening.manifest import kind_of
@@ -609,6 +615,12 @@ def main() -> None:
     except _usage_errors() as exc:  # bad arguments and options: a usage message, exit 2
         exc.show()  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except Exception as exc:
+        failure = storage_failure(exc)
+        if failure is None:
+            raise
+        _err(f"error: {failure[0]}; what was stored before is intact")
+        sys.exit(DataDirError.exit_code)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:

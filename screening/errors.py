@@ -4,6 +4,7 @@ The CLI maps them to exit codes and one-line messages, the API (later) to proble
 responses. Library code raises; it never returns None or "" to signal failure.
 """
 
+import errno
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -61,6 +62,33 @@ class PermissionDeniedError(IpscreenError):
     exit_code = 7
 
 
+#: errno values that mean the storage, not the request, failed a write
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
+
+
+def storage_failure(exc: BaseException) -> tuple[str, bool] | None:
+    """A one-line description of a write that the machine refused (a full disk, a quota, a
+    file-size limit, a read-only or failing file system), and whether it is a matter of
+    space; None for any other error. OSError from our own writes and SQLite's "database or
+    disk is full" both land here, so the CLI and the API can say so instead of printing a
+    traceback or answering 500. Every write is atomic, so what was stored before is intact."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        space = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        return f"storage refused a write: {exc.strerror}{where}", space
+    try:
+        from sqlalchemy.exc import OperationalError
+    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
+        return None
+    if isinstance(exc, OperationalError):
+        msg = str(exc.orig)
+        if "full" in msg or "readonly" in msg or "disk I/O" in msg:
+            return f"storage refused a write to the registry database: {msg}", "full" in msg
+        if "locked" in msg or "busy" in msg:  # SQLite past its busy timeout
+            return f"the registry database is busy ({msg}); retry shortly", False
+    return None
+
+
 def first_validation_error(errors: Sequence[Mapping[str, Any]]) -> str:
     """`field.path: message` for the first of pydantic's validation errors: the one thing a
     user fixes first, said the same way by the CLI, the plan and applicant readers, and the
@@ -76,6 +104,6 @@ __all__ = [
     "AuthenticationError", "PermissionDeniedError",
     "ConfigurationError", "ConflictError", "DataDirError", "ImageDecodeError",
     "IndexCompatibilityError", "IndexCorruptError", "InvalidInputError", "IpscreenError",
-    "ModelError", "first_validation_error",
+    "ModelError", "first_validation_error", "storage_failure",
     "ModelUnavailableError", "NotFoundError",
 ]

@@ -117,6 +117,7 @@ class Workspace:
         # refuse what we could never index, before any write
         if is_blank(decode_image(data, self.limits).image):
             raise InvalidInputError("image is blank (a plain field): nothing to register")
+        self.registry.check_registrable(meta, sha256_hex(data), replace)
         digest = self.blobs.put(data)
         record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
         if sync and outcome in INDEXED_OUTCOMES:

@@ -41,6 +41,19 @@ def check_no_surrogates(value: str, what: str) -> str:
     return value
 
 
+def _conflict(work: Work, meta: WorkMeta, sha256: str, replace: bool) -> ConflictError | None:
+    """Why `meta` with content `sha256` cannot be registered over `work`, if it cannot."""
+    if work.kind != meta.kind:
+        return ConflictError(f"{meta.external_id}: registered as a {work.kind} work, "
+                             f"cannot register it as {meta.kind}")
+    if work.content_sha256 != sha256 and not replace:
+        return ConflictError(
+            f"{meta.external_id}: already registered with different content "
+            f"(sha256 {work.content_sha256[:12]}..., new {sha256[:12]}...); "
+            "use --replace to replace it")
+    return None
+
+
 def _asked(external_id: str) -> str:
     """An external id to look a work up by; one that is not valid Unicode (a command-line
     argument of bytes that are not UTF-8) is refused as such rather than failing to encode
@@ -142,9 +155,8 @@ class WorksRegistry:
                 s.add(work)
                 s.flush()
                 outcome = "created"
-            elif work.kind != meta.kind:
-                raise ConflictError(f"{meta.external_id}: registered as a {work.kind} work, "
-                                    f"cannot register it as {meta.kind}")
+            elif (conflict := _conflict(work, meta, sha256, replace)) is not None:
+                raise conflict
             elif work.content_sha256 == sha256:
                 if work.status == "active":
                     differs = meta.differs(WorkRecord.of(work))
@@ -155,11 +167,6 @@ class WorksRegistry:
                     return WorkRecord.of(work), "updated"
                 work.status = "active"
                 outcome = "reactivated"
-            elif not replace:
-                raise ConflictError(
-                    f"{meta.external_id}: already registered with different content "
-                    f"(sha256 {work.content_sha256[:12]}..., new {sha256[:12]}...); "
-                    "use --replace to replace it")
             else:
                 outcome = "replaced"
             if outcome != "created":
@@ -174,6 +181,17 @@ class WorksRegistry:
             work.revision = change.id
             s.flush()
             return WorkRecord.of(work), outcome
+
+    def check_registrable(self, meta: WorkMeta, sha256: str, replace: bool = False) -> None:
+        """ConflictError now if register() would refuse this (another kind, or other content
+        without replace), so callers refuse before they store the content: a refused
+        upload must not leave its bytes in the blob store. register() checks again inside
+        its transaction."""
+        meta = meta.validated()
+        with Session(self.engine) as s:
+            work = s.scalar(select(Work).where(Work.external_id == meta.external_id))
+            if work is not None and (conflict := _conflict(work, meta, sha256, replace)):
+                raise conflict
 
     def update(self, external_id: str, **fields: str) -> tuple[WorkRecord, list[str]]:
         """Correct a work's metadata (any of METADATA_FIELDS; the others keep their values),

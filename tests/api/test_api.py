@@ -184,6 +184,8 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
     problem(client.post("/v1/works", headers=h, data={"external_id": "KJV-EXO-20"},
                         files={"file": ("e.txt", b"different content " * 5, "text/plain")}),
             409, "--replace")
+    refused = hashlib.sha256(b"different content " * 5).hexdigest()
+    assert not client.app.state.service.writer.blobs.path(refused).exists()  # not stored
     probe = {"texts": [" ".join(text.split()[:60])]}
 
     def top(key: str = "screen") -> dict:
@@ -610,3 +612,36 @@ def test_a_first_work_registers_and_matches_under_a_pq_factory(tmp_path, model_c
         wait_for(lambda: first()["decision"] == "block")
         search = first()["versions"]["search"]
         assert any("standing in for PQ64x4fs,RFlat" in v for v in search.values()), search
+
+
+def test_storage_that_refuses_a_write_is_a_507_and_records_nothing(client, keys, service_dir,
+                                                                   photos):
+    """A full disk gave a bare 500 (writing the work's blob) or a 400 "error parsing the
+    body" (spooling a large upload). Here the kernel refuses the writes for real: a
+    file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored, so a write fails with EFBIG as it
+    would with ENOSPC) set for the requests; the registry is untouched."""
+    import resource
+    import signal
+
+    data_dir = service_dir[0]
+    limit = (data_dir / "registry.sqlite3").stat().st_size + 256 * 1024
+    # under 1 MB the upload stays in memory and the blob write fails; over it, the spool
+    small = png_bytes(ImageOps.flip(photos["astronaut"]).resize((700, 700)))
+    large = png_bytes(ImageOps.flip(photos["hubble_deep_field"]).resize((1600, 1600)))
+    assert limit < len(small) < 1024 * 1024 < len(large)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        answers = [client.post("/v1/works", headers=auth(keys["register"]),
+                               data={"external_id": f"IMG-noise-{i}", "title": "Noise"},
+                               files={"file": ("noise.png", data, "image/png")})
+                   for i, data in enumerate((small, large))]
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    for i, r in enumerate(answers):
+        body = problem(r, 507, "storage refused a write: File too large")
+        assert body["title"] == "Insufficient Storage" and "intact" in body["detail"]
+        problem(client.get(f"/v1/works/IMG-noise-{i}", headers=auth(keys["screen"])), 404)
+    assert not list(data_dir.rglob("*.tmp"))

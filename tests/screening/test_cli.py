@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import ImageOps
+from PIL import Image, ImageOps
 
 from tests.conftest import png_bytes
 
@@ -189,10 +189,17 @@ def test_malformed_manifest(cli, tmp_path, content, message):
     assert r.code == 2 and message in r.err and "Traceback" not in r.err
 
 
-def test_conflicting_content_needs_replace(cli, data_dir, work_files):
-    r = cli("--data-dir", data_dir, "works", "add", work_files / "rocket.png",
-            "--external-id", "W-coffee", "--title", "Coffee")
+def test_conflicting_content_needs_replace(cli, data_dir, work_files, tmp_path):
+    def blobs() -> list[Path]:
+        return sorted(p for p in (data_dir / "blobs").rglob("*") if p.is_file())
+
+    kept = blobs()
+    new = tmp_path / "rocket_flipped.png"
+    ImageOps.flip(Image.open(work_files / "rocket.png")).save(new)
+    r = cli("--data-dir", data_dir, "works", "add", new, "--external-id", "W-coffee",
+            "--title", "Coffee")
     assert r.code == 4 and "--replace" in r.err
+    assert blobs() == kept  # a refused upload leaves nothing in the blob store
     r = cli("--data-dir", data_dir, "works", "add", work_files / "rocket.png",
             "--external-id", "W-coffee", "--title", "Coffee", "--replace")
     assert r.code == 0 and json.loads(r.out)["outcome"] == "replaced"
@@ -694,3 +701,39 @@ def test_a_folder_reports_names_it_cannot_screen_instead_of_skipping_them(cli, d
     assert rows[0]["decision"] == "block"
     assert "no such file" in rows[1]["error"] and "not a regular file" in rows[2]["error"]
     assert "2 of 3 inputs could not be screened" in r.err
+
+
+def test_a_refused_write_is_one_line_and_keeps_the_registry(data_dir, work_files, tmp_path):
+    """A full disk (here a real file-size limit, RLIMIT_FSIZE, so the kernel refuses the
+    write with EFBIG as it would with ENOSPC) gave an OSError or SQLite "database or disk
+    is full" traceback; now it is one line, exit 5, and nothing half-written is left."""
+    import resource
+    import signal
+
+    big = tmp_path / "big.png"
+    ImageOps.mirror(ImageOps.grayscale(Image.open(work_files / "astronaut.png"))
+                    ).resize((900, 900)).save(big)
+    db = data_dir / "registry.sqlite3"
+    limit = db.stat().st_size + 96 * 1024
+    assert big.stat().st_size > limit
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    before = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*") if p.is_file()
+                    and "-wal" not in p.name and "-shm" not in p.name)
+    r = subprocess.run([sys.executable, "-m", "screening.cli", "--data-dir", str(data_dir),
+                        "works", "add", str(big), "--external-id", "W-big"],
+                       capture_output=True, text=True, preexec_fn=cap, timeout=300)
+    assert r.returncode == 5, r.stderr
+    assert r.stderr.startswith("error: storage refused a write: File too large")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    after = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*") if p.is_file()
+                   and "-wal" not in p.name and "-shm" not in p.name)
+    assert after == before  # no temp file, no orphan blob
+    listed = subprocess.run([sys.executable, "-m", "screening.cli", "--data-dir",
+                             str(data_dir), "works", "list"], capture_output=True, text=True,
+                            timeout=300)
+    assert listed.returncode == 0 and "W-big" not in listed.stdout
+    assert len(listed.stdout.splitlines()) == 4
