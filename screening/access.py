@@ -79,8 +79,10 @@ class AccessStore:
             raise InvalidInputError("a key needs a tenant")
         if not name.strip():
             raise InvalidInputError("a key needs a name (who or what uses it)")
-        check_no_surrogates(name, "name")
-        check_no_surrogates(tenant, "tenant")
+        for value, what in ((name, "name"), (tenant, "tenant")):
+            check_no_surrogates(value, what)
+            if len(value) > 200:  # the column's width (PostgreSQL refuses longer)
+                raise InvalidInputError(f"{what} is longer than 200 characters")
         prefix = secrets.token_hex(6)
         key = f"ips_{prefix}_{secrets.token_urlsafe(24)}"
         with Session(self.engine) as s, s.begin():

@@ -627,6 +627,8 @@ def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
            (["--name", "ci", "--tenant", "", "--scope", "screen"], "a key needs a tenant"),
            (["--name", "ci", "--tenant", "acme", "--scope", "screen", "--rate", "0"],
             "between 1 and 1,000,000"),
+           (["--name", "ci", "--tenant", "a" * 201, "--scope", "screen"],
+            "tenant is longer than 200 characters"),
            # a byte that is not UTF-8 in an argument reaches Python as a lone surrogate
            (["--name", "ci\udcff", "--tenant", "acme", "--scope", "screen"],
             "name contains an unpaired UTF-16 surrogate (U+DCFF) at character 2")]
