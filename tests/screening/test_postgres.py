@@ -105,7 +105,12 @@ def test_workspace_screens_with_postgres_registry(postgres_url, tmp_path, work_f
 
 def test_keys_audit_and_licences_on_postgres(postgres_url):
     from screening.access import AccessStore
-    from screening.errors import AuthenticationError, ConflictError
+    from screening.errors import (
+        AuthenticationError,
+        ConflictError,
+        InvalidInputError,
+        NotFoundError,
+    )
     from screening.registry.database import open_engine
 
     engine = open_engine(postgres_url)
@@ -114,10 +119,21 @@ def test_keys_audit_and_licences_on_postgres(postgres_url):
     assert access.verify(key).scopes == ("screen", "underwrite")
     access.audit("req-1", info, "screen/text", "f" * 64, "block", 0.97, {"kind": "text"})
     assert access.audit_entries("req-1")[0]["versions"] == {"kind": "text"}
+    access.audit("req-2", info, "screen/image", "e" * 64, "clear", 0.01, {"kind": "image"})
+    assert [e["request_id"] for e in access.audit_entries(input_sha256="E" * 64)] == ["req-2"]
+    assert [e["request_id"] for e in access.audit_entries(limit=1)] == ["req-2"]
+    assert access.audit_entries(tenant="tenant-b") == []
     access.add_licence("tenant-a", "W-1")
     with pytest.raises(ConflictError):
         access.add_licence("tenant-a", "W-1")
     assert access.licensed("tenant-a") == {"W-1"}
+    access.add_licence("tenant-a", "W-2")
+    access.remove_licence("tenant-a", "W-2")
+    with pytest.raises(NotFoundError):
+        access.remove_licence("tenant-a", "W-2")
+    assert [x["external_id"] for x in access.licences("tenant-a")] == ["W-1"]
+    with pytest.raises(InvalidInputError, match="longer than 200"):  # not a DataError
+        access.create_key("pg", "t" * 201, ["screen"])
     access.revoke(info.prefix)
     with pytest.raises(AuthenticationError, match="revoked"):
         access.verify(key)
