@@ -411,9 +411,26 @@ def background_add(
     paths: Annotated[list[Path], typer.Argument(help="Unrelated images or folders.")],
     profile: Annotated[str, typer.Option()] = "accurate",
 ) -> None:
-    """Add unrelated images to the background set used for score normalisation."""
-    n = _workspace(create=True).add_background(expand_image_paths(paths), profile)
-    _err(f"added {n} background images for profile {profile}")
+    """Add unrelated images to the background set used for score normalisation. Images
+    already in the set, and registered works' own files, are skipped with a note; one that
+    cannot be read is reported and the others are still added (exit 1 at the end)."""
+    counts = {"skipped": 0, "failed": 0}
+
+    def skipped(path: Path, why: str) -> None:
+        counts["skipped"] += 1
+        _err(f"note: {path}: skipped: {why}")
+
+    def failed(path: Path, why: str) -> None:
+        counts["failed"] += 1
+        _err(f"error: {why}")
+
+    n = _workspace(create=True).add_background(expand_image_paths(paths), profile,
+                                               on_skip=skipped, on_error=failed)
+    _err(f"added {n} background images for profile {profile}"
+         + (f" ({counts['skipped']} skipped, {counts['failed']} failed)"
+            if counts["skipped"] or counts["failed"] else ""))
+    if counts["failed"]:
+        raise typer.Exit(1)
 
 
 # -- underwriting ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ indexes kept current. It is cheap to open; models load on first use.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from PIL import Image
 
 from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
-from indexes.store import IndexStore
+from indexes.store import IndexStore, atomic_write
 from models.imaging import DecodeLimits, decode_image, is_blank, load_image, read_image_bytes
 from models.text_embedder import TextEmbedder
 from screening.decision import Thresholds
@@ -263,9 +264,16 @@ class Workspace:
         assert isinstance(loaded.index, FeatureIndex)
         return loaded.index
 
-    def add_background(self, paths: Iterable[Path], profile: str,
-                       batch_size: int = 64) -> int:
-        """Describe unrelated images into the profile's background set (score normalisation)."""
+    def add_background(self, paths: Iterable[Path], profile: str, batch_size: int = 64,
+                       on_skip: Callable[[Path, str], None] | None = None,
+                       on_error: Callable[[Path, str], None] | None = None) -> int:
+        """Describe unrelated images into the profile's background set (score normalisation);
+        returns how many were added. An image already in the set (same bytes) or that is a
+        registered work's own content is skipped (on_skip: a duplicate would weigh twice in
+        the mean of the nearest background images, and a registered work there would push
+        its own copies' scores down); one that cannot be read or decoded is reported
+        (on_error) and the others are still added. Without on_error the first bad image
+        raises, before anything is saved."""
         found = self._background_feature(profile)
         if found is None:
             raise InvalidInputError(f"profile {profile!r} has no descriptor to normalise")
@@ -276,23 +284,67 @@ class Workspace:
             loaded = self.store.load(name, feat.spec)
             index = loaded.index if loaded else DenseIndex(feat.spec, "Flat")
             next_id = max(index.work_ids(), default=-1) + 1
+            contents = self._background_contents(name, next_id)
+            seen = {c for c in contents if c}
             added = 0
             batch: list[Image.Image] = []
+            digests: list[str] = []
             for path in [*paths, None]:  # None flushes the last batch
                 if path is not None:
-                    image = load_image(path, self.limits).image
-                    if is_blank(image):
-                        continue  # a plain field says nothing about how generic a view is
+                    try:
+                        data = read_image_bytes(path, self.limits)
+                        digest = sha256_hex(data)
+                        skip = None
+                        if digest in seen:
+                            skip = "already in the background set"
+                        elif works := self.registry.with_content(digest):
+                            skip = (f"is the content of registered work {works[0]} (a "
+                                    "background image must be unrelated to the registry)")
+                        image = None if skip else load_image(path, self.limits).image
+                        if image is not None and is_blank(image):
+                            # a plain field says nothing about how generic a view is
+                            skip = "blank (a plain field)"
+                    except ImageDecodeError as exc:
+                        if on_error is None:
+                            raise
+                        on_error(path, str(exc))
+                        continue
+                    if skip:
+                        if on_skip is not None:
+                            on_skip(path, skip)
+                        continue
+                    assert image is not None
+                    seen.add(digest)
                     batch.append(image)
+                    digests.append(digest)
                 if batch and (path is None or len(batch) == batch_size):
                     vectors = descriptor.extract(batch)
                     index.add_new(list(range(next_id, next_id + len(batch))),
                                   [v[None, :] for v in vectors])
                     next_id += len(batch)
                     added += len(batch)
-                    batch = []
-            self.store.save(name, index, self.registry.revision())
+                    contents += digests
+                    batch, digests = [], []
+            if added:
+                self.store.save(name, index, self.registry.revision())
+                # after the index: at worst a later run adds an image twice, never skips one
+                atomic_write(self._background_contents_path(name),
+                             json.dumps({"sha256": contents}).encode())
         return added
+
+    def _background_contents_path(self, name: str) -> Path:
+        return self.store.directory / f"{name}.contents"  # not *.json: those are sidecars
+
+    def _background_contents(self, name: str, count: int) -> list[str | None]:
+        """The SHA-256 of each background image by id (None where unknown: a set written
+        before ipscreen recorded them), `count` long."""
+        path = self._background_contents_path(name)
+        try:
+            known = json.loads(path.read_text())["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            known = []
+        known = [k if isinstance(k, str) else None for k in known][:count]
+        return known + [None] * (count - len(known))
 
     # -- screening --------------------------------------------------------------------------
     def work_aspect(self, work_id: int) -> float | None:

@@ -271,10 +271,16 @@ class WorksRegistry:
 
     def same_content(self, record: WorkRecord) -> list[str]:
         """External ids of the other active works with `record`'s content."""
+        return self.with_content(record.content_sha256, but=record.id)
+
+    def with_content(self, sha256: str, but: int | None = None) -> list[str]:
+        """External ids of the active works (at most 5) whose content is `sha256`."""
         with Session(self.engine) as s:
-            return list(s.scalars(select(Work.external_id).where(
-                Work.content_sha256 == record.content_sha256, Work.id != record.id,
-                Work.status == "active").order_by(Work.external_id).limit(5)))
+            q = select(Work.external_id).where(Work.content_sha256 == sha256,
+                                               Work.status == "active")
+            if but is not None:
+                q = q.where(Work.id != but)
+            return list(s.scalars(q.order_by(Work.external_id).limit(5)))
 
     def content_groups(self, ids: Sequence[int]) -> dict[int, int]:
         """For each of `ids`, the smallest of them with the same content (SHA-256): works

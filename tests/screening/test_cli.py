@@ -384,9 +384,8 @@ def test_absurd_settings_are_clear_errors(cli, tmp_path, monkeypatch, name, valu
     assert says in r.err
 
 
-def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path, photos):
-    from PIL import Image
-
+def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path, photos,
+                                                work_files):
     bg = tmp_path / "bg"
     bg.mkdir()
     photos["colorwheel"].save(bg / "a.png")
@@ -394,8 +393,19 @@ def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path
     Image.new("RGB", (300, 300), (255, 255, 255)).save(bg / "blank.png")
     r = cli("--data-dir", data_dir, "background", "add", bg, "--profile", "accurate")
     assert r.code == 0 and "added 2 background images" in r.err
-    r = cli("--data-dir", data_dir, "background", "add", bg / "a.png")
-    assert "added 1 background images" in r.err
+    assert "blank.png: skipped: blank" in r.err
+    # the same image again would weigh twice in the mean of the nearest background images,
+    # and a registered work's own file would push its copies' scores down: both skipped;
+    # an unreadable one is reported and the rest still added
+    photos["hubble_deep_field"].save(bg / "c.png")
+    (bg / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    r = cli("--data-dir", data_dir, "background", "add", bg / "a.png", bg / "broken.png",
+            work_files / "coffee.png", bg / "c.png")
+    assert r.code == 1, r.err
+    assert "a.png: skipped: already in the background set" in r.err
+    assert "coffee.png: skipped: is the content of registered work W-coffee" in r.err
+    assert "broken.png: not a recognised image format" in r.err
+    assert "added 1 background images for profile accurate (2 skipped, 1 failed)" in r.err
     status = json.loads(cli("--data-dir", data_dir, "index", "status").out)
     assert status["indexes"]["background_sscd_224"]["count"] == 3
     _, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg")
