@@ -36,16 +36,20 @@ class Screeners:
     workspace: Workspace
     image: dict[str, ImageScreener]
     text: TextScreener
+    #: generation of each background set these screeners normalise with
+    backgrounds: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: ApiSettings, embedder: Any) -> Screeners:
         ws = Workspace(settings, create=True, progress=False, text_embedder=embedder)
         revision = ws.registry.revision()
+        # read before the screeners: a set saved meanwhile makes the next tick reload again
+        backgrounds = ws.background_generations()
         image: dict[str, ImageScreener] = {p: ws.image_screener(p)
                                            for p in ws.servable_profiles()}
         if settings.default_profile not in image:
             image[settings.default_profile] = ws.image_screener(settings.default_profile)
-        return cls(revision, ws, image, ws.texts.screener())
+        return cls(revision, ws, image, ws.texts.screener(), backgrounds)
 
 
 @dataclass
@@ -117,6 +121,8 @@ class ServiceState:
                     if self.stale_since is None:
                         self.stale_since = time.monotonic()
                     self._reload()
+                elif self.writer.background_generations() != self.current.backgrounds:
+                    self._reload()  # `ipscreen background add` while serving
             jitter = self._jitter.uniform(0.75, 1.25)
             self._wake.wait(self.settings.reload_interval_s * jitter)
             self._wake.clear()

@@ -253,6 +253,18 @@ class Workspace:
         feats = [f for f in features_for(p, self.settings.threads) if f.descriptor]
         return (f"background_{p.descriptor_index}", feats[0]) if feats else None
 
+    def background_generations(self) -> dict[str, int]:
+        """The saved generation of every background set there is (by index name): a server
+        reloads when one changes, as it does when the registry revision moves."""
+        out: dict[str, int] = {}
+        for path in sorted(self.store.directory.glob("background_*.json")):
+            try:
+                meta = self.store.read_sidecar(path.stem)
+            except IpscreenError:  # a damaged sidecar: loading reports it
+                meta = None
+            out[path.stem] = int(meta["generation"]) if meta else -1
+        return out
+
     def background(self, profile: str) -> FeatureIndex | None:
         found = self._background_feature(profile)
         if found is None:

@@ -645,3 +645,42 @@ def test_storage_that_refuses_a_write_is_a_507_and_records_nothing(client, keys,
         assert body["title"] == "Insufficient Storage" and "intact" in body["detail"]
         problem(client.get(f"/v1/works/IMG-noise-{i}", headers=auth(keys["screen"])), 404)
     assert not list(data_dir.rglob("*.tmp"))
+
+
+def test_a_background_set_added_while_serving_is_picked_up(service_dir, model_cache, photos,
+                                                           tmp_path):
+    """Workers reloaded only when the registry revision moved, so `ipscreen background add`
+    on a running service changed nothing until the next registration or a restart."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from screening.service import Workspace
+    from tests.api.conftest import settings_for
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(service_dir[0], data_dir)
+    copy = png_bytes(ImageOps.mirror(photos["astronaut"]).resize((256, 256)), "JPEG",
+                     quality=70)
+    with TestClient(create_app(settings_for(data_dir, model_cache))) as c:
+        def top() -> dict:
+            res = c.post("/v1/screen/image", headers=auth(service_dir[1]["screen"]),
+                         files=[("files", ("q.jpg", copy, "image/jpeg"))])
+            return res.json()["results"][0]
+
+        before = top()
+        assert before["versions"]["calibration"].startswith("image-accurate@")
+        bg = tmp_path / "bg"
+        bg.mkdir()
+        photos["colorwheel"].save(bg / "a.png")
+        photos["hubble_deep_field"].save(bg / "b.png")
+        ws = Workspace(settings_for(data_dir, model_cache), progress=False)
+        assert ws.add_background([bg / "a.png", bg / "b.png"], "accurate") == 2
+        ws.close()
+        wait_for(lambda: top()["versions"]["calibration"].startswith("image-accurate-bg@"))
+        after = top()
+        assert after["matches"][0]["external_id"] == "IMG-astronaut"
+        assert "sscd_region_norm" in after["matches"][0]["signals"]
+        assert c.get("/readyz").json()["registry_revision"] == before["versions"][
+            "index_revision"]  # nothing was registered: the background alone reloaded
