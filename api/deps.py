@@ -63,11 +63,20 @@ def get_screeners(state: StateDep) -> Screeners:
 ScreenersDep = Annotated[Screeners, Depends(get_screeners)]
 
 
+#: How many of a decision's best matches its audit entry names.
+AUDITED_MATCHES = 5
+
+
 def record_decision(state: ServiceState, request: Request, route: str, key: KeyInfo,
                     data: bytes, result: dict) -> None:
     """Append a screening decision to the audit table: who, which route, the SHA-256 of the
-    input (the input itself only with STORE_INPUTS), the decision and its versions."""
+    input (the input itself only with STORE_INPUTS), the decision, its versions, and the
+    works it was about (the best matches with their scores; licensed ones apart)."""
     state.access.audit(request.state.request_id, key, route, hashlib.sha256(data).hexdigest(),
                        result.get("decision", "error"), float(result.get("risk_score", 0.0)),
                        result.get("versions", {}),
-                       data if state.settings.store_inputs else None)
+                       data if state.settings.store_inputs else None,
+                       {"matches": [{"external_id": m["external_id"], "score": m["score"]}
+                                    for m in result.get("matches", [])[:AUDITED_MATCHES]],
+                        "licensed": [m["external_id"]
+                                     for m in result.get("licensed_matches", [])]})

@@ -130,12 +130,16 @@ class AccessStore:
 
     # -- audit ------------------------------------------------------------------------------
     def audit(self, request_id: str, key: KeyInfo, route: str, input_sha256: str,
-              decision: str, score: float, versions: dict, data: bytes | None = None) -> None:
+              decision: str, score: float, versions: dict, data: bytes | None = None,
+              matches: dict | None = None) -> None:
+        """Append one entry. `matches`: the works the decision was about, as
+        {"matches": [{"external_id", "score"}, ...], "licensed": [external_id, ...]}."""
         with Session(self.engine) as s, s.begin():
             s.add(AuditEntry(request_id=request_id, tenant=key.tenant, key_prefix=key.prefix,
                              route=route, input_sha256=input_sha256, decision=decision,
                              score=float(score), versions=json.dumps(versions, sort_keys=True),
-                             input=data))
+                             input=data,
+                             matches=None if matches is None else json.dumps(matches)))
 
     def audit_entries(self, request_id: str | None = None, *, tenant: str | None = None,
                       input_sha256: str | None = None, route: str | None = None,
@@ -166,6 +170,7 @@ class AccessStore:
                      "tenant": a.tenant, "key": a.key_prefix, "route": a.route,
                      "input_sha256": a.input_sha256, "decision": a.decision,
                      "score": a.score, "versions": json.loads(a.versions),
+                     **(json.loads(a.matches) if a.matches else {}),
                      "stored_input": a.input is not None} for a in rows]
 
     # -- licences ---------------------------------------------------------------------------

@@ -116,6 +116,8 @@ class AuditEntry(Base):
     score: Mapped[float] = mapped_column(Float)
     versions: Mapped[str] = mapped_column(Text)
     input: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: JSON: {"matches": [{"external_id", "score"}, ...], "licensed": [external_id, ...]}
+    matches: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Licence(Base):

@@ -202,6 +202,8 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
     mine = top()
     assert mine["decision"] == "clear" and mine["licensed_matches"][0]["external_id"] == \
         "KJV-EXO-20"
+    last = client.app.state.service.access.audit_entries(route="screen/text", limit=1)[0]
+    assert last["licensed"] == ["KJV-EXO-20"] and last["decision"] == "clear"
     assert top("other-tenant")["decision"] == "block"
     held = client.get("/v1/licences", headers=auth(keys["screen"])).json()
     assert held["external_ids"] == ["KJV-EXO-20"] and held["licences"][0]["since"]
@@ -426,6 +428,10 @@ def test_underwriting_profile_and_quote_with_audit(client, keys):
     screened_audit = state.access.audit_entries(screened["request_id"])
     assert len(screened_audit) == 3 and not any(e["stored_input"] for e in screened_audit)
     assert all(len(e["input_sha256"]) == 64 for e in screened_audit)
+    # each entry names the works its decision was about
+    assert screened_audit[0]["matches"][0]["external_id"] == "KJV-PSA-23"
+    assert screened_audit[0]["matches"][0]["score"] == screened["results"][0]["risk_score"]
+    assert all(e["licensed"] == [] for e in screened_audit)
     # the trail over HTTP, for admins only: by request id, and by an input's SHA-256
     admin = auth(keys["admin"])
     got = client.get("/v1/audit", headers=admin,
