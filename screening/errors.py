@@ -71,7 +71,8 @@ def storage_failure(exc: BaseException) -> tuple[str, bool] | None:
     file-size limit, a read-only or failing file system), and whether it is a matter of
     space; None for any other error. OSError from our own writes and SQLite's "database or
     disk is full" both land here, so the CLI and the API can say so instead of printing a
-    traceback or answering 500. Every write is atomic, so what was stored before is intact."""
+    traceback or answering 500 (any other OperationalError of the database too: a server
+    gone away). Every write is atomic, so what was stored before is intact."""
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
         where = f" ({exc.filename})" if exc.filename else ""
         space = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -86,6 +87,9 @@ def storage_failure(exc: BaseException) -> tuple[str, bool] | None:
             return f"storage refused a write to the registry database: {msg}", "full" in msg
         if "locked" in msg or "busy" in msg:  # SQLite past its busy timeout
             return f"the registry database is busy ({msg}); retry shortly", False
+        # DB-API's OperationalError is the database's operation, not the request: a server
+        # gone away, a connection refused
+        return f"the registry database failed: {msg.strip()}", False
     return None
 
 

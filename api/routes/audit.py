@@ -19,6 +19,7 @@ AUDIT_EXAMPLE = {"entries": [{
     "tenant": "acme", "key": "fa0b5beac4ba", "route": "screen/image",
     "input_sha256": "2418889d0d83962d51facc3832b55cf1849690018a1e873d1c551146555cd02f",
     "decision": "block", "score": 0.998, "versions": {"index_revision": 12},
+    "matches": [{"external_id": "TSU-0001", "score": 0.998}], "licensed": [],
     "stored_input": False}]}
 
 
