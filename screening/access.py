@@ -61,6 +61,14 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def _works_named(matches: str | None) -> set[str]:
+    """The external ids an audit entry's matches column names."""
+    if not matches:
+        return set()
+    m = json.loads(matches)
+    return {x["external_id"] for x in m.get("matches", [])} | set(m.get("licensed", []))
+
+
 class AccessStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -143,12 +151,14 @@ class AccessStore:
 
     def audit_entries(self, request_id: str | None = None, *, tenant: str | None = None,
                       input_sha256: str | None = None, route: str | None = None,
-                      limit: int | None = None) -> list[dict]:
+                      external_id: str | None = None, limit: int | None = None) -> list[dict]:
         """Audit entries, oldest first, filtered by request id, tenant, input SHA-256 (a
-        platform holding an output can find what was decided on it) or route; with
+        platform holding an output can find what was decided on it), route, or a work
+        among an entry's matches or licensed works (every decision about one work); with
         `limit`, only the latest `limit` of them."""
         for value, what in ((request_id, "request_id"), (tenant, "tenant"),
-                            (input_sha256, "input_sha256"), (route, "route")):
+                            (input_sha256, "input_sha256"), (route, "route"),
+                            (external_id, "external_id")):
             if value is not None:
                 check_no_surrogates(value, what)
         if limit is not None and not 1 <= limit <= 1_000_000:
@@ -163,9 +173,19 @@ class AccessStore:
                 q = q.where(AuditEntry.input_sha256 == input_sha256.strip().lower())
             if route is not None:
                 q = q.where(AuditEntry.route == route)
+            if external_id is not None:
+                # the column is JSON written by audit(): the id appears JSON-encoded, after
+                # "external_id": in matches and as a list item in licensed
+                enc = json.dumps(external_id)
+                q = q.where(AuditEntry.matches.contains(f'"external_id": {enc}',
+                                                        autoescape=True)
+                            | AuditEntry.matches.contains(f"{enc}]", autoescape=True)
+                            | AuditEntry.matches.contains(f"{enc},", autoescape=True))
             if limit is not None:
                 q = q.limit(limit)
             rows = list(s.scalars(q))[::-1]
+            if external_id is not None:  # exact, past what the LIKE pre-filter lets through
+                rows = [a for a in rows if external_id in _works_named(a.matches)]
             return [{"id": a.id, "at": utc_iso(a.at), "request_id": a.request_id,
                      "tenant": a.tenant, "key": a.key_prefix, "route": a.route,
                      "input_sha256": a.input_sha256, "decision": a.decision,

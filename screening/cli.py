@@ -603,6 +603,9 @@ def audit_cmd(
     route: Annotated[str | None, typer.Option(help="screen/image, screen/text, "
                                               "evidence/image, pricing/quote, licences, ...")]
     = None,
+    external_id: Annotated[str | None, typer.Option(
+        "--external-id", help="Only decisions about this work (matched or licensed).")]
+    = None,
     limit: Annotated[int, typer.Option(help="The latest this many.")] = 100,
 ) -> None:
     """The HTTP service's audit trail, oldest first, one JSON object per decision: when,
@@ -611,7 +614,8 @@ def audit_cmd(
     from screening.access import AccessStore
 
     for entry in AccessStore(_workspace().registry.engine).audit_entries(
-            request_id, tenant=tenant, input_sha256=input_sha256, route=route, limit=limit):
+            request_id, tenant=tenant, input_sha256=input_sha256, route=route,
+            external_id=external_id, limit=limit):
         typer.echo(json.dumps(entry))
 
 

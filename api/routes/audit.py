@@ -33,8 +33,11 @@ def list_audit(state: StateDep, key: AdminKey,
                    description="SHA-256 of a screened input (the uploaded file's bytes, or "
                    "a text's UTF-8)")] = None,
                route: Annotated[str | None, Query(max_length=100)] = None,
+               external_id: Annotated[str | None, Query(
+                   max_length=200, description="only decisions about this work (among "
+                   "their matches or licensed works)")] = None,
                limit: Annotated[int, Query(ge=1, le=1000,
                                            description="the latest this many")] = 100) -> dict:
     return {"entries": state.access.audit_entries(request_id, tenant=tenant,
                                                   input_sha256=input_sha256, route=route,
-                                                  limit=limit)}
+                                                  external_id=external_id, limit=limit)}

@@ -442,6 +442,11 @@ def test_underwriting_profile_and_quote_with_audit(client, keys):
                           params={"input_sha256": first.upper()}).json()["entries"]
     assert by_input and {e["request_id"] for e in by_input} >= {screened["request_id"]}
     assert all(e["input_sha256"] == first and e["route"] == "screen/text" for e in by_input)
+    about = client.get("/v1/audit", headers=admin,
+                       params={"external_id": "KJV-PSA-23"}).json()["entries"]
+    assert screened["request_id"] in {e["request_id"] for e in about}
+    assert all(any(m["external_id"] == "KJV-PSA-23" for m in e["matches"]) or
+               "KJV-PSA-23" in e["licensed"] for e in about)
     latest = client.get("/v1/audit", headers=admin, params={"limit": 2}).json()["entries"]
     assert len(latest) == 2 and latest[0]["id"] < latest[1]["id"]
     problem(client.get("/v1/audit", headers=h), 403, "admin")

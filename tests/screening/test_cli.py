@@ -676,9 +676,13 @@ def test_audit_lists_the_services_decisions_with_filters(cli, tmp_path):
                           "acme", "--scope", "screen").out)
     store = AccessStore(open_engine(f"sqlite:///{d / 'registry.sqlite3'}"))
     info = store.verify(made["key"])
+    named = [{"matches": [], "licensed": []},
+             {"matches": [{"external_id": "W-1", "score": 0.97},
+                          {"external_id": 'W-"1"', "score": 0.2}], "licensed": []},
+             {"matches": [{"external_id": "W-10", "score": 0.6}], "licensed": ["W-1"]}]
     for i, decision in enumerate(["clear", "block", "review"]):
         store.audit(f"req-{i}", info, "screen/text", f"{i:064x}", decision, i / 3,
-                    {"index_revision": i})
+                    {"index_revision": i}, matches=named[i])
     r = cli("--data-dir", d, "audit")
     rows = [json.loads(x) for x in r.out.splitlines()]
     assert r.code == 0 and [e["decision"] for e in rows] == ["clear", "block", "review"]
@@ -689,6 +693,15 @@ def test_audit_lists_the_services_decisions_with_filters(cli, tmp_path):
               cli("--data-dir", d, "audit", "--limit", "2").out.splitlines()]
     assert latest == ["req-1", "req-2"]
     assert cli("--data-dir", d, "audit", "--tenant", "globex").out == ""
+    # every decision about one work: matched (req-1) or set aside by a licence (req-2),
+    # and not works whose ids merely contain it (W-10, W-"1")
+    about = [json.loads(x) for x in
+             cli("--data-dir", d, "audit", "--external-id", "W-1").out.splitlines()]
+    assert [e["request_id"] for e in about] == ["req-1", "req-2"]
+    assert about[0]["matches"][0] == {"external_id": "W-1", "score": 0.97}
+    assert [json.loads(x)["request_id"] for x in cli(
+        "--data-dir", d, "audit", "--external-id", 'W-"1"').out.splitlines()] == ["req-1"]
+    assert cli("--data-dir", d, "audit", "--external-id", "W-1%").out == ""
     r = cli("--data-dir", d, "audit", "--limit", "0")
     assert r.code == 2 and "limit must be between 1 and 1,000,000" in r.err
 
