@@ -306,7 +306,8 @@ def _audit_licence(request: Request, state: ServiceState, key: KeyInfo, external
     output)."""
     data = external_id.encode("utf-8")
     state.access.audit(request.state.request_id, key, "licences",
-                       hashlib.sha256(data).hexdigest(), what, 0.0, {}, data)
+                       hashlib.sha256(data).hexdigest(), what, 0.0, {}, data,
+                       {"matches": [], "licensed": [external_id]})  # found by the work
 
 
 @router.get("/v1/licences", summary="Works licensed by your tenant")

@@ -222,6 +222,9 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
     assert [e["decision"] for e in changes] == ["licence_added", "licence_removed"]
     assert {e["key"] for e in changes} == {keys["screen"].split("_")[1]}
     assert all(e["stored_input"] for e in changes)
+    about = client.app.state.service.access.audit_entries(external_id="KJV-EXO-20")
+    assert {"licence_added", "licence_removed", "clear", "block"} <= {
+        e["decision"] for e in about}
     r = client.post("/v1/works/KJV-EXO-20/withdraw", headers=h, json={"reason": "test"})
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
     wait_for(lambda: top("other-tenant")["matches"] == [])
