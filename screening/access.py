@@ -15,6 +15,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +28,14 @@ from screening.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from screening.registry.models import ApiKey, AuditEntry, Licence, utc_iso, utcnow
+from screening.registry.models import (
+    ApiKey,
+    AuditEntry,
+    Licence,
+    as_utc,
+    utc_iso,
+    utcnow,
+)
 from screening.registry.repository import check_no_surrogates
 
 SCOPES = ("screen", "register", "underwrite", "admin")
@@ -42,6 +50,7 @@ class KeyInfo:
     rate_per_minute: int
     created_at: str
     revoked: bool
+    expires_at: str | None = None
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -49,12 +58,14 @@ class KeyInfo:
     def public(self) -> dict:
         return {"prefix": self.prefix, "name": self.name, "tenant": self.tenant,
                 "scopes": list(self.scopes), "rate_per_minute": self.rate_per_minute,
-                "created_at": self.created_at, "revoked": self.revoked}
+                "created_at": self.created_at, "revoked": self.revoked,
+                "expires_at": self.expires_at}
 
 
 def _info(k: ApiKey) -> KeyInfo:
     return KeyInfo(k.prefix, k.name, k.tenant, tuple(k.scopes.split()), k.rate_per_minute,
-                   utc_iso(k.created_at), k.revoked_at is not None)
+                   utc_iso(k.created_at), k.revoked_at is not None,
+                   utc_iso(k.expires_at) if k.expires_at else None)
 
 
 def _digest(key: str) -> str:
@@ -75,8 +86,14 @@ class AccessStore:
 
     # -- keys -------------------------------------------------------------------------------
     def create_key(self, name: str, tenant: str, scopes: list[str],
-                   rate_per_minute: int = 600) -> tuple[str, KeyInfo]:
-        """A new key; the secret is returned once and never stored."""
+                   rate_per_minute: int = 600, expires_in_days: float | None = None
+                   ) -> tuple[str, KeyInfo]:
+        """A new key; the secret is returned once and never stored. With `expires_in_days`
+        it is refused from that time on (a key handed to a contractor, a trial, a yearly
+        rotation)."""
+        if expires_in_days is not None and not 0 < expires_in_days <= 3650:
+            raise InvalidInputError("expires_in_days must be above 0 and at most 3,650 "
+                                    f"(ten years), got {expires_in_days:g}")
         bad = [s for s in scopes if s not in SCOPES]
         if bad or not scopes:
             raise InvalidInputError(f"scopes must be some of {', '.join(SCOPES)}; got "
@@ -95,7 +112,9 @@ class AccessStore:
         key = f"ips_{prefix}_{secrets.token_urlsafe(24)}"
         with Session(self.engine) as s, s.begin():
             row = ApiKey(prefix=prefix, key_sha256=_digest(key), name=name, tenant=tenant,
-                         scopes=" ".join(sorted(set(scopes))), rate_per_minute=rate_per_minute)
+                         scopes=" ".join(sorted(set(scopes))), rate_per_minute=rate_per_minute,
+                         expires_at=None if expires_in_days is None else
+                         utcnow() + timedelta(days=expires_in_days))
             s.add(row)
             s.flush()
             return key, _info(row)
@@ -113,6 +132,9 @@ class AccessStore:
                 raise AuthenticationError("unknown API key")
             if row.revoked_at is not None:
                 raise AuthenticationError("revoked API key")
+            if row.expires_at is not None and as_utc(row.expires_at) <= utcnow():
+                raise AuthenticationError(f"expired API key (it expired at "
+                                          f"{utc_iso(row.expires_at)})")
             return _info(row)
 
     @staticmethod

@@ -566,12 +566,16 @@ def keys_create(
     scope: Annotated[list[str], typer.Option(help="screen, register, underwrite or admin; "
                                              "repeat for several.")],
     rate: Annotated[int, typer.Option(help="Requests per minute.")] = 600,
+    expires_in_days: Annotated[float | None, typer.Option(
+        "--expires-in-days", help="Refuse the key from this many days on (default: never).")]
+    = None,
 ) -> None:
     """Create an API key; the key is printed once and only its hash is stored."""
     from screening.access import AccessStore
 
     ws = _workspace(create=True)
-    key, info = AccessStore(ws.registry.engine).create_key(name, tenant, scope, rate)
+    key, info = AccessStore(ws.registry.engine).create_key(name, tenant, scope, rate,
+                                                           expires_in_days)
     typer.echo(json.dumps({"key": key, **info.public()}))
 
 

@@ -26,11 +26,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """A timestamp read back from the database, zoned: written in UTC, but SQLite hands
+    them back without a zone (PostgreSQL with one)."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def utc_iso(at: datetime) -> str:
-    """ISO 8601 with its UTC offset. Timestamps are written in UTC, but SQLite hands them
-    back without a zone (PostgreSQL with one), so a record read back said something else
-    than the one just written ('...' vs '...+00:00')."""
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+    """ISO 8601 with its UTC offset (a record read back from SQLite said something else
+    than the one just written, '...' vs '...+00:00', before)."""
+    return as_utc(at).isoformat()
 
 
 class Base(DeclarativeBase):
@@ -98,6 +103,7 @@ class ApiKey(Base):
     rate_per_minute: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuditEntry(Base):

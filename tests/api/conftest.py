@@ -3,8 +3,11 @@ app under TestClient (lifespan included: models and indexes really load)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -36,6 +39,14 @@ def service_dir(tmp_path_factory, photos, model_cache):
     keys["slow"] = access.create_key("slow", "acme", ["screen"], 2)[0]
     keys["revoked"] = access.create_key("gone", "acme", ["admin"])[0]
     access.revoke(keys["revoked"].split("_")[1])
+    keys["trial"] = access.create_key("trial", "acme", ["admin"], 10_000,
+                                      expires_in_days=30)[0]
+    keys["expired"] = access.create_key("old trial", "acme", ["admin"], 10_000,
+                                        expires_in_days=1)[0]
+    with ws.registry.engine.begin() as conn:  # as if created two days ago
+        conn.execute(text("UPDATE api_keys SET expires_at = :at WHERE prefix = :p"),
+                     {"at": datetime.now(UTC) - timedelta(days=1),
+                      "p": keys["expired"].split("_")[1]})
     ws.close()
     return d, keys
 

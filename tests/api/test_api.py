@@ -106,9 +106,10 @@ def test_auth_and_scope_matrix(client, keys, method, path, scope, kw):
     problem(call(path, **kw), 401, "missing API key")
     problem(call(path, headers=auth("ips_nope_nope"), **kw), 401, "unknown API key")
     problem(call(path, headers=auth(keys["revoked"]), **kw), 401, "revoked")
+    problem(call(path, headers=auth(keys["expired"]), **kw), 401, "expired API key")
     wrong = next(s for s in ("screen", "register", "underwrite") if s != scope)
     problem(call(path, headers=auth(keys[wrong]), **kw), 403, f"lacks the '{scope}' scope")
-    for k in (scope, "admin"):
+    for k in (scope, "admin", "trial"):  # trial: an admin key that expires in 30 days
         r = call(path, headers=auth(keys[k]), **kw)
         assert r.status_code in (200, 404), r.text  # 404: the route's own answer (NOPE)
 

@@ -630,6 +630,14 @@ def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
         "register", "screen"] and made["rate_per_minute"] == 60
     listed = cli("--data-dir", d, "keys", "list").out
     assert made["prefix"] in listed and made["key"] not in listed  # only its hash is kept
+    assert made["expires_at"] is None
+    trial = json.loads(cli("--data-dir", d, "keys", "create", "--name", "trial", "--tenant",
+                           "acme", "--scope", "screen", "--expires-in-days", "30").out)
+    from datetime import datetime, timedelta
+    left = datetime.fromisoformat(trial["expires_at"]) - datetime.fromisoformat(
+        trial["created_at"])
+    assert abs(left - timedelta(days=30)) < timedelta(seconds=5)
+    assert cli("--data-dir", d, "keys", "revoke", trial["prefix"]).code == 0
     revoked = json.loads(cli("--data-dir", d, "keys", "revoke", made["prefix"]).out)
     assert revoked["revoked"] is True
     bad = [(["--name", "ci", "--tenant", "acme", "--scope", "root"], "scopes must be"),
@@ -639,13 +647,17 @@ def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
             "between 1 and 1,000,000"),
            (["--name", "ci", "--tenant", "a" * 201, "--scope", "screen"],
             "tenant is longer than 200 characters"),
+           (["--name", "ci", "--tenant", "acme", "--scope", "screen", "--expires-in-days",
+             "0"], "expires_in_days must be above 0 and at most 3,650"),
+           (["--name", "ci", "--tenant", "acme", "--scope", "screen", "--expires-in-days",
+             "nan"], "got nan"),
            # a byte that is not UTF-8 in an argument reaches Python as a lone surrogate
            (["--name", "ci\udcff", "--tenant", "acme", "--scope", "screen"],
             "name contains an unpaired UTF-16 surrogate (U+DCFF) at character 2")]
     for args, says in bad:
         r = cli("--data-dir", d, "keys", "create", *args)
         assert r.code == 2 and says in r.err and "Traceback" not in r.err, (args, r.err)
-    assert len(cli("--data-dir", d, "keys", "list").out.splitlines()) == 1
+    assert len(cli("--data-dir", d, "keys", "list").out.splitlines()) == 2
     r = cli("--data-dir", d, "keys", "revoke", "nope")
     assert r.code == 3 and "no API key with prefix 'nope'" in r.err
 
