@@ -134,6 +134,8 @@ def test_keys_audit_and_licences_on_postgres(postgres_url):
     assert [x["external_id"] for x in access.licences("tenant-a")] == ["W-1"]
     with pytest.raises(InvalidInputError, match="longer than 200"):  # not a DataError
         access.create_key("pg", "t" * 201, ["screen"])
+    trial, _ = access.create_key("trial", "tenant-a", ["screen"], expires_in_days=1)
+    assert access.verify(trial).expires_at  # a zoned timestamp compares on PostgreSQL too
     access.revoke(info.prefix)
     with pytest.raises(AuthenticationError, match="revoked"):
         access.verify(key)
