@@ -124,6 +124,19 @@ class IndexStore:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def drop(self, name: str) -> bool:
+        """Delete an index (sidecar first: once it is gone the index does not exist, and the
+        data files left by a crash in between are overwritten or swept by the next save);
+        False if there was none. Callers hold lock(name)."""
+        sidecar = self.sidecar_path(name)
+        if not sidecar.exists():
+            return False
+        sidecar.unlink()
+        for stale in [*self.directory.glob(f"{name}.*.faiss"),
+                      *self.directory.glob(f"{name}.*.*.delta")]:
+            stale.unlink(missing_ok=True)
+        return True
+
     def read_sidecar(self, name: str) -> dict[str, Any] | None:
         path = self.sidecar_path(name)
         if not path.exists():

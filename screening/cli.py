@@ -433,6 +433,15 @@ def background_add(
         raise typer.Exit(1)
 
 
+@background_app.command("clear")
+def background_clear(profile: Annotated[str, typer.Option()] = "accurate") -> None:
+    """Remove a profile's background set: its scores are no longer normalised (a running
+    service picks that up at its next reload check)."""
+    n = _workspace().clear_background(profile)
+    _err(f"removed the background set of profile {profile} ({n} images)" if n else
+         f"profile {profile} had no background set")
+
+
 # -- underwriting ----------------------------------------------------------------------------
 @app.command("underwrite")
 def underwrite_cmd(

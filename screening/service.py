@@ -344,6 +344,20 @@ class Workspace:
                              json.dumps({"sha256": contents}).encode())
         return added
 
+    def clear_background(self, profile: str) -> int:
+        """Remove the profile's background set (its scores are then no longer normalised);
+        returns how many images it held."""
+        found = self._background_feature(profile)
+        if found is None:
+            raise InvalidInputError(f"profile {profile!r} has no descriptor to normalise")
+        name, feat = found
+        with self.store.lock(name):
+            loaded = self.store.load(name, feat.spec)
+            held = loaded.index.ntotal if loaded else 0
+            self.store.drop(name)
+            self._background_contents_path(name).unlink(missing_ok=True)
+        return held
+
     def _background_contents_path(self, name: str) -> Path:
         return self.store.directory / f"{name}.contents"  # not *.json: those are sidecars
 

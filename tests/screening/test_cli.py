@@ -411,6 +411,19 @@ def test_background_set_adds_normalised_signals(cli, data_dir, queries, tmp_path
     _, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg")
     top = results[0]["matches"][0]
     assert top["external_id"] == "W-astronaut" and "sscd_region_norm" in top["signals"]
+    # a set added by mistake can be removed: scores are no longer normalised
+    r = cli("--data-dir", data_dir, "background", "clear", "--profile", "accurate")
+    assert r.code == 0 and "removed the background set of profile accurate (3 images)" in r.err
+    status = json.loads(cli("--data-dir", data_dir, "index", "status").out)
+    assert "background_sscd_224" not in status["indexes"]
+    assert not list((data_dir / "indexes").glob("background_sscd_224*"))
+    _, results = screen(cli, data_dir, queries / "astronaut_mirror.jpg")
+    top = results[0]["matches"][0]
+    assert top["external_id"] == "W-astronaut" and "sscd_region_norm" not in top["signals"]
+    r = cli("--data-dir", data_dir, "background", "clear")
+    assert r.code == 0 and "profile accurate had no background set" in r.err
+    r = cli("--data-dir", data_dir, "background", "add", bg / "a.png")  # a fresh set again
+    assert r.code == 0 and "added 1 background images" in r.err
 
 
 @pytest.mark.parametrize("factory", ["HNSW32", "IVF2,Flat", "PQ64x4fs,RFlat",
