@@ -29,10 +29,13 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def require(scope: str) -> Callable[..., KeyInfo]:
+def require(scope: str | None) -> Callable[..., KeyInfo]:
+    """A dependency that verifies the request's key, that it has `scope` (None: any valid
+    key) and its rate limit."""
     def dependency(request: Request, state: StateDep) -> KeyInfo:
         key = state.access.verify(_presented_key(request))
-        state.access.require(key, scope)
+        if scope is not None:
+            state.access.require(key, scope)
         wait = request.app.state.limiter.take(key.prefix, key.rate_per_minute)
         if wait:
             raise TooManyRequests(wait)
@@ -51,6 +54,7 @@ ScreenKey = Annotated[KeyInfo, Depends(require("screen"))]
 EvidenceKey = Annotated[KeyInfo, Depends(_evidence_key)]
 RegisterKey = Annotated[KeyInfo, Depends(require("register"))]
 UnderwriteKey = Annotated[KeyInfo, Depends(require("underwrite"))]
+AnyKey = Annotated[KeyInfo, Depends(require(None))]
 
 
 def get_screeners(state: StateDep) -> Screeners:

@@ -453,7 +453,14 @@ def test_underwriting_profile_and_quote_with_audit(client, keys):
                "KJV-PSA-23" in e["licensed"] for e in about)
     latest = client.get("/v1/audit", headers=admin, params={"limit": 2}).json()["entries"]
     assert len(latest) == 2 and latest[0]["id"] < latest[1]["id"]
-    problem(client.get("/v1/audit", headers=h), 403, "admin")
+    # any other key reads its own tenant's entries only
+    own = client.get("/v1/audit", headers=h, params={"limit": 1000}).json()["entries"]
+    assert own and {e["tenant"] for e in own} == {"acme"}
+    problem(client.get("/v1/audit", headers=h, params={"tenant": "globex"}), 403,
+            "another tenant's need the 'admin' scope")
+    theirs = client.get("/v1/audit", headers=auth(keys["other-tenant"]),
+                        params={"request_id": q.headers["x-request-id"]}).json()["entries"]
+    assert theirs == []  # acme's quote is not globex's to read
     problem(client.get("/v1/audit", headers=admin, params={"input_sha256": "xyz"}), 422,
             "input_sha256")
     problem(client.get("/v1/audit", headers=admin, params={"limit": 0}), 422, "limit")
