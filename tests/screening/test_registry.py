@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from sqlalchemy import inspect, select
@@ -32,6 +34,43 @@ def test_migrations_create_schema_and_wal(tmp_path):
     open_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}")  # idempotent on an existing db
     audit = {i["name"] for i in inspect(engine).get_indexes("audit")}
     assert {"ix_audit_request_id", "ix_audit_input_sha256", "ix_audit_tenant"} <= audit
+
+
+def test_a_registry_of_the_previous_schema_is_upgraded_in_place(tmp_path):
+    """A registry written at revision 0002 (keys and audit entries of the shipped service)
+    opens under 0003: its keys still verify (no expiry) and its audit entries read back
+    (no matches recorded) and are found by input hash."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from screening.access import AccessStore
+    from screening.registry.database import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with old.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(text(
+            "INSERT INTO api_keys (prefix, key_sha256, name, tenant, scopes, "
+            "rate_per_minute, created_at) VALUES ('abc', :h, 'n', 't', 'screen', 60, "
+            "'2026-11-01 00:00:00')"),
+            {"h": hashlib.sha256(b"ips_abc_secret").hexdigest()})
+        conn.execute(text(
+            "INSERT INTO audit (at, request_id, tenant, key_prefix, route, input_sha256, "
+            "decision, score, versions) VALUES ('2026-11-01 00:00:00', 'r1', 't', 'abc', "
+            "'screen/text', :sha, 'block', 0.9, '{}')"), {"sha": "f" * 64})
+    old.dispose()
+    access = AccessStore(open_engine(url))
+    assert access.verify("ips_abc_secret").expires_at is None
+    (entry,) = access.audit_entries(input_sha256="f" * 64)
+    assert entry["request_id"] == "r1" and "matches" not in entry
+    with access.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+    access.engine.dispose()
 
 
 def test_register_then_same_content_is_a_no_op(registry):
