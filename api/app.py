@@ -49,7 +49,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.limiter = RateLimiter()
-    app.state.jobs = JobStore()
+    app.state.jobs = JobStore(max_pending=settings.max_pending_jobs)
     install(app)
     for router in (screen.router, evidence.router, works.router, underwriting.router,
                    audit.router, health.router):

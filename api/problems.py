@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.jobs import JobsBusy
 from screening.errors import (
     AuthenticationError,
     ConflictError,
@@ -136,6 +137,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(TooManyRequests, limited)
     app.add_exception_handler(NotReady, not_ready)
+    async def busy(request: Request, exc: Exception) -> JSONResponse:
+        return problem(503, "Service Unavailable", str(exc), request, {"Retry-After": "30"})
+
+    app.add_exception_handler(JobsBusy, busy)
     app.add_exception_handler(OSError, storage)
     app.add_exception_handler(OperationalError, storage)
     app.add_exception_handler(Exception, unexpected)

@@ -21,6 +21,8 @@ class ApiSettings(Settings):
     #: Texts per screening request, and characters per text.
     max_texts: int = Field(default=32, ge=1, le=10_000)
     max_text_chars: int = Field(default=200_000, ge=100)
+    #: Bulk import jobs a worker holds unfinished at once (503 with Retry-After beyond).
+    max_pending_jobs: int = Field(default=4, ge=1, le=1000)
     #: Results per underwriting request.
     max_sample: int = Field(default=100_000, ge=1)
     #: Default requests per minute for new API keys.

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import RegisterKey, ScreenKey, StateDep
-from api.jobs import Job
+from api.jobs import Job, JobsBusy
 from api.state import ServiceState
 from api.strict_json import StrictJSONRoute
 from screening.access import KeyInfo
@@ -253,12 +253,9 @@ def import_works(request: Request, state: StateDep, key: RegisterKey,
             job.done += 1
             job.outcomes[r.outcome] = job.outcomes.get(r.outcome, 0) + 1
             if r.error:
-                job.failed += 1
-                job.errors.append({"row": r.row, "external_id": r.external_id,
-                                   "error": r.error})
+                job.error({"row": r.row, "external_id": r.external_id, "error": r.error})
             elif r.note:
-                job.notes.append({"row": r.row, "external_id": r.external_id,
-                                  "note": r.note})
+                job.note({"row": r.row, "external_id": r.external_id, "note": r.note})
 
         try:
             with state.write_lock:
@@ -269,7 +266,12 @@ def import_works(request: Request, state: StateDep, key: RegisterKey,
             manifest.unlink(missing_ok=True)
             tmp.rmdir()
 
-    job = request.app.state.jobs.start("import", work)
+    try:
+        job = request.app.state.jobs.start("import", work)
+    except JobsBusy:
+        manifest.unlink(missing_ok=True)  # a refused import leaves nothing behind
+        tmp.rmdir()
+        raise
     return JSONResponse(JobPublic(**job.public()).model_dump(), status_code=202,
                         headers={"Location": f"/v1/jobs/{job.id}"})
 

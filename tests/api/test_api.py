@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import pytest
 from PIL import ImageOps
@@ -706,3 +707,56 @@ def test_a_background_set_added_while_serving_is_picked_up(service_dir, model_ca
         assert "sscd_region_norm" in after["matches"][0]["signals"]
         assert c.get("/readyz").json()["registry_revision"] == before["versions"][
             "index_revision"]  # nothing was registered: the background alone reloaded
+
+
+def test_import_jobs_are_bounded_per_worker(service_dir, model_cache, tmp_path):
+    """Each import job held its upload and a thread until the registry's write lock let it
+    run, with no bound, and finished jobs were kept for ever. Now a worker takes at most
+    MAX_PENDING_JOBS unfinished ones (503 with Retry-After beyond, leaving nothing behind)
+    and remembers the latest finished ones."""
+    import shutil
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.api.conftest import settings_for
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(service_dir[0], data_dir)
+    h = auth(service_dir[1]["register"])
+    rows = "\n".join(json.dumps({"external_id": f"KJV-PRO-{c}", "text": kjv(20, c)})
+                     for c in (5, 6)).encode()
+
+    def post(c: TestClient):  # type: ignore[no-untyped-def]
+        return c.post("/v1/works/import", headers=h,
+                      files={"file": ("w.jsonl", rows, "application/x-ndjson")})
+
+    def spools() -> set[str]:
+        return {p.name for p in Path(tempfile.gettempdir()).glob("ipscreen-import-*")}
+
+    with TestClient(create_app(settings_for(data_dir, model_cache,
+                                            max_pending_jobs=1))) as c:
+        state = c.app.state.service
+        with state.write_lock:  # the first job waits for the registry, as behind a long one
+            first = post(c)
+            assert first.status_code == 202, first.text
+            held = spools()
+            busy = problem(post(c), 503, "already has 1 import jobs queued or running")
+            assert "IPSCREEN_MAX_PENDING_JOBS" in busy["detail"]
+            assert spools() == held  # the refused upload was not kept
+        job = first.json()["id"]
+        wait_for(lambda: c.get(f"/v1/jobs/{job}", headers=h).json()["status"] == "done")
+        assert post(c).status_code == 202  # a slot is free again
+
+
+def test_a_worker_remembers_only_its_latest_finished_jobs():
+    from api.jobs import JobStore
+
+    store = JobStore(max_pending=10, max_kept=2)
+    jobs = [store.start("import", lambda job: None) for _ in range(3)]
+    wait_for(lambda: all(j.status == "done" for j in jobs))
+    newest = store.start("import", lambda job: None)
+    wait_for(lambda: newest.status == "done")
+    assert [store.get(j.id) is not None for j in [*jobs, newest]] == [False, False, True,
+                                                                       True]
