@@ -134,7 +134,8 @@ def test_schemathesis_finds_no_server_error(server):
             @given(case=op.as_strategy(generation_mode=mode))
             def run(case) -> None:  # type: ignore[no-untyped-def]
                 r = case.call(base_url=url, headers=headers, timeout=60)
-                if r.status_code >= 500:
+                busy = r.status_code == 503 and "MAX_PENDING_JOBS" in r.text  # by design
+                if r.status_code >= 500 and not busy:
                     failures.append(f"{case.method} {case.path}: {r.status_code} "
                                     f"{r.text[:200]}")
 
