@@ -17,7 +17,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import EvidenceKey, ScreenersDep, StateDep, record_decision
+from api.state import ServiceState
 from api.strict_json import StrictJSONRoute
+from screening.access import KeyInfo
+from screening.decision import apply_licences
 from screening.errors import InvalidInputError, NotFoundError
 from screening.evidence import image_sheet_png, text_page
 from screening.image_screening import ImageMatch
@@ -42,11 +45,19 @@ def _pick(matches: Sequence[M], external_id: str | None, review: float) -> M:
     return best
 
 
-def _headers(request: Request, decision: str, match: ImageMatch | TextMatch
-             ) -> dict[str, str]:
+def _headers(request: Request, decision: str, match: ImageMatch | TextMatch,
+             licensed: set[str]) -> dict[str, str]:
     return {"X-Request-ID": request.state.request_id, "X-Ipscreen-Decision": decision,
             "X-Ipscreen-Work": match.work.external_id,
-            "X-Ipscreen-Score": f"{match.score:.6f}"}
+            "X-Ipscreen-Score": f"{match.score:.6f}",
+            "X-Ipscreen-Licensed": "true" if match.work.external_id in licensed else "false"}
+
+
+def _as_seen(state: ServiceState, key: KeyInfo, result: dict) -> tuple[dict, set[str]]:
+    """The result as the tenant sees it on /v1/screen (its licensed works set aside), so
+    the decision the evidence states and the audit records is the one screening gave."""
+    licensed = state.access.licensed(key.tenant)
+    return apply_licences(result, licensed, state.writer.thresholds), licensed
 
 
 @router.post("/image", summary="Evidence sheet (PNG) for one image's match",
@@ -72,12 +83,13 @@ def image_evidence(request: Request, state: StateDep, screeners: ScreenersDep, k
     result = screener.screen_bytes(label, data, state.writer.limits)
     if result.error is not None:
         raise InvalidInputError(f"{label}: {result.error}")
-    record_decision(state, request, "evidence/image", key, data, result.to_dict())
+    seen, licensed = _as_seen(state, key, result.to_dict())
+    record_decision(state, request, "evidence/image", key, data, seen)
     match = _pick(result.matches, external_id, state.writer.thresholds.review)
     png = image_sheet_png(data, match, state.writer.blobs, state.writer.limits, label,
-                          result.decision)
+                          seen["decision"])
     return Response(png, media_type="image/png",
-                    headers=_headers(request, result.decision, match))
+                    headers=_headers(request, seen["decision"], match, licensed))
 
 
 class TextEvidenceRequest(BaseModel):
@@ -106,9 +118,9 @@ def text_evidence(request: Request, body: TextEvidenceRequest, state: StateDep,
     check_text(body.text, s.max_text_bytes)
     result = screeners.text.screen_text(
         body.text, body.id, paraphrase=body.paraphrase and screeners.text.paraphrase_enabled)
-    record_decision(state, request, "evidence/text", key, body.text.encode("utf-8"),
-                    result.to_dict())
+    seen, licensed = _as_seen(state, key, result.to_dict())
+    record_decision(state, request, "evidence/text", key, body.text.encode("utf-8"), seen)
     match = _pick(result.matches, body.external_id, state.writer.thresholds.review)
     work = state.writer.blobs.get(match.work.content_sha256).decode("utf-8")
-    page = text_page(body.text, match, work, body.id, result.decision)
-    return HTMLResponse(page, headers=_headers(request, result.decision, match))
+    page = text_page(body.text, match, work, body.id, seen["decision"])
+    return HTMLResponse(page, headers=_headers(request, seen["decision"], match, licensed))

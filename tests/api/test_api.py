@@ -206,6 +206,14 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
         "KJV-EXO-20"
     last = client.app.state.service.access.audit_entries(route="screen/text", limit=1)[0]
     assert last["licensed"] == ["KJV-EXO-20"] and last["decision"] == "clear"
+    # the evidence route shows the match, and states (and audits) the tenant's decision
+    r = client.post("/v1/evidence/text", headers=auth(keys["screen"]),
+                    json={"text": probe["texts"][0], "external_id": "KJV-EXO-20"})
+    assert r.status_code == 200 and r.headers["x-ipscreen-work"] == "KJV-EXO-20"
+    assert r.headers["x-ipscreen-decision"] == "clear"
+    assert r.headers["x-ipscreen-licensed"] == "true"
+    ev = client.app.state.service.access.audit_entries(route="evidence/text", limit=1)[0]
+    assert ev["decision"] == "clear" and ev["licensed"] == ["KJV-EXO-20"]
     assert top("other-tenant")["decision"] == "block"
     held = client.get("/v1/licences", headers=auth(keys["screen"])).json()
     assert held["external_ids"] == ["KJV-EXO-20"] and held["licences"][0]["since"]
