@@ -51,6 +51,7 @@ class KeyInfo:
     created_at: str
     revoked: bool
     expires_at: str | None = None
+    expired: bool = False
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -59,13 +60,14 @@ class KeyInfo:
         return {"prefix": self.prefix, "name": self.name, "tenant": self.tenant,
                 "scopes": list(self.scopes), "rate_per_minute": self.rate_per_minute,
                 "created_at": self.created_at, "revoked": self.revoked,
-                "expires_at": self.expires_at}
+                "expires_at": self.expires_at, "expired": self.expired}
 
 
 def _info(k: ApiKey) -> KeyInfo:
     return KeyInfo(k.prefix, k.name, k.tenant, tuple(k.scopes.split()), k.rate_per_minute,
                    utc_iso(k.created_at), k.revoked_at is not None,
-                   utc_iso(k.expires_at) if k.expires_at else None)
+                   utc_iso(k.expires_at) if k.expires_at else None,
+                   k.expires_at is not None and as_utc(k.expires_at) <= utcnow())
 
 
 def _digest(key: str) -> str:

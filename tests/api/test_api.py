@@ -108,6 +108,9 @@ def test_auth_and_scope_matrix(client, keys, method, path, scope, kw):
     problem(call(path, headers=auth("ips_nope_nope"), **kw), 401, "unknown API key")
     problem(call(path, headers=auth(keys["revoked"]), **kw), 401, "revoked")
     problem(call(path, headers=auth(keys["expired"]), **kw), 401, "expired API key")
+    listed = {k.prefix: k for k in client.app.state.service.access.list_keys()}
+    assert listed[keys["expired"].split("_")[1]].expired  # keys list says so
+    assert not listed[keys["trial"].split("_")[1]].expired
     wrong = next(s for s in ("screen", "register", "underwrite") if s != scope)
     problem(call(path, headers=auth(keys[wrong]), **kw), 403, f"lacks the '{scope}' scope")
     for k in (scope, "admin", "trial"):  # trial: an admin key that expires in 30 days

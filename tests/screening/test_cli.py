@@ -643,7 +643,7 @@ def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
         "register", "screen"] and made["rate_per_minute"] == 60
     listed = cli("--data-dir", d, "keys", "list").out
     assert made["prefix"] in listed and made["key"] not in listed  # only its hash is kept
-    assert made["expires_at"] is None
+    assert made["expires_at"] is None and made["expired"] is False
     trial = json.loads(cli("--data-dir", d, "keys", "create", "--name", "trial", "--tenant",
                            "acme", "--scope", "screen", "--expires-in-days", "30").out)
     from datetime import datetime, timedelta
