@@ -78,7 +78,7 @@ def storage_problem(request: Request, exc: BaseException) -> JSONResponse:
     detail, space = failure
     return problem(507 if space else 503,
                    "Insufficient Storage" if space else "Service Unavailable",
-                   f"{detail}; what was stored before is intact", request,
+                   detail, request,
                    None if space else {"Retry-After": "30"})
 
 
@@ -117,19 +117,18 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, NotReady)
         return problem(503, "Service Unavailable", exc.detail, request, {"Retry-After": "5"})
 
-    async def storage(request: Request, exc: Exception) -> JSONResponse:
-        """OSError and database errors: when the machine's storage refused a write, say so
-        (507 / 503); anything else of the kind is unexpected."""
-        traceback.print_exception(exc, file=sys.stderr)
-        if storage_failure(exc) is not None:
-            return storage_problem(request, exc)
-        return problem(500, "Internal Server Error", "unexpected error; it has been logged",
-                       request)
-
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         traceback.print_exception(exc, file=sys.stderr)
         return problem(500, "Internal Server Error", "unexpected error; it has been logged",
                        request)
+
+    async def storage(request: Request, exc: Exception) -> JSONResponse:
+        """OSError and database errors: when the machine's storage refused a write, say so
+        (507 / 503); anything else of the kind is unexpected."""
+        if storage_failure(exc) is None:
+            return await unexpected(request, exc)
+        traceback.print_exception(exc, file=sys.stderr)
+        return storage_problem(request, exc)
 
     for cls, _, _ in STATUS:
         app.add_exception_handler(cls, typed)

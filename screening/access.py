@@ -134,10 +134,10 @@ class AccessStore:
                 raise AuthenticationError("unknown API key")
             if row.revoked_at is not None:
                 raise AuthenticationError("revoked API key")
-            if row.expires_at is not None and as_utc(row.expires_at) <= utcnow():
-                raise AuthenticationError(f"expired API key (it expired at "
-                                          f"{utc_iso(row.expires_at)})")
-            return _info(row)
+            info = _info(row)
+            if info.expired:
+                raise AuthenticationError(f"expired API key (it expired at {info.expires_at})")
+            return info
 
     @staticmethod
     def require(info: KeyInfo, scope: str) -> None:
@@ -198,13 +198,10 @@ class AccessStore:
             if route is not None:
                 q = q.where(AuditEntry.route == route)
             if external_id is not None:
-                # the column is JSON written by audit(): the id appears JSON-encoded, after
-                # "external_id": in matches and as a list item in licensed
-                enc = json.dumps(external_id)
-                q = q.where(AuditEntry.matches.contains(f'"external_id": {enc}',
-                                                        autoescape=True)
-                            | AuditEntry.matches.contains(f"{enc}]", autoescape=True)
-                            | AuditEntry.matches.contains(f"{enc},", autoescape=True))
+                # the column is JSON written by audit(), so the id appears JSON-encoded
+                # (quotes included); the exact check follows
+                q = q.where(AuditEntry.matches.contains(json.dumps(external_id),
+                                                        autoescape=True))
             if limit is not None:
                 q = q.limit(limit)
             rows = list(s.scalars(q))[::-1]

@@ -653,7 +653,7 @@ def main() -> None:
         failure = storage_failure(exc)
         if failure is None:
             raise
-        _err(f"error: {failure[0]}; what was stored before is intact")
+        _err(f"error: {failure[0]}")
         sys.exit(DataDirError.exit_code)
 
 

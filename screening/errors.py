@@ -72,7 +72,14 @@ def storage_failure(exc: BaseException) -> tuple[str, bool] | None:
     space; None for any other error. OSError from our own writes and SQLite's "database or
     disk is full" both land here, so the CLI and the API can say so instead of printing a
     traceback or answering 500 (any other OperationalError of the database too: a server
-    gone away). Every write is atomic, so what was stored before is intact."""
+    gone away). Every write is atomic, so what was stored before is intact, and the
+    description says so."""
+    found = _storage_failure(exc)
+    return None if found is None else (f"{found[0]}; what was stored before is intact",
+                                       found[1])
+
+
+def _storage_failure(exc: BaseException) -> tuple[str, bool] | None:
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
         where = f" ({exc.filename})" if exc.filename else ""
         space = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

@@ -17,7 +17,7 @@ from PIL import Image
 from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
 from indexes.store import IndexStore, atomic_write
-from models.imaging import DecodeLimits, decode_image, is_blank, load_image, read_image_bytes
+from models.imaging import DecodeLimits, decode_image, is_blank, read_image_bytes
 from models.text_embedder import TextEmbedder
 from screening.decision import Thresholds
 from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
@@ -304,28 +304,17 @@ class Workspace:
             for path in [*paths, None]:  # None flushes the last batch
                 if path is not None:
                     try:
-                        data = read_image_bytes(path, self.limits)
-                        digest = sha256_hex(data)
-                        skip = None
-                        if digest in seen:
-                            skip = "already in the background set"
-                        elif works := self.registry.with_content(digest):
-                            skip = (f"is the content of registered work {works[0]} (a "
-                                    "background image must be unrelated to the registry)")
-                        image = None if skip else load_image(path, self.limits).image
-                        if image is not None and is_blank(image):
-                            # a plain field says nothing about how generic a view is
-                            skip = "blank (a plain field)"
+                        candidate = self._background_candidate(path, seen)
                     except ImageDecodeError as exc:
                         if on_error is None:
                             raise
                         on_error(path, str(exc))
                         continue
-                    if skip:
+                    if isinstance(candidate, str):
                         if on_skip is not None:
-                            on_skip(path, skip)
+                            on_skip(path, candidate)
                         continue
-                    assert image is not None
+                    digest, image = candidate
                     seen.add(digest)
                     batch.append(image)
                     digests.append(digest)
@@ -343,6 +332,26 @@ class Workspace:
                 atomic_write(self._background_contents_path(name),
                              json.dumps({"sha256": contents}).encode())
         return added
+
+    def _background_candidate(self, path: Path, seen: set[str]
+                              ) -> tuple[str, Image.Image] | str:
+        """(SHA-256, image) of a background image to add, or why it is skipped;
+        ImageDecodeError naming the file if it cannot be read. Read once, decoded from the
+        bytes that were hashed."""
+        data = read_image_bytes(path, self.limits)
+        digest = sha256_hex(data)
+        if digest in seen:
+            return "already in the background set"
+        if works := self.registry.with_content(digest):
+            return (f"is the content of registered work {works[0]} (a background image "
+                    "must be unrelated to the registry)")
+        try:
+            image = decode_image(data, self.limits).image
+        except ImageDecodeError as exc:
+            raise ImageDecodeError(f"{path}: {exc}") from None
+        if is_blank(image):  # a plain field says nothing about how generic a view is
+            return "blank (a plain field)"
+        return digest, image
 
     def clear_background(self, profile: str) -> int:
         """Remove the profile's background set (its scores are then no longer normalised);

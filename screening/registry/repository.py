@@ -54,11 +54,15 @@ def _conflict(work: Work, meta: WorkMeta, sha256: str, replace: bool) -> Conflic
     return None
 
 
-def _asked(external_id: str) -> str:
-    """An external id to look a work up by; one that is not valid Unicode (a command-line
-    argument of bytes that are not UTF-8) is refused as such rather than failing to encode
-    in the query."""
-    return check_no_surrogates(external_id, "external_id")
+def _existing(s: Session, external_id: str) -> Work:
+    """The work registered as `external_id`, or NotFoundError. An id that is not valid
+    Unicode (a command-line argument of bytes that are not UTF-8) is refused as such rather
+    than failing to encode in the query."""
+    check_no_surrogates(external_id, "external_id")
+    work = s.scalar(select(Work).where(Work.external_id == external_id))
+    if work is None:
+        raise NotFoundError(f"no work with external_id {external_id!r}")
+    return work
 
 
 @dataclass(frozen=True)
@@ -202,9 +206,7 @@ class WorksRegistry:
             raise InvalidInputError(f"cannot update {', '.join(unknown)}: only "
                                     f"{', '.join(METADATA_FIELDS)} can be changed")
         with Session(self.engine) as s, s.begin():
-            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
-            if work is None:
-                raise NotFoundError(f"no work with external_id {external_id!r}")
+            work = _existing(s, external_id)
             current = WorkRecord.of(work)
             meta = WorkMeta(work.external_id, current.kind,  # type: ignore[arg-type]
                             **{f: fields.get(f, getattr(current, f))
@@ -226,9 +228,7 @@ class WorksRegistry:
     def withdraw(self, external_id: str, reason: str = "") -> WorkRecord:
         check_no_surrogates(reason, "reason")
         with Session(self.engine) as s, s.begin():
-            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
-            if work is None:
-                raise NotFoundError(f"no work with external_id {external_id!r}")
+            work = _existing(s, external_id)
             if work.status == "withdrawn":
                 return WorkRecord.of(work)
             work.status = "withdrawn"
@@ -242,9 +242,7 @@ class WorksRegistry:
 
     def get(self, external_id: str) -> WorkRecord:
         with Session(self.engine) as s:
-            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
-            if work is None:
-                raise NotFoundError(f"no work with external_id {external_id!r}")
+            work = _existing(s, external_id)
             return WorkRecord.of(work)
 
     def history(self, external_id: str) -> list[dict]:
@@ -254,9 +252,7 @@ class WorksRegistry:
         or status change it is the registry revision that change produced (what indexes are
         stamped with)."""
         with Session(self.engine) as s:
-            work = s.scalar(select(Work).where(Work.external_id == _asked(external_id)))
-            if work is None:
-                raise NotFoundError(f"no work with external_id {external_id!r}")
+            work = _existing(s, external_id)
             rows = s.scalars(select(Change).where(Change.work_id == work.id)
                              .order_by(Change.id))
             return [{"change": c.id, "action": c.action, "at": utc_iso(c.at),
