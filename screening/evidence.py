@@ -15,6 +15,7 @@ caller names; nothing is written for clear results.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import html
 import io
 import os
@@ -45,12 +46,19 @@ KIND_NAMES = {"verbatim": "verbatim", "near_verbatim": "near-verbatim",
 
 def _safe(name: str, limit: int = 60) -> str:
     """A file-name-safe rendering of an input or work name."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
     return stem.strip("._")[:limit] or "input"
 
 
-def _file_name(position: int, input_name: str, external_id: str, suffix: str) -> str:
-    return f"{position:05d}-{_safe(input_name)}-{_safe(external_id)}{suffix}"
+def evidence_file_name(position: int, input_name: str, external_id: str, suffix: str) -> str:
+    """A name unique per (input position, work) whatever the work's id contains.
+
+    The readable part is a sanitised id, which two ids can share ("ownerA/same" and
+    "ownerB/same", "a b" and "a_b", or ids past the length cut): the digest of the exact id
+    keeps their pages apart, where before the second silently replaced the first."""
+    digest = hashlib.sha256(external_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return (f"{position:05d}-{_safe(Path(input_name).name)}-{_safe(external_id)}-{digest}"
+            f"{suffix}")
 
 
 def _publish(path: Path, data: bytes) -> None:
@@ -121,7 +129,8 @@ def write_image_evidence(result: ImageResult, position: int, out_dir: Path, blob
     query = decode_image(read_image_bytes(Path(result.input), limits), limits)
     written = []
     for m in matches:
-        path = out_dir / _file_name(position, result.input, m.work.external_id, ".png")
+        path = out_dir / evidence_file_name(position, result.input, m.work.external_id,
+                                            ".png")
         _publish(path, image_sheet_png(query, m, blobs, limits, result.input, result.decision))
         written.append(path)
     return written
@@ -311,7 +320,8 @@ def write_text_evidence(result: TextResult, output: str, position: int, out_dir:
     for m in matches:
         page = text_page(output, m, blobs.get(m.work.content_sha256).decode("utf-8"),
                          result.input, result.decision)
-        path = out_dir / _file_name(position, result.input, m.work.external_id, ".html")
+        path = out_dir / evidence_file_name(position, result.input, m.work.external_id,
+                                            ".html")
         _publish(path, page.encode("utf-8"))
         written.append(path)
     return written

@@ -22,7 +22,7 @@ from api.strict_json import StrictJSONRoute
 from screening.access import KeyInfo
 from screening.decision import apply_licences
 from screening.errors import InvalidInputError, NotFoundError
-from screening.evidence import image_sheet_png, text_page
+from screening.evidence import evidence_file_name, image_sheet_png, text_page
 from screening.image_screening import ImageMatch
 from screening.text_input import check_text
 from screening.text_screening import TextMatch
@@ -46,8 +46,12 @@ def _pick(matches: Sequence[M], external_id: str | None, review: float) -> M:
 
 
 def _headers(request: Request, decision: str, match: ImageMatch | TextMatch,
-             licensed: set[str]) -> dict[str, str]:
+             licensed: set[str], label: str, suffix: str) -> dict[str, str]:
+    # The file name a client saving the answer gets is the CLI's, unique per (input, work)
+    # whatever the work's id contains.
+    name = evidence_file_name(0, label, match.work.external_id, suffix)
     return {"X-Request-ID": request.state.request_id, "X-Ipscreen-Decision": decision,
+            "Content-Disposition": f'inline; filename="{name}"',
             "X-Ipscreen-Work": match.work.external_id,
             "X-Ipscreen-Score": f"{match.score:.6f}",
             "X-Ipscreen-Licensed": "true" if match.work.external_id in licensed else "false"}
@@ -89,7 +93,8 @@ def image_evidence(request: Request, state: StateDep, screeners: ScreenersDep, k
     png = image_sheet_png(data, match, state.writer.blobs, state.writer.limits, label,
                           seen["decision"])
     return Response(png, media_type="image/png",
-                    headers=_headers(request, seen["decision"], match, licensed))
+                    headers=_headers(request, seen["decision"], match, licensed, label,
+                                             ".png"))
 
 
 class TextEvidenceRequest(BaseModel):
@@ -123,4 +128,5 @@ def text_evidence(request: Request, body: TextEvidenceRequest, state: StateDep,
     match = _pick(result.matches, body.external_id, state.writer.thresholds.review)
     work = state.writer.blobs.get(match.work.content_sha256).decode("utf-8")
     page = text_page(body.text, match, work, body.id, seen["decision"])
-    return HTMLResponse(page, headers=_headers(request, seen["decision"], match, licensed))
+    return HTMLResponse(page, headers=_headers(request, seen["decision"], match, licensed,
+                                              body.id, ".html"))

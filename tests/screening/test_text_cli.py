@@ -203,3 +203,27 @@ def test_devices_and_pipes_named_as_files_are_refused_not_read_forever(text_dir,
                  ["plan", "check", "/dev/zero"]):
         r = cli("--data-dir", text_dir, *args)
         assert r.code == 2 and "not a regular file" in r.err, (args, r.err)
+
+
+def test_evidence_pages_of_works_whose_ids_sanitise_alike_do_not_overwrite(text_dir, cli,
+                                                                           tmp_path):
+    """ownerA/same and ownerB/same both became ...-same.html, so the second page replaced
+    the first and the result listed one file twice: a rights holder's evidence was lost."""
+    work = tmp_path / "psalm.txt"
+    work.write_text(kjv(19, 104), encoding="utf-8")
+    for ext_id in ("ownerA/same", "ownerB/same", "ownerB_same"):
+        r = cli("--data-dir", text_dir, "works", "add", work, "--external-id", ext_id,
+                "--category", "literary")
+        assert r.code == 0, r.err
+    q = tmp_path / "q.txt"
+    q.write_text(filler(30) + "\n\n" + " ".join(kjv(19, 104).split()[:120]))
+    ev = tmp_path / "ev"
+    r = cli("--data-dir", text_dir, "screen", "text", q, "--json", "--evidence", ev)
+    assert r.code == 0, r.err
+    (res,) = lines(r.out)
+    pages = res["evidence"]
+    assert len(pages) == 3 and len(set(pages)) == 3
+    assert sorted(p.name for p in ev.iterdir()) == sorted(Path(p).name for p in pages)
+    shown = {re.search(r"<h2>Registered work: (.*?)</h2>",
+                       Path(p).read_text(encoding="utf-8")).group(1) for p in pages}
+    assert shown == {"ownerA/same", "ownerB/same", "ownerB_same"}
