@@ -19,7 +19,7 @@ from screening.underwriting.plan import MAX_YAML_BYTES, read_yaml_mapping
 
 
 class ClaimsHistory(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     years: int = Field(default=0, ge=0, le=50)
     claims: int = Field(default=0, ge=0, le=100_000)
@@ -37,7 +37,7 @@ class ClaimsHistory(BaseModel):
 class Applicant(BaseModel):
     """An applicant for generative-AI content infringement liability cover."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=300)
     #: Generated outputs published to users per year.

@@ -29,7 +29,7 @@ SEVERITY_CLASSES: tuple[SeverityClass, ...] = ("severe", "major", "minor")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Sourced(Strict):

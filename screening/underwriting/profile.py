@@ -20,6 +20,7 @@ from scipy.stats import beta as beta_dist
 
 from screening.errors import InvalidInputError
 from screening.files import read_file_limited
+from screening.finite_json import NonFiniteNumberError, loads_finite
 from screening.underwriting.plan import SEVERITY_CLASSES, RatingPlan
 from screening.underwriting.risk import OutputRisk, output_risk
 
@@ -85,9 +86,11 @@ def read_sample(path: Path, max_lines: int = 1_000_000) -> list[dict]:
         if len(results) >= max_lines:
             raise InvalidInputError(f"{path}: more than {max_lines} results")
         try:
-            obj = json.loads(line)
+            obj = loads_finite(line)
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"{path}: line {n}: not JSON ({exc.msg})") from None
+        except NonFiniteNumberError as exc:
+            raise InvalidInputError(f"{path}: line {n}: {exc}") from None
         results.append(validate_result(obj, f"{path}: line {n}"))
     if not results:
         raise InvalidInputError(f"{path}: empty sample (no screening results)")

@@ -322,3 +322,32 @@ def test_plan_check_command(cli, tmp_path):
     off.write_text(yaml.safe_dump(raw))
     r = cli("plan", "check", off)
     assert r.code == 2 and "more than 1%" in r.err
+
+
+def test_non_finite_numbers_in_pricing_inputs_are_refused_naming_the_field(cli, tmp_path):
+    """A `.nan` share in the applicant YAML passed the >= 0 and sum-to-1 checks (NaN compares
+    false) and the CLI printed `"premium": NaN`, which is not JSON, with exit 0."""
+    sample = tmp_path / "sample.jsonl"
+    sample.write_text("".join(json.dumps(result(i, 0.97 if i % 40 == 0 else None)) + "\n"
+                              for i in range(80)))
+    for field, text in [("jurisdictions.CN", "jurisdictions: {CN: .nan, US: 1.0}"),
+                        ("annual_outputs", "jurisdictions: {CN: 1.0}\nannual_outputs: .inf")]:
+        applicant = tmp_path / "applicant.yaml"
+        lines = ["name: Probe", "annual_outputs: 1000"] if "annual" not in text else \
+            ["name: Probe"]
+        applicant.write_text("\n".join([*lines, text]) + "\n")
+        r = cli("underwrite", sample, "--applicant", applicant, "--limit", "700000", "--json")
+        assert r.code == 2 and field in r.err and "finite" in r.err, r.err
+        assert r.out == "" and "Traceback" not in r.err
+    good = Path(__file__).resolve().parents[2] / "plans" / "example-applicant.yaml"
+    for option, value in [("--limit", "nan"), ("--deductible", "nan"), ("--limit", "inf")]:
+        args = ["--limit", "700000", option, value] if option != "--limit" else \
+            ["--limit", value]
+        r = cli("underwrite", sample, "--applicant", good, *args, "--json")
+        assert r.code == 2 and r.out == "", (option, value, r.err)
+    nan_sample = tmp_path / "nan.jsonl"
+    nan_sample.write_text(json.dumps(result(0, 0.9)).replace("0.9,", "NaN,", 1) + "\n")
+    r = cli("underwrite", nan_sample, "--applicant", good, "--limit", "700000")
+    assert r.code == 2 and "line 1" in r.err and "finite" in r.err, r.err
+    with pytest.raises(InvalidInputError, match="expenses.fixed"):
+        parse_plan(plan_variant(lambda raw: raw["expenses"].update(fixed=float("nan"))))
