@@ -107,6 +107,18 @@ def first_validation_error(errors: Sequence[Mapping[str, Any]]) -> str:
     if not errors:
         return "invalid input"
     first = errors[0]
+    # A value that may take several shapes (a string or an object) fails once per shape; the
+    # first failure is usually "wrong type" for the shape the client did not send, which
+    # hides the one that says what is wrong ("at most 200 characters"). Prefer, within the
+    # same value, a failure that is not about the type.
+    where_from = tuple(first.get("loc", ()))[:-1]
+    if str(first.get("type", "")).endswith("_type") and where_from:
+        for e in errors:
+            loc = tuple(e.get("loc", ()))
+            if loc[:len(where_from)] == where_from and not str(e.get("type", "")) \
+                    .endswith("_type"):
+                first = e
+                break
     where = ".".join(str(p) for p in first.get("loc", ()))
     return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
 

@@ -304,11 +304,13 @@ def remove_licence(external_id: str, request: Request, state: StateDep, key: Scr
 def _audit_licence(request: Request, state: ServiceState, key: KeyInfo, external_id: str,
                    what: str) -> None:
     """A licence changes what counts against a tenant, so the audit table records who
-    changed it and when; the external id is kept with it (it is the registry's, not an
-    output)."""
+    changed it and when. The work is named in the entry's `licensed` list, where the audit
+    is searched by work; the request itself is kept only with STORE_INPUTS, as for every
+    other route (it was kept always)."""
     data = external_id.encode("utf-8")
     state.access.audit(request.state.request_id, key, "licences",
-                       hashlib.sha256(data).hexdigest(), what, 0.0, {}, data,
+                       hashlib.sha256(data).hexdigest(), what, 0.0, {},
+                       data if state.settings.store_inputs else None,
                        {"matches": [], "licensed": [external_id]})  # found by the work
 
 

@@ -234,7 +234,10 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
                if e["route"] == "licences"]
     assert [e["decision"] for e in changes] == ["licence_added", "licence_removed"]
     assert {e["key"] for e in changes} == {keys["screen"].split("_")[1]}
-    assert all(e["stored_input"] for e in changes)
+    # the request is not kept without STORE_INPUTS (it was, for licences only); the work is
+    # still named, which is how the entries are found by it
+    assert not any(e["stored_input"] for e in changes)
+    assert all(e["licensed"] == ["KJV-EXO-20"] for e in changes)
     about = client.app.state.service.access.audit_entries(external_id="KJV-EXO-20")
     assert {"licence_added", "licence_removed", "clear", "block"} <= {
         e["decision"] for e in about}
@@ -325,6 +328,61 @@ def test_unpaired_surrogates_in_json_are_a_400_naming_the_field(client, keys, me
     assert got["detail"].startswith(field) and got["title"] == "Bad Request"
     after = client.get("/v1/works/KJV-GEN-1", headers=auth(keys["screen"])).json()
     assert after == before
+
+
+@pytest.mark.parametrize("path,scope,body,literal", [
+    ("/v1/pricing/quote", "underwrite",
+     '{"applicant": {"name": "A", "annual_outputs": 1000, '
+     '"jurisdictions": {"CN": NaN, "US": 1.0}}, "limit": 700000, '
+     '"profile": {"outputs": 100, "expected_hits": 1}}', "NaN"),
+    ("/v1/pricing/quote", "underwrite",
+     '{"applicant": {"name": "A", "annual_outputs": Infinity, '
+     '"jurisdictions": {"CN": 1}}, "limit": 700000, '
+     '"profile": {"outputs": 100, "expected_hits": 1}}', "Infinity"),
+    ("/v1/pricing/quote", "underwrite",
+     '{"applicant": {"name": "A", "annual_outputs": 1000, "jurisdictions": {"CN": 1}}, '
+     '"limit": 1e999, "profile": {"outputs": 100, "expected_hits": 1}}', "1e999"),
+    ("/v1/screen/text", "screen", '{"texts": ["hello"], "x": NaN}', "NaN"),
+    ("/v1/screen/text", "screen", '{"texts": ["hello"], "x": -Infinity}', "-Infinity"),
+])
+def test_non_finite_json_numbers_are_a_400_not_a_nan_premium(client, keys, path, scope, body,
+                                                              literal):
+    """A NaN share passed the >= 0 and sum-to-1 checks (NaN compares false), priced the quote
+    at NaN and answered 500 when the audit row refused the NaN score. JSON has no NaN or
+    infinities; Python's parser took them, and 1e999 as infinity."""
+    before = len(client.app.state.service.access.audit_entries())
+    r = client.post(path, headers={**auth(keys[scope]), "Content-Type": "application/json"},
+                    content=body.encode())
+    got = problem(r, 400, literal)
+    assert "finite" in got["detail"] and got["detail"].startswith("body")
+    assert len(client.app.state.service.access.audit_entries()) == before
+
+
+def test_validation_details_say_what_is_wrong(client, keys, photos):
+    """A text id over 200 characters said "body.texts.0.str: Input should be a valid
+    string" (the failure of the shape the client did not send), and a multipart body cut
+    short said "body.files: Field required"."""
+    h = auth(keys["screen"])
+    got = problem(client.post("/v1/screen/text", headers=h,
+                              json={"texts": [{"id": "x" * 201, "text": "hello there"}]}), 422)
+    assert "at most 200 characters" in got["detail"] and ".id" in got["detail"], got
+    got = problem(client.post("/v1/screen/text", headers=h, json={"texts": [{"id": "a"}]}),
+                  422)
+    assert got["detail"].endswith("text: Field required"), got
+    part = (b'--BB\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + png_bytes(photos["coffee"]))
+    for body in (part, part + b"\r\n--BB\r\n", b""):
+        problem(client.post("/v1/screen/image", headers={
+            **h, "Content-Type": "multipart/form-data; boundary=BB"}, content=body), 400,
+            "malformed multipart body: it ends before its closing boundary (--BB--)")
+    # the same body, whole, is screened; one with no files part still says which is missing
+    r = client.post("/v1/screen/image", headers={
+        **h, "Content-Type": "multipart/form-data; boundary=BB"},
+        content=part + b"\r\n--BB--\r\n")
+    assert r.status_code == 200 and r.json()["results"][0]["input"] == "a.png", r.text
+    problem(client.post("/v1/screen/image", headers={
+        **h, "Content-Type": "multipart/form-data; boundary=BB"}, content=b"--BB--\r\n"),
+        422, "body.files: Field required")
 
 
 def test_escaped_surrogate_pairs_and_backslashes_are_ordinary_text(client, keys):
