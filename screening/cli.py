@@ -388,10 +388,15 @@ def index_rebuild(profile: Annotated[list[str] | None, typer.Option(
 
 @index_app.command("status")
 def index_status() -> None:
-    """Show each stored index's sidecar facts and the registry revision."""
+    """Show each maintained index's state (current, behind, missing), each stored index's
+    sidecar facts and the registry revision."""
     ws = _workspace()
     indexes: dict[str, dict] = {}
-    out = {"registry_revision": ws.registry.revision(), "indexes": indexes}
+    maintained = {name: {"state": state, "revision": rev}
+                  for name, (state, rev) in sorted(ws.index_states().items())}
+    out = {"registry_revision": ws.registry.revision(),
+           "maintained_profiles": list(ws.settings.maintained_profiles),
+           "maintained": maintained, "indexes": indexes}
     for side in sorted(ws.store.directory.glob("*.json")):
         meta = ws.store.read_sidecar(side.stem)
         if meta:

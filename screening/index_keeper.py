@@ -115,6 +115,31 @@ class RegistryIndexes(Generic[F, I]):
                 self._catch_up([self._live[f.index_name] for f in stale], head)
         return {f.index_name: self._live[f.index_name].index for f in features}
 
+    def state(self, feature: F) -> tuple[str, int | None]:
+        """("current" | "behind" | "missing" | "empty", the revision it reflects), read from
+        what is loaded or from the stored sidecar, without loading the index itself. "empty":
+        nothing stored and no works of this kind to index."""
+        live = self._live.get(feature.index_name)
+        if live is not None:
+            stored: int | None = live.revision
+        else:
+            try:
+                meta = self.store.read_sidecar(feature.index_name)
+            except IndexCorruptError:
+                meta = None
+            stored = None if meta is None else int((meta.get("head") or {}).get(
+                "revision", meta["revision"]))
+        # only changes to works of this kind matter: a text registration moves the registry
+        # revision without making an image index behind
+        head = self.registry.revision(self.kind)
+        if stored is None:
+            return ("missing" if head else "empty"), None
+        return ("behind" if stored < head else "current"), stored
+
+    def behind(self, features: Sequence[F]) -> list[F]:
+        """The features whose index is missing or misses registry changes of its kind."""
+        return [f for f in features if self.state(f)[0] in ("behind", "missing")]
+
     def rebuild(self, features: Sequence[F]) -> dict[str, int]:
         """Build these indexes from scratch from the registry; returns vectors per index."""
         with self.store.lock(f"{self.kind}-indexes"):

@@ -151,7 +151,6 @@ class Workspace:
         inline_only refuses rows that name a file (`path`): a manifest that arrives over the
         network must not make this machine read its own files into the registry."""
         report = ImportReport()
-        changed: set[str] = set()
         rows = read_manifest(manifest)
         if on_rows:
             on_rows(len(rows))
@@ -177,14 +176,14 @@ class Workspace:
                     if result in INDEXED_OUTCOMES:
                         note = note or self.twin_note(record)
                     outcome = RowOutcome(row.row, ext, result, note=note)
-                    if result in INDEXED_OUTCOMES:
-                        changed.add(row.meta.kind)
                 except (IpscreenError, ImageDecodeError) as exc:
                     outcome = RowOutcome(row.row, ext, "error", str(exc))
             report.rows.append(outcome)
             if on_row:
                 on_row(outcome)
-        self._sync_kinds(changed)
+        # Not only the kinds this run changed: rows an earlier, interrupted run committed are
+        # "unchanged" now, and their indexes must still be brought up to date.
+        self.catch_up()
         return report
 
     def twin_note(self, record: WorkRecord) -> str | None:
@@ -243,6 +242,30 @@ class Workspace:
 
     def sync_indexes(self, profiles: Iterable[str] | None = None) -> None:
         self.images.current(self._features(profiles or self.settings.maintained_profiles))
+
+    def index_states(self) -> dict[str, tuple[str, int | None]]:
+        """Every maintained index (each maintained profile's, and the text ones) with its
+        state ("current", "behind", "missing") and the revision it reflects."""
+        out = {f.index_name: self.images.state(f)
+               for f in self._features(self.settings.maintained_profiles)}
+        if self.registry.revision("text"):  # (naming the text features loads the tokenizer)
+            out.update((f.index_name, self.texts.indexes.state(f))
+                       for f in self.texts.features())
+        return out
+
+    def catch_up(self) -> list[str]:
+        """Bring every maintained index that is missing or behind up to the registry (only
+        those: an index already current is not even loaded); returns their names. A run
+        killed after its registrations committed but before its indexes caught up leaves
+        them behind, and the next import finds every row unchanged."""
+        images = self.images.behind(self._features(self.settings.maintained_profiles))
+        if images:
+            self.images.current(images)
+        texts = (self.texts.indexes.behind(self.texts.features())
+                 if self.registry.revision("text") else [])
+        if texts:
+            self.texts.sync()
+        return [f.index_name for f in images] + [f.index_name for f in texts]
 
     def rebuild_indexes(self, profiles: Iterable[str] | None = None) -> dict[str, int]:
         return self.images.rebuild(self._features(profiles or self.settings.maintained_profiles))
@@ -407,6 +430,11 @@ class Workspace:
                        ) -> ImageScreener:
         p = get_profile(profile or self.settings.default_profile)
         features = features_for(p, self.settings.threads)
+        # every maintained profile catches up, not only the one screened: an index left
+        # missing by an interrupted run stayed missing until something else touched it
+        behind = self.images.behind(self._features(self.settings.maintained_profiles))
+        if behind:
+            self.images.current(behind)
         indexes = self.images.current(features)
         bg = self.background(p.name) if use_background else None
         if p.first_stage is not None:

@@ -134,13 +134,17 @@ class WorksRegistry:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def revision(self) -> int:
+    def revision(self, kind: str | None = None) -> int:
         """The registry revision: the last change to what is matched (a work created,
         replaced, withdrawn or reactivated). Indexes and screeners are stamped with it.
         Metadata corrections are in the change log too but do not move it: nothing indexed
-        depends on metadata, which matches read from the registry when they are reported."""
+        depends on metadata, which matches read from the registry when they are reported.
+        With `kind`, the last change to works of that kind (what its indexes depend on)."""
+        q = select(func.max(Work.revision))
+        if kind is not None:
+            q = q.where(Work.kind == kind)
         with Session(self.engine) as s:
-            return int(s.scalar(select(func.max(Work.revision))) or 0)
+            return int(s.scalar(q) or 0)
 
     def register(self, meta: WorkMeta, sha256: str, size: int,
                  replace: bool = False) -> tuple[WorkRecord, RegisterOutcome]:

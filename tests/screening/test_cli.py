@@ -785,3 +785,43 @@ def test_a_refused_write_is_one_line_and_keeps_the_registry(data_dir, work_files
                             timeout=300)
     assert listed.returncode == 0 and "W-big" not in listed.stdout
     assert len(listed.stdout.splitlines()) == 4
+
+
+def test_catch_up_covers_every_maintained_profile(cli, work_files, tmp_path, queries, photos):
+    """An import killed after its rows committed but before its indexes caught up: running
+    it again said 'unchanged' and built nothing, and the next screen caught up the screened
+    profile only, so the fast profile's index stayed missing."""
+    from screening.registry.repository import WorkMeta
+    from screening.service import Workspace
+    from screening.settings import Settings
+
+    d = tmp_path / "data"
+    ws = Workspace(Settings(data_dir=d), create=True, progress=False)
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):  # committed, never indexed
+        ws.register_image(WorkMeta(f"W-{name}", "image", name.title(), "Acme Studios",
+                                   "photo", "CN", f"REG-{name}"),
+                          (work_files / f"{name}.png").read_bytes(), sync=False)
+    ws.close()
+    status = json.loads(cli("--data-dir", d, "index", "status").out)
+    assert status["maintained_profiles"] == ["accurate", "fast", "hash"]
+    assert status["maintained"] and {m["state"] for m in status["maintained"].values()} == \
+        {"missing"}
+    r = cli("--data-dir", d, "works", "import", work_files / "manifest.csv")
+    assert r.code == 0 and "4 unchanged" in r.err, r.err
+    status = json.loads(cli("--data-dir", d, "index", "status").out)
+    assert {m["state"] for m in status["maintained"].values()} == {"current"}
+    assert set(status["maintained"]) <= set(status["indexes"])
+    assert all(status["indexes"][n]["works"] == 4 for n in status["maintained"])
+
+    # a registration no run indexed: screening with one profile catches up all of them
+    ws = Workspace(Settings(data_dir=d), progress=False)
+    ws.register_image(WorkMeta("W-hubble", "image", "Hubble", "NASA", "photo", "US"),
+                      png_bytes(photos["hubble_deep_field"]), sync=False)
+    ws.close()
+    status = json.loads(cli("--data-dir", d, "index", "status").out)
+    assert {m["state"] for m in status["maintained"].values()} == {"behind"}
+    r, _ = screen(cli, d, queries / "unrelated.png", profile="hash")
+    assert r.code == 0, r.err
+    status = json.loads(cli("--data-dir", d, "index", "status").out)
+    assert {m["state"] for m in status["maintained"].values()} == {"current"}
+    assert all(status["indexes"][n]["works"] == 5 for n in status["maintained"])
