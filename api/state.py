@@ -22,9 +22,9 @@ from typing import Any
 
 from api.settings import ApiSettings
 from screening.access import AccessStore
-from screening.image_screening import ImageScreener
+from screening.image.screening import ImageScreener
 from screening.service import Workspace
-from screening.text_screening import TextScreener
+from screening.text.screening import TextScreener
 from screening.underwriting.plan import RatingPlan, load_plan
 
 

@@ -41,11 +41,11 @@ from publish import publish  # noqa: E402
 
 from screening.access import AccessStore  # noqa: E402
 from screening.evaluation.bible import chapter as bible  # noqa: E402
-from screening.image_profiles import get_profile  # noqa: E402
+from screening.image.features import features_for  # noqa: E402
+from screening.image.profiles import get_profile  # noqa: E402
 from screening.registry.repository import WorkMeta  # noqa: E402
 from screening.service import Workspace  # noqa: E402
 from screening.settings import Settings  # noqa: E402
-from screening.work_features import features_for  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat")
 #: Indexes kept: the cascade profile runs fast first and accurate where fast sees a candidate.

@@ -49,7 +49,7 @@ NORM = hinged("sscd_whole_norm", "sscd_region_norm", knots=(0.2, 0.4, 0.6))
 #: (PDQ 0.8-0.9, SSCD near zero) scored as doubtful. Held-out recall at precision 0.99 on
 #: this split: accurate + background 0.892 -> 0.930, fast 0.820 -> 0.859.
 HASHES = hinged("pdq", knots=(0.6, 0.7, 0.8)) + hinged("phash", knots=(0.7, 0.8, 0.9))
-#: Window refinement (profiles with `refine`, see screening/image_screening.py): the refined
+#: Window refinement (profiles with `refine`, see screening/image/screening.py): the refined
 #: similarity and what refining added to the grid's best.
 REFINED = hinged("sscd_refined", knots=(0.4, 0.6, 0.8)) + hinged("refine_gain", knots=(0.1, 0.2))
 # (profile, run with background set, signals). The background runs also carry every plain

@@ -40,15 +40,15 @@ from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 from synthetic import DescriptorModel  # noqa: E402
 
-from indexes.dense import (  # noqa: E402
+from indexes.dense import DenseIndex  # noqa: E402
+from indexes.factories import (  # noqa: E402
     HNSW_EF_SEARCH,
     IVF_NPROBE,
     REFINE_K_FACTOR,
-    DenseIndex,
     SearchParams,
 )
 from models.imaging import load_image  # noqa: E402
-from screening.image_screening import K_PER_VIEW  # noqa: E402
+from screening.image.signals import K_PER_VIEW  # noqa: E402
 
 EDITS = ("crop", "jpeg_blur", "scene", "colour_caption")
 PER_WORK = 9  # vectors per filler work, as in the synthetic registry

@@ -1,5 +1,5 @@
 """Which query window grid finds works pasted into scenes? Measured on the CALIBRATION split
-(never the benchmark's images), so the choice in screening/image_profiles.py is not tuned on
+(never the benchmark's images), so the choice in screening/image/profiles.py is not tuned on
 the benchmark.
 
 For every scene query (a work pasted at 45-65% scale into a photo) and every distractor scene
@@ -28,7 +28,7 @@ from image_data import build_set, load_pools, skimage_scenes, split  # noqa: E40
 
 from models.imaging import is_blank, load_image  # noqa: E402
 from models.sscd import SscdExtractor  # noqa: E402
-from screening.image_views import grid, views  # noqa: E402
+from screening.image.views import grid, views  # noqa: E402
 
 GRIDS = {
     "0.5x3+0.7x2": grid(0.5, 3) + grid(0.7, 2),

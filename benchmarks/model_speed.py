@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 
-from screening.image_profiles import PROFILES, descriptor_extractor  # noqa: E402
-from screening.image_views import informative_views  # noqa: E402
+from screening.image.profiles import PROFILES, descriptor_extractor  # noqa: E402
+from screening.image.views import informative_views  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
           "camera", "cat")  # bundled with scikit-image (nothing is fetched)

@@ -20,149 +20,27 @@ then the tombstoned vector ids as little-endian int64.
 
 from __future__ import annotations
 
-import os
 import struct
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import faiss
 import numpy as np
 
 from indexes.base import FeatureIndex, WorkHit, best_per_work, removal_selector
-from indexes.errors import CannotReplaceError, IndexConfigError, IndexTrainingError
+from indexes.errors import CannotReplaceError, IndexTrainingError
+from indexes.factories import (
+    AUTO,
+    AUTO_EXACT_VECTORS,
+    SearchParams,
+    auto_factory,
+    faiss_index,
+    faiss_layers,
+)
+from indexes.flat_gemm import FLAT_GEMM_MIN_QUERIES, FLAT_GEMM_MIN_VECTORS, flat_gemm_search
 from indexes.ids import VARIANTS_PER_WORK, vector_ids
 from models.base import FeatureSpec
-
-#: A Flat index of at least FLAT_GEMM_MIN_VECTORS searched with at least
-#: FLAT_GEMM_MIN_QUERIES queries at once (a screened image's windows) is searched by numpy
-#: matrix products instead of faiss's blocked search: 42 queries over 90,000 vectors took 40
-#: ms (60 on one BLAS thread, 39 in parts on two threads, see FLAT_SEARCH_THREADS) instead
-#: of 135 ms on 2 cores, over 900,000 378 (587) instead of 1,277 ms, same neighbours. One query
-#: is memory-bound either way and stays with faiss; so do indexes under ~4,000 vectors, where
-#: faiss is as fast (42 queries over 2,000 vectors: 2.8 vs 3.4 ms; over 9,000: 11.7 vs 8.6;
-#: over 27,000: 52 vs 21). (This bound was 32,768 while the numpy path ran on a BLAS thread
-#: per core, whose spinning slowed text screening on a 1,600-window index; on one thread it
-#: no longer does: p50 88 vs 95 ms with faiss.)
-FLAT_GEMM_MIN_QUERIES = 4
-FLAT_GEMM_MIN_VECTORS = 4_096
-#: Database vectors per matrix product (bounds the temporary score matrix).
-FLAT_GEMM_BLOCK = 65_536
-#: Threads that search parts of the database side by side, each with one BLAS thread (numpy
-#: lets go of the GIL in the product and the partition); unlike BLAS's own threads they do
-#: not spin afterwards. Accurate profile at 10k works (90,000 vectors), 2 cores: search 71 ms
-#: per image on one thread, 39 on two (with onnxruntime's spinning off, see models/sscd.py).
-FLAT_SEARCH_THREADS = max(1, min(4, len(os.sched_getaffinity(0))
-                                 if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-#: HNSW candidate list size at search time. FAISS's default (16) is tuned for nearest
-#: neighbours that stand out; a copy's window or a paraphrased sentence is only moderately
-#: similar (cosine 0.5-0.7) in a registry of unrelated vectors. Over 90,000 random 512-d
-#: vectors, a planted neighbour at cosine 0.7 was found by HNSW32 37% of the time with 16,
-#: 91% with 128, 99% with 256 (at cosine 0.5: 14%, 69%, 85%), for ~1 ms a query at 256.
-HNSW_EF_SEARCH = 256
-#: IVF lists visited per query (FAISS's default is 1). Same test, "IVF1024,Flat": at cosine
-#: 0.7 found 45% with 1, 86% with 16, 99.6% with 128; at cosine 0.5 15%, 49%, 87%; ~0.6 ms
-#: a query at 128.
-IVF_NPROBE = 128
-#: Candidates re-ranked exactly per result by a refined index ("PQ64x4fs,RFlat": a scan of
-#: 4-bit product-quantised codes, then exact inner products with the stored vectors for the
-#: best k x this many; FAISS's factory default is 1, no re-ranking at all). See the README's
-#: index tables for what it finds and costs against exact search.
-REFINE_K_FACTOR = 32
-#: The factory setting "auto" (the default for DENSE_FACTORY and TEXT_WINDOW_FACTORY): an
-#: index is searched exactly (Flat) while it holds fewer than AUTO_EXACT_VECTORS vectors and
-#: is rebuilt as refined 4-bit PQ with one quantiser per 8 dimensions (auto_factory:
-#: "PQ64x4fs,RFlat" for SSCD's 512, "PQ48x4fs,RFlat" for MiniLM's 384) when it reaches
-#: them. Below the bound exact search costs little (42 views of an image over 26,368 real
-#: descriptors: 11.9 ms); above it, Flat's time grows with the registry (68 ms per image at
-#: 9,306 works, 527 at 100,000) where refined PQ's grows a tenth as fast (14 -> 44 ms) and
-#: found every copy exact search found, at its exact similarity (README's index tables).
-AUTO = "auto"
-AUTO_EXACT_VECTORS = 20_000
-
-
-def auto_factory(dim: int) -> str:
-    """What "auto" builds once an index is large: refined 4-bit PQ, a quantiser per 8
-    dimensions (Flat for a dimension that 8 does not divide)."""
-    return f"PQ{dim // 8}x4fs,RFlat" if dim >= 8 and dim % 8 == 0 else "Flat"
-
-
-@dataclass(frozen=True)
-class SearchParams:
-    """Search-time knobs of the approximate factories (settings `hnsw_ef_search`,
-    `ivf_nprobe`): not stored with an index, applied whenever one is made or loaded. Flat
-    ignores them. Larger is slower and finds more of the moderately similar neighbours."""
-
-    hnsw_ef_search: int = HNSW_EF_SEARCH
-    ivf_nprobe: int = IVF_NPROBE
-    refine_k_factor: float = REFINE_K_FACTOR
-
-
-def _layers(index: Any) -> tuple[Any, Any | None]:
-    """(the index that does the first search, the refining index over it or None), looking
-    through a pre-transform (PCA, OPQ) and a refine stage ("...,RFlat", "...,Refine(SQ8)")."""
-    refine = None
-    while True:
-        if isinstance(index, faiss.IndexPreTransform):
-            index = faiss.downcast_index(index.index)
-        elif isinstance(index, faiss.IndexRefine):
-            refine = index
-            index = faiss.downcast_index(index.base_index)
-        else:
-            return index, refine
-
-
-def faiss_index(dim: int, factory: str) -> Any:
-    """The inner-product FAISS index a factory string describes, or IndexConfigError with
-    FAISS's reason (its message ends in it, after the C++ location)."""
-    try:
-        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    except RuntimeError as exc:
-        reason = " ".join(str(exc).split()).rsplit(": ", 1)[-1][:200]
-        raise IndexConfigError(f"invalid FAISS factory string {factory!r} for {dim}-d "
-                               f"vectors: {reason}") from None
-
-
-_blas_held = False
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _search_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(FLAT_SEARCH_THREADS, thread_name_prefix="flat-search")
-        return _pool
-
-
-def _one_blas_thread() -> None:
-    """Hold numpy's BLAS to one thread, once, for the rest of the process: the search runs
-    its parts on threads of its own (FLAT_SEARCH_THREADS). With BLAS's default (a thread per
-    core) its idle threads keep spinning after each product and slow the models that run
-    next on the same cores: the accurate profile at 10k works (Flat) ran at 3.2 images/s with
-    two BLAS threads and about 4.2 with one. Set once rather than around each search, since
-    concurrent searches (the service's request threads) would restore each other's limits
-    half-way. Only numpy's own BLAS: the models' libraries keep their threads."""
-    global _blas_held
-    if _blas_held:  # every search calls this: no lock once it is done
-        return
-    with _pool_lock:
-        if _blas_held:
-            return
-        from threadpoolctl import ThreadpoolController
-
-        controller = ThreadpoolController()
-        mine = [c for c in controller.lib_controllers
-                if c.user_api == "blas" and "numpy" in c.filepath]
-        if mine:
-            for c in mine:
-                c.set_num_threads(1)
-        else:  # numpy linked to a system BLAS: hold every BLAS library
-            controller.limit(limits=1, user_api="blas")
-        _blas_held = True
 
 
 class DenseIndex(FeatureIndex):
@@ -194,7 +72,7 @@ class DenseIndex(FeatureIndex):
         inner = self._inner
         self._tombstones: set[int] = set(tombstones or ())
         # the first-stage index and the refine stage over it: fixed for this index's life
-        self._first, self._refine = _layers(inner)
+        self._first, self._refine = faiss_layers(inner)
         # HNSW cannot remove at all; IVF can, but it renumbers its vectors, which breaks the
         # id map over it (faiss aborts the process on an assertion); neither a refine stage
         # nor a fast-scan index removes. Flat-coded indexes (Flat, PQ, SQ) do.
@@ -357,35 +235,11 @@ class DenseIndex(FeatureIndex):
         return sims, ids
 
     def _flat_search(self, q: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact search of a Flat index by matrix products over its stored vectors (a view,
-        not a copy), a block of the database at a time, keeping each block's best `fetch`.
-        Same results as faiss's own search, 3-4x faster for a batch of queries on 2 cores
-        (see FLAT_GEMM_MIN_QUERIES)."""
         n, d = int(self._index.ntotal), self.spec.dim
         # views of faiss's own arrays, valid while nothing is added (searches never add)
         xb = faiss.rev_swig_ptr(self._inner.get_xb(), n * d).reshape(n, d)
         vid = faiss.rev_swig_ptr(self._index.id_map.data(), n)
-        fetch = min(fetch, n)
-        parts = max(FLAT_SEARCH_THREADS, -(-n // FLAT_GEMM_BLOCK))
-        bounds = [(n * j // parts, n * (j + 1) // parts) for j in range(parts)]
-
-        def block(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-            s = q @ xb[lo:hi].T
-            kk = min(fetch, s.shape[1])
-            part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-            return np.take_along_axis(s, part, axis=1), vid[lo + part]
-
-        _one_blas_thread()
-        if parts == 1:
-            found = [block(0, n)]
-        else:
-            found = list(_search_pool().map(lambda b: block(*b), bounds))
-        s, i = np.hstack([f[0] for f in found]), np.hstack([f[1] for f in found])
-        # best first; ties by vector id, so the order never depends on the blocks
-        order = np.lexsort((i, -s), axis=1)[:, :fetch] if s.shape[1] > 1 else \
-            np.zeros((len(q), s.shape[1]), dtype=np.int64)
-        return (np.take_along_axis(s, order, axis=1).astype(np.float32),
-                np.take_along_axis(i, order, axis=1))
+        return flat_gemm_search(xb, vid, q, fetch)
 
     def search_vectors(self, queries: np.ndarray, k: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

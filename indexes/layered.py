@@ -24,8 +24,9 @@ import weakref
 import numpy as np
 
 from indexes.base import WorkHit
-from indexes.dense import DenseIndex, SearchParams
+from indexes.dense import DenseIndex
 from indexes.errors import CannotReplaceError
+from indexes.factories import SearchParams
 
 #: Overlay size at which the keeper folds the layers into a new base: past it, searching the
 #: overlay (exact, an image's ~40 views at a time) costs more than a few ms per image. A

@@ -27,9 +27,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from indexes.store import atomic_write
 from models.imaging import DecodedImage, DecodeLimits, decode_image, read_image_bytes
-from screening.image_screening import ImageMatch, ImageResult
+from screening.image.screening import ImageMatch, ImageResult
 from screening.registry.blobs import BlobStore
-from screening.text_screening import Span, TextMatch, TextResult
+from screening.text.screening import Span, TextMatch, TextResult
 
 #: Height of each panel of an image sheet, in pixels (the query and the work are scaled to it).
 PANEL = 480

@@ -6,7 +6,6 @@ indexes kept current. It is cheap to open; models load on first use.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,18 +14,20 @@ from pathlib import Path
 from PIL import Image
 
 from indexes.base import FeatureIndex
-from indexes.dense import DenseIndex
-from indexes.store import IndexStore, atomic_write
+from indexes.store import IndexStore
 from models.imaging import DecodeLimits, decode_image, is_blank, read_image_bytes
 from models.text_embedder import TextEmbedder
 from screening.decision import Thresholds
 from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
-from screening.image_indexes import ImageIndexes
-from screening.image_profiles import PROFILES, get_profile
-from screening.image_screening import CascadeScreener, ImageResult, ImageScreener
-from screening.manifest import TEXT_SUFFIXES, read_manifest
+from screening.image.background import BackgroundSets
+from screening.image.cascade import CascadeScreener
+from screening.image.features import IndexedFeature, features_for
+from screening.image.indexes import ImageIndexes
+from screening.image.profiles import PROFILES, get_profile
+from screening.image.screening import ImageResult, ImageScreener
 from screening.registry.blobs import BlobStore, sha256_hex
 from screening.registry.database import open_engine
+from screening.registry.manifest import read_manifest
 from screening.registry.repository import (
     INDEXED_OUTCOMES,
     RegisterOutcome,
@@ -35,11 +36,8 @@ from screening.registry.repository import (
     WorksRegistry,
 )
 from screening.settings import Settings
-from screening.text_screening import TextResult
-from screening.text_service import TextSide
-from screening.work_features import IndexedFeature, features_for
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+from screening.text.screening import TextResult
+from screening.text.service import TextSide
 
 
 @dataclass
@@ -105,6 +103,8 @@ class Workspace:
                                      settings.report_threshold)
         self.texts = TextSide(settings, self.data_dir, self.registry, self.blobs, self.store,
                               self.thresholds, progress, text_embedder)
+        self.backgrounds = BackgroundSets(self.store, self.registry, self.limits,
+                                          settings.threads)
         self._aspects: dict[int, float | None] = {}
 
     def close(self) -> None:
@@ -270,139 +270,21 @@ class Workspace:
     def rebuild_indexes(self, profiles: Iterable[str] | None = None) -> dict[str, int]:
         return self.images.rebuild(self._features(profiles or self.settings.maintained_profiles))
 
-    def _background_feature(self, profile: str) -> tuple[str, IndexedFeature] | None:
-        """The background index name and descriptor feature of a profile (None: hashes only)."""
-        p = get_profile(profile)
-        feats = [f for f in features_for(p, self.settings.threads) if f.descriptor]
-        return (f"background_{p.descriptor_index}", feats[0]) if feats else None
-
+    # -- background sets (score normalisation) ---------------------------------------------
     def background_generations(self) -> dict[str, int]:
-        """The saved generation of every background set there is (by index name): a server
-        reloads when one changes, as it does when the registry revision moves."""
-        out: dict[str, int] = {}
-        for path in sorted(self.store.directory.glob("background_*.json")):
-            try:
-                meta = self.store.read_sidecar(path.stem)
-            except IpscreenError:  # a damaged sidecar: loading reports it
-                meta = None
-            out[path.stem] = int(meta["generation"]) if meta else -1
-        return out
+        return self.backgrounds.generations()
 
     def background(self, profile: str) -> FeatureIndex | None:
-        found = self._background_feature(profile)
-        if found is None:
-            return None
-        name, feat = found
-        loaded = self.store.load(name, feat.spec)
-        if loaded is None:
-            return None
-        assert isinstance(loaded.index, FeatureIndex)
-        return loaded.index
+        return self.backgrounds.load(profile)
 
     def add_background(self, paths: Iterable[Path], profile: str, batch_size: int = 64,
                        on_skip: Callable[[Path, str], None] | None = None,
                        on_error: Callable[[Path, str], None] | None = None) -> int:
-        """Describe unrelated images into the profile's background set (score normalisation);
-        returns how many were added. An image already in the set (same bytes) or that is a
-        registered work's own content is skipped (on_skip: a duplicate would weigh twice in
-        the mean of the nearest background images, and a registered work there would push
-        its own copies' scores down); one that cannot be read or decoded is reported
-        (on_error) and the others are still added. Without on_error the first bad image
-        raises, before anything is saved."""
-        found = self._background_feature(profile)
-        if found is None:
-            raise InvalidInputError(f"profile {profile!r} has no descriptor to normalise")
-        name, feat = found
-        assert feat.descriptor is not None
-        descriptor = feat.descriptor
-        with self.store.lock(name):
-            loaded = self.store.load(name, feat.spec)
-            index = loaded.index if loaded else DenseIndex(feat.spec, "Flat")
-            next_id = max(index.work_ids(), default=-1) + 1
-            contents = self._background_contents(name, next_id)
-            seen = {c for c in contents if c}
-            added = 0
-            batch: list[Image.Image] = []
-            digests: list[str] = []
-            for path in [*paths, None]:  # None flushes the last batch
-                if path is not None:
-                    try:
-                        candidate = self._background_candidate(path, seen)
-                    except ImageDecodeError as exc:
-                        if on_error is None:
-                            raise
-                        on_error(path, str(exc))
-                        continue
-                    if isinstance(candidate, str):
-                        if on_skip is not None:
-                            on_skip(path, candidate)
-                        continue
-                    digest, image = candidate
-                    seen.add(digest)
-                    batch.append(image)
-                    digests.append(digest)
-                if batch and (path is None or len(batch) == batch_size):
-                    vectors = descriptor.extract(batch)
-                    index.add_new(list(range(next_id, next_id + len(batch))),
-                                  [v[None, :] for v in vectors])
-                    next_id += len(batch)
-                    added += len(batch)
-                    contents += digests
-                    batch, digests = [], []
-            if added:
-                self.store.save(name, index, self.registry.revision())
-                # after the index: at worst a later run adds an image twice, never skips one
-                atomic_write(self._background_contents_path(name),
-                             json.dumps({"sha256": contents}).encode())
-        return added
-
-    def _background_candidate(self, path: Path, seen: set[str]
-                              ) -> tuple[str, Image.Image] | str:
-        """(SHA-256, image) of a background image to add, or why it is skipped;
-        ImageDecodeError naming the file if it cannot be read. Read once, decoded from the
-        bytes that were hashed."""
-        data = read_image_bytes(path, self.limits)
-        digest = sha256_hex(data)
-        if digest in seen:
-            return "already in the background set"
-        if works := self.registry.with_content(digest):
-            return (f"is the content of registered work {works[0]} (a background image "
-                    "must be unrelated to the registry)")
-        try:
-            image = decode_image(data, self.limits).image
-        except ImageDecodeError as exc:
-            raise ImageDecodeError(f"{path}: {exc}") from None
-        if is_blank(image):  # a plain field says nothing about how generic a view is
-            return "blank (a plain field)"
-        return digest, image
+        """See BackgroundSets.add."""
+        return self.backgrounds.add(paths, profile, batch_size, on_skip, on_error)
 
     def clear_background(self, profile: str) -> int:
-        """Remove the profile's background set (its scores are then no longer normalised);
-        returns how many images it held."""
-        found = self._background_feature(profile)
-        if found is None:
-            raise InvalidInputError(f"profile {profile!r} has no descriptor to normalise")
-        name, feat = found
-        with self.store.lock(name):
-            loaded = self.store.load(name, feat.spec)
-            held = loaded.index.ntotal if loaded else 0
-            self.store.drop(name)
-            self._background_contents_path(name).unlink(missing_ok=True)
-        return held
-
-    def _background_contents_path(self, name: str) -> Path:
-        return self.store.directory / f"{name}.contents"  # not *.json: those are sidecars
-
-    def _background_contents(self, name: str, count: int) -> list[str | None]:
-        """The SHA-256 of each background image by id (None where unknown: a set written
-        before ipscreen recorded them), `count` long."""
-        path = self._background_contents_path(name)
-        try:
-            known = json.loads(path.read_text())["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
-            known = []
-        known = [k if isinstance(k, str) else None for k in known][:count]
-        return known + [None] * (count - len(known))
+        return self.backgrounds.clear(profile)
 
     # -- screening --------------------------------------------------------------------------
     def work_aspect(self, work_id: int) -> float | None:
@@ -458,28 +340,4 @@ class Workspace:
         return self.texts.screen(inputs, paraphrase)
 
 
-def _expand(paths: Iterable[Path], suffixes: set[str]) -> Iterator[Path]:
-    """Files as given; folders walked recursively for files with these suffixes, in sorted
-    order (links to folders are not followed, so a link loop ends). A path that does not
-    exist, and a name in a folder with such a suffix that is not a readable file (a
-    dangling link, a pipe), is yielded as is, so screening reports it as an error result
-    instead of skipping an output unseen."""
-    for p in paths:
-        if p.is_dir():
-            for child in sorted(p.rglob("*")):
-                if child.suffix.lower() in suffixes and not child.is_dir():
-                    yield child
-        else:
-            yield p
-
-
-def expand_text_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    return _expand(paths, TEXT_SUFFIXES)
-
-
-def expand_image_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    return _expand(paths, IMAGE_SUFFIXES)
-
-
-__all__ = ["ImportReport", "RowOutcome", "Workspace", "expand_image_paths", "expand_text_paths",
-           "sha256_hex"]
+__all__ = ["ImportReport", "RowOutcome", "Workspace", "sha256_hex"]

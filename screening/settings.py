@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from indexes.dense import SearchParams
+    from indexes.factories import SearchParams
 
 Profile = Literal["accurate", "cascade", "fast", "hash"]
 
@@ -25,74 +25,103 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="IPSCREEN_", extra="ignore")
 
-    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("ipscreen")))
-    #: Any SQLAlchemy URL; empty means SQLite in the data dir (WAL mode).
-    database_url: str = ""
-    #: FAISS factory string for descriptor indexes: "auto" (exact Flat until an index holds
-    #: auto_exact_vectors vectors, then refined 4-bit PQ: PQ64x4fs,RFlat for SSCD), or any
-    #: factory FAISS builds: Flat (always exact), PQ64x4fs,RFlat, HNSW32, IVF1024,Flat, ...
-    #: An index keeps the factory it was built with until it is rebuilt.
-    dense_factory: str = "auto"
-    #: How many vectors an "auto" index holds before it is rebuilt as refined PQ (its
-    #: description and the README's index tables say what exact search costs beyond it).
-    auto_exact_vectors: int = Field(default=20_000, ge=16, le=1_000_000_000)
-    #: Search-time breadth of the approximate factories, for image and text indexes alike
-    #: (Flat ignores both). HNSW's candidate list (FAISS's default 16 misses most moderately
-    #: similar neighbours) and the IVF lists visited per query (FAISS's default 1); the
-    #: defaults and their measured recall are in indexes/dense.py and the README.
-    hnsw_ef_search: int = Field(default=256, ge=1, le=65_536)
-    ivf_nprobe: int = Field(default=128, ge=1, le=65_536)
-    #: A refined index ("PQ64x4fs,RFlat") re-ranks k x this many candidates exactly.
-    refine_k_factor: int = Field(default=32, ge=1, le=4096)
-    #: Calibrated copy probability at or above which an output is blocked / sent to review.
+    # Each field's description is its one line in the docs' settings table (generated from
+    # this class); comments say why a default is what it is.
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("ipscreen")),
+        description="Data folder: registry (SQLite by default), blobs, indexes, models.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL of the registry database (PostgreSQL: "
+        "postgresql+psycopg://...); empty: SQLite in the data dir, WAL mode.")
+    #: "auto" is exact Flat until an index holds auto_exact_vectors vectors, then refined 4-bit
+    #: PQ (PQ64x4fs,RFlat for SSCD); any factory FAISS builds is accepted. An index keeps the
+    #: factory it was built with until it is rebuilt (image-index benchmark: what each finds).
+    dense_factory: str = Field(
+        default="auto", description="FAISS factory of the image descriptor indexes: auto, "
+        "Flat, PQ64x4fs,RFlat, HNSW32, IVF1024,Flat, ...")
+    auto_exact_vectors: int = Field(
+        default=20_000, ge=16, le=1_000_000_000,
+        description="Vectors an \"auto\" index holds before it is rebuilt as refined PQ.")
+    #: FAISS's defaults (efSearch 16, nprobe 1) miss most moderately similar neighbours (a
+    #: pasted work's window, a paraphrased sentence); see indexes/factories.py.
+    hnsw_ef_search: int = Field(
+        default=256, ge=1, le=65_536,
+        description="HNSW candidate list size at search time (HNSW factories only).")
+    ivf_nprobe: int = Field(
+        default=128, ge=1, le=65_536, description="IVF lists visited per query (IVF only).")
+    refine_k_factor: int = Field(
+        default=32, ge=1, le=4096,
+        description="A refined index (...,RFlat) re-ranks k x this many candidates exactly.")
     #: 0.9 / 0.5: block only when a copy is at least nine times likelier than not (a blocked
     #: output is lost to the platform's user); review anything likelier than not. Chosen as
     #: policy on the calibrated scale, not tuned on a benchmark.
-    block_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
-    review_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    #: Matches below this probability are not reported at all.
-    report_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
-    max_matches: int = Field(default=5, ge=1, le=100)
-    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
-    max_image_pixels: int = Field(default=64_000_000, ge=64 * 64)
-    default_profile: Profile = "accurate"
-    #: Profiles whose indexes are kept up to date on every registry change.
-    maintained_profiles: list[Profile] = ["accurate", "fast", "hash"]
-    #: onnxruntime threads per session (0: onnxruntime's default, all cores).
-    threads: int = Field(default=0, ge=0, le=256)
+    block_threshold: float = Field(
+        default=0.9, ge=0.0, le=1.0,
+        description="Calibrated copy probability at or above which an output is blocked.")
+    review_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Calibrated copy probability at or above which an output goes to review.")
+    report_threshold: float = Field(
+        default=0.05, ge=0.0, le=1.0,
+        description="Matches below this probability are not reported.")
+    max_matches: int = Field(default=5, ge=1, le=100,
+                             description="Matches reported per screened input.")
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1024,
+                                 description="Largest image file accepted, in bytes.")
+    max_image_pixels: int = Field(
+        default=64_000_000, ge=64 * 64,
+        description="Largest image accepted, in pixels (decompression bombs are refused).")
+    default_profile: Profile = Field(
+        default="accurate",
+        description="Image profile used when none is named: accurate, cascade, fast or hash.")
+    maintained_profiles: list[Profile] = Field(
+        default=["accurate", "fast", "hash"],
+        description="Image profiles whose indexes are kept current on every registry change.")
+    threads: int = Field(
+        default=0, ge=0, le=256,
+        description="onnxruntime threads per session (0: onnxruntime's default, all cores).")
 
     # -- text ---------------------------------------------------------------------------------
-    #: Largest text accepted (a work or an output), in bytes of UTF-8.
-    max_text_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
-    #: Folder of a BERT-style sentence-transformers model; empty: the bundled
-    #: all-MiniLM-L6-v2 (English only). A multilingual model can be dropped in here.
-    text_model_dir: Path | None = None
-    #: Where exported ONNX models are cached; empty: <data dir>/models.
-    model_cache_dir: Path | None = None
-    #: Embedding runtime: onnx-int8 (fastest), onnx, or torch (plain transformers).
-    text_backend: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
-    #: Run the paraphrase layer (embeddings) when screening text.
-    text_paraphrase: bool = True
-    #: Shortest shared run reported as verbatim: 8 words, or 13 CJK characters (about the
-    #: information of 8 English words). See screening/text_align.py for the reasoning.
-    text_min_run_words: int = Field(default=8, ge=8, le=1000)
-    text_min_run_cjk: int = Field(default=13, ge=8, le=1000)
-    #: Words per sentence window of the paraphrase layer.
-    text_window_words: int = Field(default=48, ge=8, le=160)
-    #: FAISS factory string for the paraphrase layer's window index, as dense_factory:
+    max_text_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+        description="Largest text accepted (a work or an output), in bytes of UTF-8.")
+    #: A multilingual model can be dropped in here.
+    text_model_dir: Path | None = Field(
+        default=None, description="Folder of a BERT-style sentence model; empty: the bundled "
+        "all-MiniLM-L6-v2 (English).")
+    model_cache_dir: Path | None = Field(
+        default=None, description="Where exported ONNX models are cached; empty: "
+        "<data dir>/models.")
+    text_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8", description="Embedding runtime: onnx-int8 (fastest), onnx, torch.")
+    text_paraphrase: bool = Field(
+        default=True, description="Run the paraphrase (embedding) layer when screening text.")
+    #: 8 words, or 13 CJK characters (about the information of 8 English words); see
+    #: screening/text/align.py for the reasoning.
+    text_min_run_words: int = Field(
+        default=8, ge=8, le=1000, description="Shortest shared run of words that counts as "
+        "copying.")
+    text_min_run_cjk: int = Field(
+        default=13, ge=8, le=1000, description="Shortest shared run of CJK characters that "
+        "counts as copying.")
+    text_window_words: int = Field(
+        default=48, ge=8, le=160, description="Words per sentence window of the paraphrase "
+        "layer.")
     #: "auto" is exact Flat up to auto_exact_vectors windows (about 480,000 registered words),
-    #: then PQ48x4fs,RFlat. At 10M registered words Flat takes ~220 ms of search per
-    #: 1,000-word output, refined PQ ~9-16 ms with every planted window found; HNSW32 is
-    #: faster than Flat but misses some paraphrased windows (text benchmark).
-    text_window_factory: str = "auto"
+    #: then PQ48x4fs,RFlat; HNSW32 misses some paraphrased windows (text benchmark page).
+    text_window_factory: str = Field(
+        default="auto", description="FAISS factory of the paraphrase layer's window index, "
+        "as dense_factory.")
     #: The paraphrase layer embeds a non-overlapping tiling of probe windows first, and every
-    #: window only around probes with a registered window at least this similar (cosine).
-    #: 0 embeds every window.
-    text_probe_similarity: float = Field(default=0.45, ge=0.0, le=1.0)
-    #: Word pieces of each probe window read (special tokens included; about 24 English
-    #: words). Probes only say where to look; the windows there are embedded whole.
-    #: 0 reads probes whole.
-    text_probe_tokens: int = Field(default=32, ge=0, le=256)
+    #: window only around probes with a registered window at least this similar.
+    text_probe_similarity: float = Field(
+        default=0.45, ge=0.0, le=1.0, description="Cosine a probe window needs to a "
+        "registered window for its neighbourhood to be embedded (0: embed every window).")
+    #: Special tokens included; about 24 English words. Probes only say where to look; the
+    #: windows there are embedded whole.
+    text_probe_tokens: int = Field(
+        default=32, ge=0, le=256, description="Word pieces of each probe window read (0: "
+        "probes read whole).")
 
     @field_validator("dense_factory", "text_window_factory")
     @classmethod
@@ -100,8 +129,8 @@ class Settings(BaseSettings):
         """A factory string FAISS can build for the bundled models' vectors (SSCD 512-d,
         MiniLM 384-d), checked now rather than at the first index."""
         if value not in ("Flat", "auto"):
-            from indexes.dense import faiss_index
             from indexes.errors import IndexConfigError
+            from indexes.factories import faiss_index
 
             try:
                 faiss_index(512 if info.field_name == "dense_factory" else 384, value)
@@ -121,7 +150,7 @@ class Settings(BaseSettings):
 
     @property
     def search_params(self) -> SearchParams:
-        from indexes.dense import SearchParams
+        from indexes.factories import SearchParams
 
         return SearchParams(self.hnsw_ef_search, self.ivf_nprobe, self.refine_k_factor)
 

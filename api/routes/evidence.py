@@ -23,9 +23,9 @@ from screening.access import KeyInfo
 from screening.decision import apply_licences
 from screening.errors import InvalidInputError, NotFoundError
 from screening.evidence import evidence_file_name, image_sheet_png, text_page
-from screening.image_screening import ImageMatch
-from screening.text_input import check_text
-from screening.text_screening import TextMatch
+from screening.image.screening import ImageMatch
+from screening.text.input import check_text
+from screening.text.screening import TextMatch
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"],
                    route_class=StrictJSONRoute)

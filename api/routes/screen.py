@@ -12,7 +12,7 @@ from api.deps import ScreenersDep, ScreenKey, StateDep, record_decision
 from api.strict_json import StrictJSONRoute
 from screening.decision import apply_licences
 from screening.errors import InvalidInputError
-from screening.text_input import check_text
+from screening.text.input import check_text
 
 router = APIRouter(prefix="/v1/screen", tags=["screening"],
                    route_class=StrictJSONRoute)

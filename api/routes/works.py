@@ -17,10 +17,10 @@ from api.state import ServiceState
 from api.strict_json import StrictJSONRoute
 from screening.access import KeyInfo
 from screening.errors import InvalidInputError, NotFoundError
-from screening.manifest import kind_of
+from screening.registry.manifest import kind_of
 from screening.registry.repository import WorkMeta, WorkRecord
 from screening.service import RowOutcome
-from screening.text_input import decode_text
+from screening.text.input import decode_text
 
 router = APIRouter(tags=["registry"], route_class=StrictJSONRoute)
 

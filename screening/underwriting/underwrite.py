@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from screening.errors import InvalidInputError
-from screening.service import expand_image_paths, expand_text_paths
+from screening.inputs import expand_image_paths, expand_text_paths
 from screening.underwriting.applicant import Applicant
 from screening.underwriting.plan import RatingPlan
 from screening.underwriting.pricing import Quote, SampleSummary, quote

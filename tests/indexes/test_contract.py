@@ -209,9 +209,10 @@ def test_dense_work_vectors_are_the_stored_ones(factory: str):
 @pytest.mark.parametrize(("block", "threads"), [(7, 2), (65_536, 1), (65_536, 3)])
 def test_flat_batch_search_matches_faiss_own_search(block: int, threads: int, monkeypatch):
     import indexes.dense as dense
+    import indexes.flat_gemm as flat_gemm
 
-    monkeypatch.setattr(dense, "FLAT_GEMM_BLOCK", block)
-    monkeypatch.setattr(dense, "FLAT_SEARCH_THREADS", threads)  # parts searched side by side
+    monkeypatch.setattr(flat_gemm, "FLAT_GEMM_BLOCK", block)
+    monkeypatch.setattr(flat_gemm, "FLAT_SEARCH_THREADS", threads)  # parts side by side
     monkeypatch.setattr(dense, "FLAT_GEMM_MIN_VECTORS", 0)  # search() takes this path too
     rng = np.random.default_rng(5)
     index = DenseIndex(DENSE, "Flat")
@@ -243,7 +244,7 @@ def test_approximate_indexes_search_wide_enough(tmp_path):
     neighbours; the index sets wider searches, and keeps them after a save and load."""
     import faiss
 
-    import indexes.dense as dense
+    import indexes.factories as factories
 
     rng = np.random.default_rng(3)
     for factory in ("HNSW32", "IVF8,Flat", REFINED, "IVF8," + REFINED):
@@ -258,13 +259,13 @@ def test_approximate_indexes_search_wide_enough(tmp_path):
             idx = getattr(idx, "base", idx)  # a loaded dense index is layered over its base
             inner = faiss.downcast_index(idx._index.index)  # type: ignore[attr-defined]
             if "RFlat" in factory:  # FAISS's factory leaves k_factor at 1: no re-ranking
-                assert inner.k_factor == dense.REFINE_K_FACTOR
+                assert inner.k_factor == factories.REFINE_K_FACTOR
                 assert idx.search_description() == (  # type: ignore[attr-defined]
                     f"{factory} {'nprobe=8 ' if 'IVF' in factory else ''}"
-                    f"k_factor={dense.REFINE_K_FACTOR}")
+                    f"k_factor={factories.REFINE_K_FACTOR}")
                 inner = faiss.downcast_index(inner.base_index)
             if factory.startswith("HNSW"):
-                assert inner.hnsw.efSearch == dense.HNSW_EF_SEARCH
+                assert inner.hnsw.efSearch == factories.HNSW_EF_SEARCH
             elif "IVF" in factory:
                 assert inner.nprobe == 8  # every list, as there are fewer than IVF_NPROBE
 
@@ -290,7 +291,7 @@ def test_apply_leaves_each_work_in_its_last_state(kind: str):
 def test_auto_is_exact_until_its_bound_then_refined_pq(tmp_path):
     """The "auto" setting: an exact stand-in that says what it stands in for and until
     when, keeps both across a save and load, and gives way to refined PQ at the bound."""
-    from indexes.dense import AUTO, auto_factory
+    from indexes.factories import AUTO, auto_factory
 
     assert auto_factory(512) == "PQ64x4fs,RFlat" and auto_factory(384) == "PQ48x4fs,RFlat"
     assert auto_factory(30) == "Flat"  # no whole 8-dimension sub-quantisers

@@ -8,9 +8,9 @@ import re
 from PIL import Image
 
 from screening.evidence import _marked, edited_ranges, image_sheet, text_page
-from screening.image_screening import ImageMatch
+from screening.image.screening import ImageMatch
 from screening.registry.repository import WorkRecord
-from screening.text_screening import Span, TextMatch
+from screening.text.screening import Span, TextMatch
 
 
 def record(**kw) -> WorkRecord:

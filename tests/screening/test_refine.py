@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from screening.image_screening import REFINE_SCALES, REFINE_SHIFTS, refined_boxes
-from screening.image_views import informative_views
+from screening.image.signals import REFINE_SCALES, REFINE_SHIFTS, refined_boxes
+from screening.image.views import informative_views
 
 
 @given(x0=st.floats(0, 0.8), y0=st.floats(0, 0.8), size=st.floats(0.05, 0.6),

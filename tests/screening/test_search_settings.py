@@ -6,7 +6,8 @@ import faiss
 import numpy as np
 import pytest
 
-from indexes.dense import DenseIndex, SearchParams
+from indexes.dense import DenseIndex
+from indexes.factories import SearchParams
 from indexes.store import IndexStore
 from models.base import FeatureSpec
 from screening.service import Workspace

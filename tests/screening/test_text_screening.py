@@ -13,9 +13,9 @@ from models.text_normalize import normalize
 from screening.registry.repository import WorkMeta
 from screening.service import Workspace
 from screening.settings import Settings
-from screening.text_align import Passage
-from screening.text_paraphrase import around, tiling, windows_with_heads
-from screening.text_screening import text_signals
+from screening.text.align import Passage
+from screening.text.paraphrase import around, tiling, windows_with_heads
+from screening.text.screening import text_signals
 from tests.screening.text_fixtures import CHAPTERS, filler, kjv
 
 

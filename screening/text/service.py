@@ -26,8 +26,8 @@ from screening.registry.repository import (
     WorksRegistry,
 )
 from screening.settings import Settings
-from screening.text_align import AlignParams
-from screening.text_indexes import (
+from screening.text.align import AlignParams
+from screening.text.indexes import (
     FINGERPRINT_INDEX,
     WINDOW_INDEX,
     TextFeature,
@@ -35,9 +35,9 @@ from screening.text_indexes import (
     fingerprint_feature,
     window_feature,
 )
-from screening.text_input import check_text, read_text_file
-from screening.text_paraphrase import ParaphraseParams
-from screening.text_screening import TextResult, TextScreener
+from screening.text.input import check_text, read_text_file
+from screening.text.paraphrase import ParaphraseParams
+from screening.text.screening import TextResult, TextScreener
 
 TEXT_CALIBRATION = "text"
 

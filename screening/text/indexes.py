@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from indexes.base import PersistentIndex
-from indexes.dense import AUTO, AUTO_EXACT_VECTORS, DenseIndex, SearchParams
+from indexes.dense import DenseIndex
+from indexes.factories import AUTO, AUTO_EXACT_VECTORS, SearchParams
 from indexes.fingerprint import FingerprintIndex
 from indexes.ids import TEXT_WINDOWS_PER_WORK
 from models.base import FeatureSpec
@@ -22,8 +23,8 @@ from models.text_fingerprint import fingerprint_spec, token_hashes
 from models.text_normalize import NormalizedText
 from screening.index_keeper import RegistryIndexes
 from screening.registry.repository import WorkRecord
-from screening.text_input import registered_text
-from screening.text_paraphrase import window_texts, windows
+from screening.text.input import registered_text
+from screening.text.paraphrase import window_texts, windows
 
 FINGERPRINT_INDEX = "text_fingerprint"
 WINDOW_INDEX = "text_windows"

@@ -16,8 +16,8 @@ from PIL import Image, ImageOps
 from models.base import FeatureSpec, HashExtractor
 from models.imaging import is_blank
 from models.sscd import SscdExtractor
-from screening.image_profiles import ImageProfile, descriptor_extractor, hash_extractors
-from screening.image_views import ViewPlan, views
+from screening.image.profiles import ImageProfile, descriptor_extractor, hash_extractors
+from screening.image.views import ViewPlan, views
 
 
 @dataclass(frozen=True)

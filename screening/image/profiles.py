@@ -17,7 +17,7 @@ from models.pdq import PdqExtractor
 from models.phash import PHashExtractor
 from models.sscd import SscdExtractor, SscdModelName
 from screening.errors import InvalidInputError
-from screening.image_views import WHOLE, Box, ViewPlan, grid
+from screening.image.views import WHOLE, Box, ViewPlan, grid
 
 #: Query windows. A work pasted at 45-65% of a scene's short side fills most of at least one
 #: of them. Chosen on the *calibration* split's scene queries, never the benchmark's

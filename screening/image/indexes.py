@@ -9,11 +9,12 @@ import numpy as np
 
 from indexes.base import FeatureIndex, PersistentIndex
 from indexes.binary import BinaryHashIndex
-from indexes.dense import AUTO, AUTO_EXACT_VECTORS, DenseIndex, SearchParams
+from indexes.dense import DenseIndex
+from indexes.factories import AUTO, AUTO_EXACT_VECTORS, SearchParams
 from models.imaging import DecodeLimits, decode_image
+from screening.image.features import IndexedFeature
 from screening.index_keeper import RegistryIndexes
 from screening.registry.repository import WorkRecord
-from screening.work_features import IndexedFeature
 
 
 @dataclass

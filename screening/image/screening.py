@@ -18,33 +18,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from indexes.base import FeatureIndex, WorkHit
+from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
 from models.imaging import DecodedImage, DecodeLimits, decode_image, is_blank, load_image
 from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import Thresholds, decide, dense_search, screening_versions
 from screening.errors import ImageDecodeError
-from screening.image_profiles import ImageProfile
-from screening.image_views import WHOLE, Box, informative_views, pixel_box
+from screening.image.features import IndexedFeature
+from screening.image.profiles import ImageProfile
+from screening.image.signals import (
+    BACKGROUND_K,
+    K_PER_VIEW,
+    REFINE_VARIANTS,
+    Evidence,
+    Signals,
+    derive_signals,
+    refined_boxes,
+)
+from screening.image.views import WHOLE, Box, informative_views, pixel_box
 from screening.registry.repository import WorkRecord, WorksRegistry
-from screening.work_features import IndexedFeature
-
-#: Candidates taken from each index per query view. Beyond the top 20 a work's similarity is
-#: far below any copy in every benchmark we ran, so deeper lists only cost time.
-K_PER_VIEW = 20
-#: Background neighbours averaged for score normalisation (SSCD's authors use 3).
-BACKGROUND_K = 3
-#: Window refinement (profiles with `refine`): boxes shaped like the leading candidate work,
-#: of 0.7, 1 and 1.4 times the best window's area, centred on it and shifted by a fifth of
-#: their size along both diagonals. The grid's square windows cut a pasted work off-centre
-#: and squash it to another aspect; a box that frames it as it was registered describes it
-#: far better (calibration split, scene copies: median similarity 0.73 -> 0.82, unrelated
-#: scenes 0.34 -> 0.31), and held-out recall at precision 0.99 rose from 0.930 to 0.962
-#: (scenes 0.72 -> 0.88) for the accurate profile, 0.859 -> 0.904 for the fast one.
-REFINE_SCALES = (0.7, 1.0, 1.4)
-REFINE_SHIFTS = ((0.0, 0.0), (-0.2, -0.2), (0.2, -0.2), (-0.2, 0.2), (0.2, 0.2))
-#: The work's vectors a refined box is compared with: the whole work and its mirror image.
-REFINE_VARIANTS = (0, 1)
 
 
 @dataclass
@@ -84,19 +76,8 @@ class ImageResult:
                 "matches": [m.to_dict() for m in self.matches], "versions": self.versions}
 
 
-@dataclass
-class _Signals:
-    """Raw per-work evidence for one query, before calibration."""
-
-    values: dict[str, float] = field(default_factory=dict)
-    box: Box = WHOLE
-    #: The work's content group among the query's best works (see _derive): works with
-    #: one content share their margin and their refinement.
-    group: int | None = None
-
-
 #: Per image: every candidate work's signals, and its calibrated probability.
-Scored = tuple[dict[int, _Signals], dict[int, float]]
+Scored = tuple[dict[int, Signals], dict[int, float]]
 
 
 class ImageScreener:
@@ -153,7 +134,7 @@ class ImageScreener:
             decoded = str(exc)
         return next(iter(self._screen_batch([(name, decoded)])))
 
-    def signals(self, images: Sequence[DecodedImage]) -> list[dict[int, _Signals]]:
+    def signals(self, images: Sequence[DecodedImage]) -> list[dict[int, Signals]]:
         """Per image, the raw signals of every candidate work (used by calibration fits).
         A blank image (a plain field) has no candidates: it cannot copy anything."""
         return [per_work for per_work, _ in self.scored(images)]
@@ -168,25 +149,25 @@ class ImageScreener:
         return out
 
     def _scored(self, images: Sequence[DecodedImage],
-                hashed: list[dict[str, _Evidence]] | None = None) -> list[Scored]:
+                hashed: list[dict[str, Evidence]] | None = None) -> list[Scored]:
         return [(per_work, self._probabilities(per_work))
                 for per_work in self._signals(images, hashed)]
 
-    def _probabilities(self, per_work: dict[int, _Signals]) -> dict[int, float]:
+    def _probabilities(self, per_work: dict[int, Signals]) -> dict[int, float]:
         ids = list(per_work)
         probs = self.calibrator.probabilities_of([per_work[w].values for w in ids])
         return dict(zip(ids, probs.tolist(), strict=True))
 
-    def _hash_evidence(self, images: Sequence[DecodedImage]) -> list[dict[str, _Evidence]]:
+    def _hash_evidence(self, images: Sequence[DecodedImage]) -> list[dict[str, Evidence]]:
         """Per image, the evidence of every hash index (the same in every profile)."""
-        raw: list[dict[str, _Evidence]] = [dict() for _ in images]
+        raw: list[dict[str, Evidence]] = [dict() for _ in images]
         for feat in self.features:
             if feat.hasher is not None:
                 self._hash_signals(feat, self.indexes[feat.index_name], images, raw)
         return raw
 
     def _signals(self, images: Sequence[DecodedImage],
-                 hashed: list[dict[str, _Evidence]] | None = None) -> list[dict[int, _Signals]]:
+                 hashed: list[dict[str, Evidence]] | None = None) -> list[dict[int, Signals]]:
         """`hashed`: the images' hash evidence when already found (a cascade's first stage)."""
         raw = [dict(h) for h in hashed] if hashed is not None else self._hash_evidence(images)
         boxes: list[dict[int, Box]] = [dict() for _ in images]
@@ -203,8 +184,8 @@ class ImageScreener:
                 box = WHOLE
                 if wid in bx and values.get("sscd_region", -1) > values.get("sscd_whole", -1):
                     box = bx[wid]
-                per_work[wid] = _Signals(values, box)
-            _derive(per_work, self.registry.content_groups)
+                per_work[wid] = Signals(values, box)
+            derive_signals(per_work, self.registry.content_groups)
             out.append(per_work)
         if self.profile.refine:
             self._refine(images, out)
@@ -229,7 +210,7 @@ class ImageScreener:
             results[i] = self._fuse(results[i], decoded, per_work, sc, works)
         return results
 
-    def _fuse(self, result: ImageResult, decoded: DecodedImage, per_work: dict[int, _Signals],
+    def _fuse(self, result: ImageResult, decoded: DecodedImage, per_work: dict[int, Signals],
               scored: list[tuple[int, float]], works: dict[int, WorkRecord]) -> ImageResult:
         # withdrawn between index sync and now: never report it
         matches = [ImageMatch(works[wid], p, pixel_box(per_work[wid].box, decoded.width,
@@ -243,14 +224,14 @@ class ImageScreener:
         return result
 
     def _hash_signals(self, feat: IndexedFeature, index: FeatureIndex,
-                      images: Sequence[DecodedImage], out: list[dict[str, _Evidence]]) -> None:
+                      images: Sequence[DecodedImage], out: list[dict[str, Evidence]]) -> None:
         assert feat.hasher is not None
         codes = feat.hasher.extract([d.image for d in images])
         for hits, ev in zip(index.search(codes, K_PER_VIEW), out, strict=True):
-            ev[feat.spec.name] = _Evidence.of(hits)
+            ev[feat.spec.name] = Evidence.of(hits)
 
     def _descriptor_signals(self, feat: IndexedFeature, index: FeatureIndex,
-                            images: Sequence[DecodedImage], out: list[dict[str, _Evidence]],
+                            images: Sequence[DecodedImage], out: list[dict[str, Evidence]],
                             boxes: list[dict[int, Box]]) -> None:
         whole, flat, regions = self.view_descriptors(feat, images)
         # one search for every view: a Flat index is read once, by one matrix product
@@ -261,20 +242,20 @@ class ImageScreener:
             by_image[i].append(row)
         bg_whole, bg_regions = self._background(whole, regions)
         for i, ev in enumerate(out):
-            ev["sscd_whole"] = _Evidence.of(whole_hits[i])
+            ev["sscd_whole"] = Evidence.of(whole_hits[i])
             if bg_whole is not None:
-                ev["sscd_whole_norm"] = _Evidence.of(whole_hits[i], shift=bg_whole[i])
+                ev["sscd_whole_norm"] = Evidence.of(whole_hits[i], shift=bg_whole[i])
             if not by_image[i]:
                 continue
-            region = _Evidence(floor=-1.0)
+            region = Evidence(floor=-1.0)
             # A pasted work shows in several overlapping windows; a chance likeness in one.
             # The second-best window's similarity to the same work measures that support.
-            support = _Evidence(floor=-1.0)
-            region_norm = _Evidence(floor=-2.0)
+            support = Evidence(floor=-1.0)
+            region_norm = Evidence(floor=-2.0)
             for row in by_image[i]:
                 box = flat[row][1]
                 hits = region_hits[row]
-                ej = _Evidence.of(hits)
+                ej = Evidence.of(hits)
                 region.floor = max(region.floor, ej.floor)
                 support.floor = max(support.floor, ej.floor)
                 for wid, score in ej.scores.items():
@@ -286,7 +267,7 @@ class ImageScreener:
                     elif score > support.scores.get(wid, -2.0):
                         support.scores[wid] = score
                 if bg_regions is not None:
-                    en = _Evidence.of(hits, shift=bg_regions[row])
+                    en = Evidence.of(hits, shift=bg_regions[row])
                     region_norm.floor = max(region_norm.floor, en.floor)
                     for wid, score in en.scores.items():
                         region_norm.scores[wid] = max(score, region_norm.scores.get(wid, -2.0))
@@ -308,7 +289,7 @@ class ImageScreener:
         regions = ex.extract_arrays([ex.prepare(v, self.profile.window_size) for _, _, v in flat])
         return whole, flat, regions
 
-    def _refine(self, images: Sequence[DecodedImage], out: list[dict[int, _Signals]]) -> None:
+    def _refine(self, images: Sequence[DecodedImage], out: list[dict[int, Signals]]) -> None:
         """Signals `sscd_refined` (the best similarity of refined boxes to the leading
         candidate, its sscd elsewhere) and `refine_gain` (how much refining added), and the
         refined box as that candidate's region when it matched better. The leading candidate
@@ -373,120 +354,3 @@ class ImageScreener:
             return np.array([np.mean([h.score for h in hs]) if hs else 0.0 for hs in hits])
 
         return mean_top(whole), mean_top(regions)
-
-
-class CascadeScreener(ImageScreener):
-    """Fast first, accurate where it matters: the fast profile screens every image; an
-    image whose best candidate work has a fast probability in [`profile.gate`,
-    `profile.sure`) is screened again, in full, by this (accurate) screener, whose result
-    replaces the fast one.
-
-    Most generated outputs copy nothing, and the fast profile leaves most of those below the
-    gate: they cost one fast pass, keep their calibrated fast probabilities (all below the
-    gate, so below the review threshold) and are clear. Plain copies (mirrored, re-encoded,
-    recoloured) mostly reach `sure` in the fast pass and are answered by it too. The doubtful
-    middle, including most works pasted into scenes, costs a fast and an accurate pass and
-    gets the accurate profile's scores. Both gates were chosen on the calibration split
-    (benchmarks/fit_image_calibration.py prints the trade-offs).
-    """
-
-    def __init__(self, profile: ImageProfile, features: Sequence[IndexedFeature],
-                 indexes: dict[str, FeatureIndex], registry: WorksRegistry,
-                 thresholds: Thresholds, first: ImageScreener,
-                 background: FeatureIndex | None = None,
-                 calibrator: LogisticCalibrator | None = None, max_matches: int = 5,
-                 index_revision: int = 0,
-                 work_aspect: Callable[[int], float | None] | None = None) -> None:
-        super().__init__(profile, features, indexes, registry, thresholds, background,
-                         calibrator, max_matches, index_revision, work_aspect)
-        self.first = first
-        self.versions["features"] = sorted({*self.versions["features"],
-                                            *first.versions["features"]})
-        self.versions["search"] = dict(sorted({**first.versions.get("search", {}),
-                                               **self.versions.get("search", {})}.items()))
-        self.versions["first_stage"] = {"profile": first.profile.name,
-                                        "calibration": first.versions["calibration"],
-                                        "gate": profile.gate, "sure": profile.sure}
-
-    def _scored(self, images: Sequence[DecodedImage],
-                hashed: list[dict[str, _Evidence]] | None = None) -> list[Scored]:
-        # both stages search the same hash indexes: hash each image once
-        hashed = hashed if hashed is not None else self._hash_evidence(images)
-        out = self.first._scored(images, hashed)
-        again = [i for i, (_, probs) in enumerate(out)
-                 if probs and self.profile.gate <= max(probs.values()) < self.profile.sure]
-        if again:
-            second = super()._scored([images[i] for i in again], [hashed[i] for i in again])
-            for i, (per_work, probs) in zip(again, second, strict=True):
-                earlier = out[i][1]
-                for wid, sig in per_work.items():
-                    # informational: the fast stage's view of the same work
-                    sig.values["first_stage"] = earlier.get(wid, 0.0)
-                out[i] = (per_work, probs)
-        return out
-
-
-def refined_boxes(box: Box, aspect: float, width: int, height: int) -> list[Box]:
-    """Boxes around `box` (fractions of a width x height image) with a work's aspect
-    (width / height, in pixels): REFINE_SCALES times its area, moved by REFINE_SHIFTS of
-    their own size, clipped to the image; boxes under 8 pixels a side are left out."""
-    x0, y0, x1, y1 = box[0] * width, box[1] * height, box[2] * width, box[3] * height
-    cx, cy, area = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * (y1 - y0)
-    out: list[Box] = []
-    for scale in REFINE_SCALES:
-        h = float(np.sqrt(area * scale / aspect))
-        w = h * aspect
-        for dx, dy in REFINE_SHIFTS:
-            mx, my = cx + dx * w, cy + dy * h
-            bx0, by0 = max(0.0, mx - w / 2), max(0.0, my - h / 2)
-            bx1, by1 = min(float(width), mx + w / 2), min(float(height), my + h / 2)
-            if bx1 - bx0 >= 8 and by1 - by0 >= 8:
-                out.append((bx0 / width, by0 / height, bx1 / width, by1 / height))
-    return out
-
-
-#: How many of a query's best works by SSCD have their content compared for the margin.
-MARGIN_GROUP_TOP = 8
-
-
-def _derive(per_work: dict[int, _Signals],
-            content_groups: Callable[[list[int]], dict[int, int]] | None = None) -> None:
-    """Signals computed from the others, per query:
-    - sscd: the best of the whole-image and window similarities;
-    - sscd_margin: how far this work's sscd stands above the query's next-best work with
-      other content. A copy stands out from the rest of the registry; a generic image (a
-      plain star, a white page) is similar to many works at once. It is a per-query
-      normalisation that needs no background set. Works registered with the same content
-      (`content_groups`, asked about the MARGIN_GROUP_TOP best works) are one image: set
-      against each other, a copy of either had a margin of 0 and scored as if generic;
-    - hash: the best of the pHash and PDQ similarities."""
-    for sig in per_work.values():
-        v = sig.values
-        if "sscd_whole" in v:
-            v["sscd"] = max(v["sscd_whole"], v.get("sscd_region", -1.0))
-        if "phash" in v or "pdq" in v:
-            v["hash"] = max(v.get("phash", 0.0), v.get("pdq", 0.0))
-    ranked = sorted(((s.values["sscd"], wid) for wid, s in per_work.items()
-                     if "sscd" in s.values), key=lambda t: (-t[0], t[1]))
-    group = (content_groups([w for _, w in ranked[:MARGIN_GROUP_TOP]])
-             if content_groups is not None and len(ranked) > 1 else {})
-    for sim, wid in ranked:
-        mine = group.get(wid, wid)
-        other = next((s for s, w in ranked if group.get(w, w) != mine), 0.0)
-        per_work[wid].values["sscd_margin"] = sim - max(other, 0.0)
-        per_work[wid].group = mine
-
-
-@dataclass
-class _Evidence:
-    """One signal's scores for the works an index returned, and the floor for the others:
-    the k-th hit's score (the best an unreturned work could have), or 0 when the index
-    returned fewer than k, so absence is never read as a match."""
-
-    scores: dict[int, float] = field(default_factory=dict)
-    floor: float = 0.0
-
-    @classmethod
-    def of(cls, hits: list[WorkHit], shift: float = 0.0) -> _Evidence:
-        floor = hits[-1].score if len(hits) >= K_PER_VIEW else 0.0
-        return cls({h.work_id: h.score - shift for h in hits}, floor - shift)

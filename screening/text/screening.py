@@ -29,10 +29,10 @@ from screening.calibration import LogisticCalibrator
 from screening.decision import Thresholds, decide, dense_search, screening_versions
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
-from screening.text_align import AlignParams, Passage, exact_runs, passages
-from screening.text_indexes import WINDOW_INDEX
-from screening.text_input import registered_text
-from screening.text_paraphrase import (
+from screening.text.align import AlignParams, Passage, exact_runs, passages
+from screening.text.indexes import WINDOW_INDEX
+from screening.text.input import registered_text
+from screening.text.paraphrase import (
     ParaphraseParams,
     WindowChain,
     around,

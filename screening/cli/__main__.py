@@ -1,0 +1,5 @@
+"""`python -m screening.cli`: the ipscreen command."""
+
+from screening.cli import main
+
+main()

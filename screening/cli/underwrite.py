@@ -1,0 +1,90 @@
+"""`ipscreen underwrite`: profile a sample of outputs, quote it, and write its report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from screening.cli.app import err, workspace
+from screening.errors import InvalidInputError
+
+
+def underwrite_cmd(
+    sample: Annotated[Path, typer.Argument(help="JSON Lines of screening results, or a folder "
+                                           "of outputs to screen first.")],
+    applicant: Annotated[Path, typer.Option(help="Applicant YAML.")],
+    limit: Annotated[float, typer.Option(help="Limit of liability.")],
+    deductible: Annotated[float, typer.Option(help="Deductible per claim.")] = 0.0,
+    plan: Annotated[Path | None, typer.Option(help="Rating plan YAML (default: the "
+                                              "shipped plans/default.yaml).")] = None,
+    currency: Annotated[str | None, typer.Option(help="Currency of limit, deductible and "
+                                                 "premium (default: the plan's).")] = None,
+    index_revision: Annotated[int | None, typer.Option(
+        "--index-revision", help="Refuse results screened against another index revision.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the quote as JSON.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+) -> None:
+    """Profile a sample of outputs and quote a premium with its rating worksheet."""
+    from screening.underwriting.applicant import load_applicant
+    from screening.underwriting.plan import load_plan
+    from screening.underwriting.report import render_report
+    from screening.underwriting.underwrite import load_results, underwrite
+
+    rating_plan = load_plan(plan)
+    who = load_applicant(applicant)
+    if report is not None:  # before any screening: a quote is not lost to a bad path
+        _check_report_path(report)
+    if sample.is_dir():
+        ws = workspace()
+        results = load_results(sample, ws.screen_images, ws.screen_texts)
+    else:
+        results = load_results(sample)
+    profile, quote = underwrite(results, who, rating_plan, limit, deductible, currency,
+                                index_revision)
+    for w in profile.warnings:
+        err(f"warning: {w}")
+    if report is not None:
+        from indexes.store import atomic_write
+
+        try:
+            atomic_write(report, render_report(profile, quote).encode("utf-8"))
+            report.chmod(0o644)  # a page to share, not a secret (mkstemp creates 0600)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write the report to {report}: "
+                                    f"{exc.strerror or exc}") from None
+        err(f"report written to {report}")
+    if as_json:
+        typer.echo(quote.to_json(), nl=False)
+        return
+    hr = profile.to_dict()["hit_rate"]
+    typer.echo(f"{who.name}: {profile.outputs} outputs screened, {profile.expected_hits:.2f} "
+               f"expected hits; levels {profile.levels}")
+    typer.echo(f"hit rate: sample {hr['sample']:.5f}, posterior {hr['posterior_mean']:.5f} "
+               f"(90% {hr['posterior_interval_90'][0]:.5f}-{hr['posterior_interval_90'][1]:.5f},"
+               f" Z = {hr['credibility_z']:.3f}); {profile.distinct_works} works, "
+               f"{profile.distinct_owners} owners matched")
+    for st in quote.steps:
+        f = "" if st.factor is None else f"x {st.factor:.4f}"
+        typer.echo(f"  {st.name:28} {f:>10}  = {st.value:14,.2f}   {st.input}")
+    typer.echo(f"premium {quote.premium:,.2f} {quote.currency} (plan {rating_plan.plan_id} "
+               f"{rating_plan.version}, sha256 {rating_plan.sha256[:12]})")
+
+
+def _check_report_path(report: Path) -> None:
+    """InvalidInputError unless an HTML report can be written at `report` (a file, new or
+    replaced, in a folder that exists and is writable)."""
+    why = None
+    if report.is_dir():
+        why = "it is a folder"
+    elif not report.parent.is_dir():
+        why = f"no folder {report.parent}"
+    elif not os.access(report.parent, os.W_OK):
+        why = f"folder {report.parent} is not writable"
+    elif report.exists() and not report.is_file():
+        why = "it is not a regular file"
+    if why:
+        raise InvalidInputError(f"cannot write the report to {report}: {why}")

@@ -1,0 +1,1 @@
+"""The image side: profiles, views of an image, work features, indexes, screening."""
