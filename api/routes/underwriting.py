@@ -14,6 +14,7 @@ from screening.errors import InvalidInputError
 from screening.underwriting.applicant import parse_applicant
 from screening.underwriting.pricing import SampleSummary, quote
 from screening.underwriting.profile import build_profile, validate_result
+from screening.underwriting.underwrite import underwrite
 
 router = APIRouter(tags=["underwriting"], route_class=StrictJSONRoute)
 
@@ -79,24 +80,21 @@ def profile(request: Request, body: ProfileRequest, state: StateDep,
 @router.post("/v1/pricing/quote", summary="Premium, factors and rating worksheet")
 def price(request: Request, body: QuoteRequest, state: StateDep, key: UnderwriteKey) -> dict:
     applicant = parse_applicant(body.applicant, "applicant")
-    versions: list[dict] = []
-    prof: dict = {}
-    if body.results is not None:
-        p = build_profile(_results(body.results, state.settings.max_sample), state.plan,
+    if body.results is not None:  # the CLI's underwriting job, one code path
+        _, q = underwrite(_results(body.results, state.settings.max_sample), applicant,
+                          state.plan, body.limit, body.deductible, body.currency,
                           body.index_revision)
-        sample = SampleSummary(p.outputs, p.expected_hits, p.severity_mix)
-        versions, prof = p.versions, p.to_dict()
     elif body.profile is not None:
         if body.profile.expected_hits > body.profile.outputs:
             raise InvalidInputError("profile.expected_hits exceeds profile.outputs")
         sample = SampleSummary(body.profile.outputs, body.profile.expected_hits,
                                body.profile.severity_mix)
-        prof = body.profile.model_dump()
+        q = quote(state.plan, applicant, sample, body.limit, body.deductible, body.currency)
+        q.profile = body.profile.model_dump()
     else:
         raise InvalidInputError("give either results or profile")
-    q = quote(state.plan, applicant, sample, body.limit, body.deductible, body.currency)
-    q.screening_versions, q.profile = versions, prof
     out = q.to_dict()
+    versions = q.screening_versions
     digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     state.access.audit(request.state.request_id, key, "pricing/quote", digest, "quoted",
                        out["premium"], {"plan": out["plan"], "screening": versions},
