@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= .cache/data
 export HF_HUB_OFFLINE := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install test lint typecheck unit demo serve bench-api bench-updates data bench bench-image bench-index \
-	bench-text calibrate \
-	calibrate-text clean
+.PHONY: install test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
+	bench-image bench-index bench-text calibrate calibrate-text clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check models indexes screening api tests benchmarks
+	$(BIN)/ruff check models indexes screening api tests benchmarks docs/_hooks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy models indexes screening api
@@ -31,7 +31,18 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# The docs site builds with broken links as errors, and the README's headline table is the one
+# the results files give (both generated, so neither can drift).
+docs-check: $(STAMP)
+	$(BIN)/python benchmarks/headline.py --check
+	$(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs-check unit
+
+# Regenerate the README's headline table, then serve the docs site on 127.0.0.1:8001.
+docs: $(STAMP)
+	$(BIN)/python benchmarks/headline.py
+	$(BIN)/mkdocs serve -a 127.0.0.1:8001
 
 demo: $(STAMP)
 	$(BIN)/python -m screening.demo
@@ -82,4 +93,4 @@ bench-text: $(STAMP)
 bench: bench-image bench-text
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .cache/site

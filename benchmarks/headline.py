@@ -1,0 +1,99 @@
+"""The README's headline table, generated from benchmarks/results/*.json: the few figures a
+newcomer asks about first (does it find copies, does it leave the rest alone, how fast), each
+from the latest run of its benchmark, with the run's date and machine.
+
+    python benchmarks/headline.py          # rewrite the README between its markers
+    python benchmarks/headline.py --check  # exit 1 if the README's table is not this one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+START, END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def _when(r: dict) -> str:
+    return str(r.get("date") or r.get("when") or "?")[:10]
+
+
+def _cpu(r: dict) -> str:
+    m = r.get("machine") or {}
+    simd = m.get("simd") or []
+    vec = "AVX-512" if "avx512f" in simd else "AVX2" if "avx2" in simd else "no AVX2"
+    return f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {vec}"
+
+
+def table() -> str:
+    image, text, api = _load("image_copy_detection"), _load("text_copy_detection"), \
+        _load("api_load")
+    acc = image["methods"]["ipscreen accurate + background norm"]
+    base = image["methods"]["baseline SSCD whole image only"]
+    cases = text["methods"]["ipscreen"]["cases"]
+    minhash = text["methods"]["baseline MinHash-LSH (50-word chunks)"]["cases"]
+    rows = [
+        (f"Image copies found (recall at precision 0.99; {image['set']['positive_queries']:,} "
+         f"copies, {len(acc['recall_p99_by_edit'])} kinds of edit)",
+         f"{acc['recall_p99']:.3f}", f"{base['recall_p99']:.3f} (SSCD whole image)",
+         "image-copy-detection", image),
+        ("Unrelated images sent to review at the shipped thresholds",
+         f"{acc['fpr_review']:.3f}", "-", "image-copy-detection", image),
+        ("Verbatim text excerpts found (recall at precision 0.99)",
+         f"{cases['verbatim']['recall_at_p99']:.3f}",
+         f"{minhash['verbatim']['recall_at_p99']:.3f} (MinHash-LSH)", "text-copy-detection",
+         text),
+        ("Near-verbatim excerpts found (5-15% of words edited)",
+         f"{cases['near_verbatim']['recall_at_p99']:.3f}",
+         f"{minhash['near_verbatim']['recall_at_p99']:.3f}", "text-copy-detection", text),
+        ("Paraphrases found (another translation; recall at FPR 1%)",
+         f"{cases['paraphrase']['recall_at_fpr1']:.3f}",
+         f"{minhash['paraphrase']['recall_at_fpr1']:.3f}", "text-copy-detection", text),
+        ("HTTP: one image, accurate profile, p50 / p95 ms",
+         f"{api['image_single']['p50_ms']:.0f} / {api['image_single']['p95_ms']:.0f}", "-",
+         "api-load", api),
+        ("HTTP: a 1,000-word text, p50 / p95 ms",
+         f"{api['text_1000_words']['p50_ms']:.0f} / {api['text_1000_words']['p95_ms']:.0f}",
+         "-", "api-load", api),
+    ]
+    out = ["| what | ipscreen | baseline, same run | run |", "|---|---|---|---|"]
+    for what, ours, theirs, page, r in rows:
+        out.append(f"| {what} | {ours} | {theirs} | [{_when(r)}, {_cpu(r)}]"
+                   f"(docs/benchmarks/{page}.md) |")
+    return "\n".join(out)
+
+
+def rewritten(readme: str) -> str:
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    if not rest or END not in rest:
+        raise SystemExit(f"README.md has no {START} ... {END} block")
+    return f"{head}{START}\n{table()}\n{END}{tail}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    current = README.read_text(encoding="utf-8")
+    new = rewritten(current)
+    if args.check:
+        if new != current:
+            print("README.md's headline table is out of date: run make docs", file=sys.stderr)
+            sys.exit(1)
+        return
+    README.write_text(new, encoding="utf-8")
+    print(table())
+
+
+if __name__ == "__main__":
+    main()
