@@ -30,8 +30,6 @@ class ApiSettings(Settings):
         "once (503 with Retry-After beyond).")
     max_sample: int = Field(default=100_000, ge=1,
                             description="Screening results per underwriting request.")
-    default_rate_per_minute: int = Field(
-        default=600, ge=1, description="Requests per minute of new API keys.")
     store_inputs: bool = Field(
         default=False, description="Keep the screened input itself in the audit table "
         "(default: only its SHA-256).")

@@ -57,9 +57,9 @@ class StrictJSONRequest(Request):
         if not hasattr(self, "_json"):
             body = await self.body()
             try:
-                value = loads_finite(body)
+                value = loads_finite(body, "body")
             except NonFiniteNumberError as exc:
-                raise HTTPException(400, f"body: {exc}") from None
+                raise HTTPException(400, str(exc)) from None
             if b"\\u" in body:
                 place = _find_surrogate(value, "body")
                 if place is not None:

@@ -18,18 +18,48 @@ class NonFiniteNumberError(ValueError):
     """A JSON text holds NaN, an infinity, or a number too large for a float."""
 
 
-def _refuse_constant(name: str) -> float:
-    raise NonFiniteNumberError(f"{name} is not a JSON number; every number must be finite")
+class _NonFinite:
+    """What a non-finite number parses to, until its place in the value is known."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise NonFiniteNumberError(f"{text[:40]} is beyond the range of a finite number")
-    return value
+def _find(value: Any, where: str) -> tuple[str, _NonFinite] | None:
+    if isinstance(value, _NonFinite):
+        return where, value
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _find(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
-def loads_finite(text: bytes | str) -> Any:
-    """`json.loads` that raises NonFiniteNumberError for NaN, Infinity, -Infinity and
+def loads_finite(text: bytes | str, where: str = "") -> Any:
+    """`json.loads` that raises NonFiniteNumberError naming the field (`where` and the path
+    below it, e.g. "body.applicant.jurisdictions.CN") for NaN, Infinity, -Infinity and
     numbers that overflow to infinity."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    seen: list[_NonFinite] = []
+
+    def constant(name: str) -> _NonFinite:
+        seen.append(_NonFinite(name))
+        return seen[-1]
+
+    def number(digits: str) -> float | _NonFinite:
+        value = float(digits)
+        if math.isfinite(value):
+            return value
+        seen.append(_NonFinite(digits[:40]))
+        return seen[-1]
+
+    value = json.loads(text, parse_constant=constant, parse_float=number)
+    found = _find(value, where) if seen else None  # walked only when there is one
+    if found is not None:
+        place, bad = found
+        what = "is not a JSON number" if bad.text in ("NaN", "Infinity", "-Infinity") \
+            else "is beyond the range of a finite number"
+        raise NonFiniteNumberError(f"{place + ': ' if place else ''}{bad.text} {what}; "
+                                   "every number must be finite")
+    return value

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         default=0, ge=0, le=256,
         description="onnxruntime threads per session (0: onnxruntime's default, all cores).")
 
+    default_rate_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000,
+        description="Requests per minute of a new API key that names no rate of its own.")
+
     # -- text ---------------------------------------------------------------------------------
     max_text_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,

@@ -18,7 +18,8 @@ def keys_create(
     tenant: Annotated[str, typer.Option(help="Tenant (platform, insurer) it belongs to.")],
     scope: Annotated[list[str], typer.Option(help="screen, register, underwrite or admin; "
                                              "repeat for several.")],
-    rate: Annotated[int, typer.Option(help="Requests per minute.")] = 600,
+    rate: Annotated[int | None, typer.Option(
+        help="Requests per minute (default: the setting DEFAULT_RATE_PER_MINUTE).")] = None,
     expires_in_days: Annotated[float | None, typer.Option(
         "--expires-in-days", help="Refuse the key from this many days on (default: never).")]
     = None,
@@ -27,8 +28,9 @@ def keys_create(
     from screening.access import AccessStore
 
     ws = workspace(create=True)
-    key, info = AccessStore(ws.registry.engine).create_key(name, tenant, scope, rate,
-                                                           expires_in_days)
+    key, info = AccessStore(ws.registry.engine).create_key(
+        name, tenant, scope, ws.settings.default_rate_per_minute if rate is None else rate,
+        expires_in_days)
     typer.echo(json.dumps({"key": key, **info.public()}))
 
 

@@ -163,6 +163,12 @@ class TextScreener:
             "text", "paraphrase" if self.paraphrase_enabled else "literal", specs, calibrator,
             index_revision, thresholds,
             dense_search([(WINDOW_INDEX, window_index)] if self.paraphrase_enabled else []))
+        # what a call that turns the paraphrase layer off is screened with: the service's
+        # one screener serves both, and such results said "paraphrase" with the text model
+        # among their features although the layer never ran
+        self.literal_versions = screening_versions(
+            "text", "literal", [fingerprints.spec], calibrator, index_revision, thresholds,
+            dense_search([]))
 
     @property
     def paraphrase_enabled(self) -> bool:
@@ -251,7 +257,8 @@ class TextScreener:
 
     def screen_text(self, text: str, name: str = "-", paraphrase: bool = True) -> TextResult:
         norm = normalize(text)
-        result = TextResult(input=name, words=len(norm), versions=self.versions)
+        result = TextResult(input=name, words=len(norm), versions=self.versions
+                            if paraphrase and self.paraphrase_enabled else self.literal_versions)
         if len(norm) == 0:
             result.error = "no words in the text"
             return result

@@ -74,6 +74,15 @@ def test_screen_text_and_request_id_passthrough(client, keys):
     assert a["input"] == "reply-7" and a["decision"] == "block"
     assert a["matches"][0]["spans"][0]["kind"] == "verbatim"
     assert b["decision"] == "clear"
+    assert a["versions"]["profile"] == "paraphrase"
+    # with the layer off for this request, the versions say what ran (they said paraphrase,
+    # with the text model among the features, though only the literal layers had run)
+    r = client.post("/v1/screen/text", headers=auth(keys["screen"]),
+                    json={"texts": [text], "paraphrase": False})
+    (lit,) = r.json()["results"]
+    assert lit["decision"] == "block" and lit["versions"]["profile"] == "literal"
+    assert len(lit["versions"]["features"]) < len(a["versions"]["features"])
+    assert all(f.startswith("winnow") for f in lit["versions"]["features"]), lit["versions"]
 
 
 ROUTES = [

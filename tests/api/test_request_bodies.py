@@ -36,23 +36,25 @@ def test_unpaired_surrogates_in_json_are_a_400_naming_the_field(client, keys, me
     assert after == before
 
 
-@pytest.mark.parametrize("path,scope,body,literal", [
+@pytest.mark.parametrize("path,scope,body,literal,field", [
     ("/v1/pricing/quote", "underwrite",
      '{"applicant": {"name": "A", "annual_outputs": 1000, '
      '"jurisdictions": {"CN": NaN, "US": 1.0}}, "limit": 700000, '
-     '"profile": {"outputs": 100, "expected_hits": 1}}', "NaN"),
+     '"profile": {"outputs": 100, "expected_hits": 1}}', "NaN", "body.applicant.jurisdictions.CN"),
     ("/v1/pricing/quote", "underwrite",
      '{"applicant": {"name": "A", "annual_outputs": Infinity, '
      '"jurisdictions": {"CN": 1}}, "limit": 700000, '
-     '"profile": {"outputs": 100, "expected_hits": 1}}', "Infinity"),
+     '"profile": {"outputs": 100, "expected_hits": 1}}', "Infinity",
+     "body.applicant.annual_outputs"),
     ("/v1/pricing/quote", "underwrite",
      '{"applicant": {"name": "A", "annual_outputs": 1000, "jurisdictions": {"CN": 1}}, '
-     '"limit": 1e999, "profile": {"outputs": 100, "expected_hits": 1}}', "1e999"),
-    ("/v1/screen/text", "screen", '{"texts": ["hello"], "x": NaN}', "NaN"),
-    ("/v1/screen/text", "screen", '{"texts": ["hello"], "x": -Infinity}', "-Infinity"),
+     '"limit": 1e999, "profile": {"outputs": 100, "expected_hits": 1}}', "1e999", "body.limit"),
+    ("/v1/screen/text", "screen", '{"texts": ["hello"], "x": NaN}', "NaN", "body.x"),
+    ("/v1/screen/text", "screen", '{"texts": ["hello"], "x": [1, -Infinity]}', "-Infinity",
+     "body.x.1"),
 ])
 def test_non_finite_json_numbers_are_a_400_not_a_nan_premium(client, keys, path, scope, body,
-                                                              literal):
+                                                              literal, field):
     """A NaN share passed the >= 0 and sum-to-1 checks (NaN compares false), priced the quote
     at NaN and answered 500 when the audit row refused the NaN score. JSON has no NaN or
     infinities; Python's parser took them, and 1e999 as infinity."""
@@ -60,7 +62,7 @@ def test_non_finite_json_numbers_are_a_400_not_a_nan_premium(client, keys, path,
     r = client.post(path, headers={**auth(keys[scope]), "Content-Type": "application/json"},
                     content=body.encode())
     got = problem(r, 400, literal)
-    assert "finite" in got["detail"] and got["detail"].startswith("body")
+    assert "finite" in got["detail"] and got["detail"].startswith(field + ": "), got
     assert len(client.app.state.service.access.audit_entries()) == before
 
 

@@ -198,7 +198,7 @@ def test_withdraw_many_reports_unknown_ids_and_withdraws_the_rest(cli, data_dir,
     assert r.code == 2 and "name at least one work" in r.err
 
 
-def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
+def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path, monkeypatch):
     d = tmp_path / "data"
     r = cli("--data-dir", d, "keys", "create", "--name", "ci", "--tenant", "acme",
             "--scope", "screen", "--scope", "register", "--rate", "60")
@@ -215,6 +215,7 @@ def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
     left = datetime.fromisoformat(trial["expires_at"]) - datetime.fromisoformat(
         trial["created_at"])
     assert abs(left - timedelta(days=30)) < timedelta(seconds=5)
+    assert trial["rate_per_minute"] == 600  # the setting's default
     assert cli("--data-dir", d, "keys", "revoke", trial["prefix"]).code == 0
     revoked = json.loads(cli("--data-dir", d, "keys", "revoke", made["prefix"]).out)
     assert revoked["revoked"] is True
@@ -236,6 +237,11 @@ def test_keys_create_list_revoke_and_their_bad_input(cli, tmp_path):
         r = cli("--data-dir", d, "keys", "create", *args)
         assert r.code == 2 and says in r.err and "Traceback" not in r.err, (args, r.err)
     assert len(cli("--data-dir", d, "keys", "list").out.splitlines()) == 2
+    # a key that names no rate gets DEFAULT_RATE_PER_MINUTE (the setting was read nowhere)
+    monkeypatch.setenv("IPSCREEN_DEFAULT_RATE_PER_MINUTE", "42")
+    made = json.loads(cli("--data-dir", d, "keys", "create", "--name", "slow", "--tenant",
+                          "acme", "--scope", "screen").out)
+    assert made["rate_per_minute"] == 42
     r = cli("--data-dir", d, "keys", "revoke", "nope")
     assert r.code == 3 and "no API key with prefix 'nope'" in r.err
 
