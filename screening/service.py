@@ -27,6 +27,7 @@ from screening.image.profiles import PROFILES, get_profile
 from screening.image.screening import ImageResult, ImageScreener
 from screening.registry.blobs import BlobStore, sha256_hex
 from screening.registry.database import open_engine
+from screening.registry.intake import store_and_register
 from screening.registry.manifest import read_manifest
 from screening.registry.repository import (
     INDEXED_OUTCOMES,
@@ -118,9 +119,7 @@ class Workspace:
         # refuse what we could never index, before any write
         if is_blank(decode_image(data, self.limits).image):
             raise InvalidInputError("image is blank (a plain field): nothing to register")
-        self.registry.check_registrable(meta, sha256_hex(data), replace)
-        digest = self.blobs.put(data)
-        record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
+        record, outcome = store_and_register(self.registry, self.blobs, meta, data, replace)
         if sync and outcome in INDEXED_OUTCOMES:
             self.sync_indexes()
         return record, outcome

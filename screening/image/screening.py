@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -37,6 +38,7 @@ from screening.image.signals import (
 )
 from screening.image.views import WHOLE, Box, informative_views, pixel_box
 from screening.registry.repository import WorkRecord, WorksRegistry
+from screening.results import ScreenResult
 
 
 @dataclass
@@ -47,33 +49,17 @@ class ImageMatch:
     signals: dict[str, float]
 
     def to_dict(self) -> dict:
-        return {"external_id": self.work.external_id, "title": self.work.title,
-                "owner": self.work.owner, "category": self.work.category,
-                "jurisdiction": self.work.jurisdiction,
-                "registration_no": self.work.registration_no,
-                "score": round(self.score, 6), "region": self.region,
+        return {**self.work.match_fields(), "score": round(self.score, 6), "region": self.region,
                 "signals": {k: round(v, 6) for k, v in self.signals.items()}}
 
 
 @dataclass
-class ImageResult:
-    input: str
-    decision: str = "clear"
-    risk_score: float = 0.0
-    matches: list[ImageMatch] = field(default_factory=list)
-    error: str | None = None
+class ImageResult(ScreenResult[ImageMatch]):
     width: int = 0
     height: int = 0
-    #: What produced the result (models, calibration, index revision, thresholds).
-    versions: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        if self.error is not None:
-            return {"input": self.input, "error": self.error}
-        return {"input": self.input, "decision": self.decision,
-                "risk_score": round(self.risk_score, 6),
-                "size": [self.width, self.height],
-                "matches": [m.to_dict() for m in self.matches], "versions": self.versions}
+    def _kind_fields(self) -> dict[str, Any]:
+        return {"size": [self.width, self.height]}
 
 
 #: Per image: every candidate work's signals, and its calibrated probability.

@@ -127,6 +127,12 @@ class WorkRecord:
     def public(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "id"}
 
+    def match_fields(self) -> dict:
+        """What a match says of its work, the same for image and text matches."""
+        return {"external_id": self.external_id, "title": self.title, "owner": self.owner,
+                "category": self.category, "jurisdiction": self.jurisdiction,
+                "registration_no": self.registration_no}
+
 
 class WorksRegistry:
     """All reads and writes of works go through here."""

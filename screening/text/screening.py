@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from screening.calibration import LogisticCalibrator
 from screening.decision import Thresholds, decide, dense_search, screening_versions
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
+from screening.results import ScreenResult
 from screening.text.align import AlignParams, Passage, exact_runs, passages
 from screening.text.indexes import WINDOW_INDEX
 from screening.text.input import registered_text
@@ -74,10 +76,7 @@ class TextMatch:
     work_reproduced_fraction: float
 
     def to_dict(self) -> dict:
-        w = self.work
-        return {"external_id": w.external_id, "title": w.title, "owner": w.owner,
-                "category": w.category, "jurisdiction": w.jurisdiction,
-                "registration_no": w.registration_no, "score": round(self.score, 6),
+        return {**self.work.match_fields(), "score": round(self.score, 6),
                 "longest_run_words": self.longest_run_words,
                 "longest_run_chars": self.longest_run_chars,
                 "output_copied_fraction": round(self.output_copied_fraction, 4),
@@ -87,22 +86,11 @@ class TextMatch:
 
 
 @dataclass
-class TextResult:
-    input: str
-    decision: str = "clear"
-    risk_score: float = 0.0
+class TextResult(ScreenResult[TextMatch]):
     words: int = 0
-    matches: list[TextMatch] = field(default_factory=list)
-    error: str | None = None
-    #: What produced the result (models, calibration, index revision, thresholds).
-    versions: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        if self.error is not None:
-            return {"input": self.input, "error": self.error}
-        return {"input": self.input, "decision": self.decision,
-                "risk_score": round(self.risk_score, 6), "words": self.words,
-                "matches": [m.to_dict() for m in self.matches], "versions": self.versions}
+    def _kind_fields(self) -> dict[str, Any]:
+        return {"words": self.words}
 
 
 @dataclass

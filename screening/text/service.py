@@ -17,7 +17,8 @@ from models.text_normalize import normalize
 from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import Thresholds
 from screening.errors import InvalidInputError, IpscreenError
-from screening.registry.blobs import BlobStore, sha256_hex
+from screening.registry.blobs import BlobStore
+from screening.registry.intake import store_and_register
 from screening.registry.repository import (
     INDEXED_OUTCOMES,
     RegisterOutcome,
@@ -85,10 +86,8 @@ class TextSide:
             raise InvalidInputError(
                 f"text has {n} words; a work needs at least {self.settings.text_min_run_words} "
                 "(the shortest run that counts as copying)")
-        data = text.encode("utf-8")
-        self.registry.check_registrable(meta, sha256_hex(data), replace)
-        digest = self.blobs.put(data)
-        record, outcome = self.registry.register(meta, digest, len(data), replace=replace)
+        record, outcome = store_and_register(self.registry, self.blobs, meta,
+                                             text.encode("utf-8"), replace)
         if sync and outcome in INDEXED_OUTCOMES:
             self.sync()
         return record, outcome
