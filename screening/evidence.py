@@ -101,7 +101,8 @@ def image_sheet(query: Image.Image, size: tuple[int, int], match: ImageMatch,
         f"Registered work: {w_rec.external_id}  {w_rec.title}  -  owner: {w_rec.owner or '-'}"
         f"  -  category: {w_rec.category or '-'}",
         f"Registration: {w_rec.registration_no or '-'} ({w_rec.jurisdiction or '-'})  -  "
-        f"content SHA-256 {w_rec.content_sha256[:16]}...",
+        f"content SHA-256 {match.image.content_sha256[:16]}..."
+        + (f"  -  reference image {match.reference.external_id}" if match.reference else ""),
     ]
     line_h = 22
     width = pad * 3 + q.width + w.width
@@ -142,7 +143,7 @@ def image_sheet_png(query: DecodedImage | bytes, match: ImageMatch, blobs: BlobS
     from the blob store."""
     if isinstance(query, bytes):
         query = decode_image(query, limits)
-    work = decode_image(blobs.get(match.work.content_sha256), limits).image
+    work = decode_image(blobs.get(match.image.content_sha256), limits).image
     sheet = image_sheet(query.image, (query.width, query.height), match, work, input_name,
                         decision)
     buf = io.BytesIO()

@@ -222,7 +222,7 @@ class RegistryIndexes(Generic[F, I]):
     def _built(self, features: Sequence[F]) -> dict[str, I]:
         """New indexes for these features holding every active work (from cached features
         where the registry has them), by index name."""
-        works = self.registry.list_works(kind=self.kind, status="active")
+        works = self.registry.list_works(kind=self.kind, status="active", references=True)
         vectors = self._compute(works, list(features), "rebuild")
         out = {}
         for f in features:

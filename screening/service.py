@@ -27,7 +27,7 @@ from screening.image.profiles import PROFILES, get_profile
 from screening.image.screening import ImageResult, ImageScreener
 from screening.registry.blobs import BlobStore, sha256_hex
 from screening.registry.database import open_engine
-from screening.registry.intake import store_and_register
+from screening.registry.intake import store_and_add_reference, store_and_register
 from screening.registry.manifest import read_manifest
 from screening.registry.repository import (
     INDEXED_OUTCOMES,
@@ -124,6 +124,17 @@ class Workspace:
             self.sync_indexes()
         return record, outcome
 
+    def add_reference(self, external_id: str, data: bytes, sync: bool = True
+                      ) -> tuple[WorkRecord, RegisterOutcome]:
+        """Add a further reference image (another pose, a model sheet) to image work
+        `external_id`; it is indexed under the work (see registry/references.py)."""
+        if is_blank(decode_image(data, self.limits).image):
+            raise InvalidInputError("image is blank (a plain field): nothing to register")
+        record, outcome = store_and_add_reference(self.registry, self.blobs, external_id, data)
+        if sync and outcome in INDEXED_OUTCOMES:
+            self.sync_indexes()
+        return record, outcome
+
     def register_text(self, meta: WorkMeta, text: str, replace: bool = False,
                       sync: bool = True) -> tuple[WorkRecord, RegisterOutcome]:
         """Validate, store and register a text work; indexes catch up unless sync=False."""
@@ -154,8 +165,11 @@ class Workspace:
         if on_rows:
             on_rows(len(rows))
         for row in rows:
-            ext = row.meta.external_id if row.meta else ""
-            if row.error is not None or row.meta is None:
+            ext = row.meta.external_id if row.meta else (row.reference_of or "")
+            if row.reference_of is not None and row.error is None and row.path is not None:
+                outcome = self._import_reference(row.row, row.reference_of, row.path,
+                                                 inline_only)
+            elif row.error is not None or row.meta is None:
                 outcome = RowOutcome(row.row, ext, "error", row.error or "invalid row")
             elif inline_only and row.text is None:
                 outcome = RowOutcome(row.row, ext, "error", INLINE_ONLY)
@@ -184,6 +198,20 @@ class Workspace:
         # "unchanged" now, and their indexes must still be brought up to date.
         self.catch_up()
         return report
+
+    def _import_reference(self, row: int, parent: str, path: Path, inline_only: bool
+                          ) -> RowOutcome:
+        if inline_only:
+            return RowOutcome(row, parent, "error", INLINE_ONLY)
+        try:
+            data = read_image_bytes(path, self.limits)  # its errors already name the file
+            try:
+                record, result = self.add_reference(parent, data, sync=False)
+            except ImageDecodeError as exc:
+                raise ImageDecodeError(f"{path}: {exc}") from None
+        except (IpscreenError, ImageDecodeError) as exc:
+            return RowOutcome(row, parent, "error", str(exc))
+        return RowOutcome(row, parent, result, note=f"reference image {record.external_id}")
 
     def twin_note(self, record: WorkRecord) -> str | None:
         """A note when other active works have this one's content: a registry operator

@@ -157,6 +157,37 @@ def work_history(external_id: str, state: StateDep, key: ScreenKey) -> History:
     return History(external_id=external_id, changes=[WorkChange(**c) for c in changes])
 
 
+class References(BaseModel):
+    external_id: str
+    references: list[WorkPublic]
+
+
+@router.post("/v1/works/{external_id:path}/references", response_model=WorkPublic,
+             status_code=201, summary="Add a further reference image to an image work (the "
+             "character in another pose, a model sheet); it is indexed under the work",
+             responses={200: {"description": "the work already has this image"}})
+def add_reference(external_id: str, state: StateDep, key: RegisterKey,
+                  file: Annotated[UploadFile, File(description="The image.")]
+                  ) -> JSONResponse:
+    data = file.file.read(state.settings.max_image_bytes + 1)
+    if len(data) > state.settings.max_image_bytes:
+        raise InvalidInputError(f"{file.filename}: larger than "
+                                f"{state.settings.max_image_bytes} bytes")
+    with state.write_lock:
+        record, outcome = state.writer.add_reference(external_id, data)
+    state.changed()
+    body = WorkPublic(outcome=outcome, **record.public()).model_dump()
+    return JSONResponse(body, status_code=201 if outcome == "created" else 200)
+
+
+@router.get("/v1/works/{external_id:path}/references", response_model=References,
+            summary="An image work's further reference images")
+def list_references(external_id: str, state: StateDep, key: ScreenKey) -> References:
+    refs = state.writer.registry.references(external_id)
+    return References(external_id=external_id,
+                      references=[WorkPublic(**r.public()) for r in refs])
+
+
 # External ids are the rights holder's own and may contain "/" (sent as %2F or plainly), so
 # the id routes take the rest of the path. The routes with a suffix (/history, /withdraw)
 # are registered before the plain one, which would otherwise take "ID/history" as an id.

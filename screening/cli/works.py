@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from models.errors import ImageDecodeError
+from models.imaging import read_image_bytes
 from screening.cli.app import err, workspace
 from screening.errors import IpscreenError
 from screening.registry.manifest import kind_of
@@ -107,8 +109,41 @@ def works_update(
 
 @works_app.command("show")
 def works_show(external_id: str) -> None:
-    """Print one work's registry record as JSON."""
-    typer.echo(json.dumps(workspace().registry.get(external_id).public()))
+    """Print one work's registry record as JSON (an image work's further reference images
+    under "references")."""
+    reg = workspace().registry
+    record = reg.get(external_id).public()
+    if record["kind"] == "image":
+        record["references"] = [r.public() for r in reg.references(external_id)]
+    typer.echo(json.dumps(record))
+
+
+@works_app.command("add-image")
+def works_add_image(
+    external_id: str,
+    files: Annotated[list[Path], typer.Argument(help="Further images of the work.")],
+) -> None:
+    """Add further reference images to an image work: the character in other poses, its
+    model sheet, a logo's variants. Each is indexed under the work, and a match on it is
+    reported as a match of the work. One JSON record per image (its id is WORK#N)."""
+    ws = workspace()
+    failed = 0
+    for i, path in enumerate(files):
+        try:
+            data = read_image_bytes(path, ws.limits)
+            try:
+                record, outcome = ws.add_reference(external_id, data, sync=i == len(files) - 1)
+            except ImageDecodeError as exc:
+                raise ImageDecodeError(f"{path}: {exc}") from None
+        except ImageDecodeError as exc:
+            failed += 1
+            err(f"error: {exc}")
+            continue
+        typer.echo(json.dumps({"outcome": outcome, "file": str(path), **record.public()}))
+    if failed:
+        ws.sync_indexes()  # the last file may have been the one that failed
+        err(f"{failed} of {len(files)} images could not be added")
+        raise typer.Exit(2)
 
 
 @works_app.command("history")

@@ -47,10 +47,20 @@ class ImageMatch:
     score: float
     region: list[int]
     signals: dict[str, float]
+    #: The work's further reference image that matched (None: the work's own image).
+    reference: WorkRecord | None = None
+
+    @property
+    def image(self) -> WorkRecord:
+        """The registered image that matched: the work's own, or one of its references."""
+        return self.reference or self.work
 
     def to_dict(self) -> dict:
-        return {**self.work.match_fields(), "score": round(self.score, 6), "region": self.region,
-                "signals": {k: round(v, 6) for k, v in self.signals.items()}}
+        out = {**self.work.match_fields(), "score": round(self.score, 6), "region": self.region,
+               "signals": {k: round(v, 6) for k, v in self.signals.items()}}
+        if self.reference is not None:
+            out["reference"] = self.reference.external_id
+        return out
 
 
 @dataclass
@@ -192,18 +202,29 @@ class ImageScreener:
         scored = [[(w, p) for w, p in probs.items() if p >= self.thresholds.report]
                   for _, probs in found]
         works = self.registry.by_ids(sorted({w for sc in scored for w, _ in sc}))
+        # a match on a further reference image is a match of its work
+        works.update(self.registry.by_ids(sorted(
+            {w.parent_id for w in works.values() if w.parent_id is not None} - set(works))))
         for (i, decoded), per_work, sc in zip(good, sigs, scored, strict=True):
             results[i] = self._fuse(results[i], decoded, per_work, sc, works)
         return results
 
     def _fuse(self, result: ImageResult, decoded: DecodedImage, per_work: dict[int, Signals],
               scored: list[tuple[int, float]], works: dict[int, WorkRecord]) -> ImageResult:
-        # withdrawn between index sync and now: never report it
-        matches = [ImageMatch(works[wid], p, pixel_box(per_work[wid].box, decoded.width,
-                                                       decoded.height),
-                              dict(per_work[wid].values))
-                   for wid, p in scored if wid in works and works[wid].status == "active"]
-        matches.sort(key=lambda m: (-m.score, m.work.external_id))
+        best: dict[int, ImageMatch] = {}
+        for wid, p in scored:
+            image = works.get(wid)
+            work = image if image is None or image.parent_id is None else \
+                works.get(image.parent_id)
+            # withdrawn between index sync and now: never report it
+            if image is None or work is None or "withdrawn" in (image.status, work.status):
+                continue
+            if work.id in best and best[work.id].score >= p:
+                continue  # one match a work: its best image
+            best[work.id] = ImageMatch(
+                work, p, pixel_box(per_work[wid].box, decoded.width, decoded.height),
+                dict(per_work[wid].values), image if image.parent_id is not None else None)
+        matches = sorted(best.values(), key=lambda m: (-m.score, m.work.external_id))
         result.matches = matches[: self.max_matches]
         result.risk_score = matches[0].score if matches else 0.0
         result.decision = decide(result.risk_score, self.thresholds)

@@ -14,3 +14,11 @@ def store_and_register(registry: WorksRegistry, blobs: BlobStore, meta: WorkMeta
     registry.check_registrable(meta, sha256_hex(data), replace)
     digest = blobs.put(data)
     return registry.register(meta, digest, len(data), replace=replace)
+
+
+def store_and_add_reference(registry: WorksRegistry, blobs: BlobStore, parent_external_id: str,
+                            data: bytes) -> tuple[WorkRecord, RegisterOutcome]:
+    """The same sequence for a further reference image of a work."""
+    registry.check_reference(parent_external_id)
+    digest = blobs.put(data)
+    return registry.add_reference(parent_external_id, digest, len(data))

@@ -7,6 +7,10 @@ else an image. Row numbers in messages are line numbers in the file (the header 
 
 JSON Lines (a .jsonl file): one object per line with external_id and either "text" (the work
 itself, a text work) or "path", plus the same optional metadata fields.
+
+A row whose `reference_of` names a work (an optional column / field; its own external_id and
+metadata are left empty) adds the row's image to that work's reference images (another pose,
+a model sheet), after the rows before it: list a work, then its references.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from screening.files import read_file_limited
 from screening.registry.repository import WorkMeta
 
 REQUIRED = ("path", "external_id", "title", "owner", "category")
-OPTIONAL = ("jurisdiction", "registration_no", "kind")
+OPTIONAL = ("jurisdiction", "registration_no", "kind", "reference_of")
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 META_FIELDS = ("title", "owner", "category", "jurisdiction", "registration_no")
 
@@ -41,6 +45,8 @@ class ManifestRow:
     error: str | None = None
     #: The work's text itself, when a JSON Lines row carries it inline.
     text: str | None = None
+    #: The work this row's image is a further reference image of.
+    reference_of: str | None = None
 
 
 def read_manifest(manifest: Path) -> list[ManifestRow]:
@@ -133,6 +139,8 @@ def _row(record: dict, line: int, base: Path, seen: dict[str, int]) -> ManifestR
     values = {k: (v or "").strip() for k, v in record.items() if k}
     if not values.get("path"):
         return ManifestRow(line, None, None, "empty path")
+    if values.get("reference_of"):
+        return _reference_row(values, line, base)
     ext = values.get("external_id", "")
     if not ext:
         return ManifestRow(line, None, None, "empty external_id")
@@ -152,3 +160,20 @@ def _row(record: dict, line: int, base: Path, seen: dict[str, int]) -> ManifestR
     except InvalidInputError as exc:
         return ManifestRow(line, path, None, str(exc))
     return ManifestRow(line, path, meta)
+
+
+def _reference_row(values: dict[str, str], line: int, base: Path) -> ManifestRow:
+    parent = values["reference_of"]
+    if values.get("text") or values["path"] == "-":
+        return ManifestRow(line, None, None, "a reference is an image file (path), not text",
+                           reference_of=parent)
+    given = [f for f in ("external_id", *META_FIELDS) if values.get(f)]
+    if given:
+        return ManifestRow(line, None, None, f"a reference row takes its work's id and "
+                           f"metadata; leave {', '.join(given)} empty", reference_of=parent)
+    path = Path(values["path"])
+    path = path if path.is_absolute() else base / path
+    if (values.get("kind") or kind_of(path)) != "image":
+        return ManifestRow(line, path, None, "only image works take reference images",
+                           reference_of=parent)
+    return ManifestRow(line, path, None, reference_of=parent)

@@ -60,6 +60,9 @@ class Work(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)
+    #: The work this row is a further reference image of (NULL: a work of its own).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("works.id", name="fk_works_parent_id"),
+                                                  nullable=True, index=True)
 
 
 class Change(Base):

@@ -2,139 +2,31 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from screening.errors import ConflictError, InvalidInputError, NotFoundError
+from screening.errors import InvalidInputError
 from screening.registry.models import Change, Feature, Work, utc_iso, utcnow
-
-WorkKind = Literal["image", "text"]
-RegisterOutcome = Literal["created", "unchanged", "replaced", "reactivated", "updated"]
-MAX_FIELD = {"external_id": 200, "title": 500, "owner": 300, "category": 100,
-             "jurisdiction": 100, "registration_no": 200}
-#: Outcomes after which the indexes have something to catch up with.
-INDEXED_OUTCOMES = frozenset({"created", "replaced", "reactivated"})
-#: What a rights holder may correct without touching the content.
-METADATA_FIELDS = ("title", "owner", "category", "jurisdiction", "registration_no")
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def check_no_surrogates(value: str, what: str) -> str:
-    """InvalidInputError if `value` holds an unpaired UTF-16 surrogate. JSON may carry one
-    (an escaped "\\udc00"), Python decodes it, and it can be neither stored nor encoded as
-    UTF-8 afterwards."""
-    found = _SURROGATE.search(value)
-    if found is not None:
-        raise InvalidInputError(
-            f"{what} contains an unpaired UTF-16 surrogate (U+{ord(found.group()):04X}) at "
-            f"character {found.start()}: it is not valid Unicode"
-            + (" (a byte that is not UTF-8, in a command-line argument say, arrives so)"
-               if 0xDC80 <= ord(found.group()) <= 0xDCFF else ""))
-    return value
+from screening.registry.records import (
+    INDEXED_OUTCOMES,
+    MAX_FIELD,
+    METADATA_FIELDS,
+    RegisterOutcome,
+    WorkKind,
+    WorkMeta,
+    WorkRecord,
+    _conflict,
+    _existing,
+    check_no_surrogates,
+)
+from screening.registry.references import ReferenceRegistry
 
 
-def _conflict(work: Work, meta: WorkMeta, sha256: str, replace: bool) -> ConflictError | None:
-    """Why `meta` with content `sha256` cannot be registered over `work`, if it cannot."""
-    if work.kind != meta.kind:
-        return ConflictError(f"{meta.external_id}: registered as a {work.kind} work, "
-                             f"cannot register it as {meta.kind}")
-    if work.content_sha256 != sha256 and not replace:
-        return ConflictError(
-            f"{meta.external_id}: already registered with different content "
-            f"(sha256 {work.content_sha256[:12]}..., new {sha256[:12]}...); "
-            "use --replace to replace it")
-    return None
-
-
-def _existing(s: Session, external_id: str) -> Work:
-    """The work registered as `external_id`, or NotFoundError. An id that is not valid
-    Unicode (a command-line argument of bytes that are not UTF-8) is refused as such rather
-    than failing to encode in the query."""
-    check_no_surrogates(external_id, "external_id")
-    work = s.scalar(select(Work).where(Work.external_id == external_id))
-    if work is None:
-        raise NotFoundError(f"no work with external_id {external_id!r}")
-    return work
-
-
-@dataclass(frozen=True)
-class WorkMeta:
-    """What a rights holder says about a work (everything but its content)."""
-
-    external_id: str
-    kind: WorkKind = "image"
-    title: str = ""
-    owner: str = ""
-    category: str = ""
-    jurisdiction: str = ""
-    registration_no: str = ""
-
-    def validated(self) -> WorkMeta:
-        ext = self.external_id.strip()
-        if not ext:
-            raise InvalidInputError("external_id is empty")
-        if any(ch in ext for ch in "\r\n\t\x00"):
-            raise InvalidInputError("external_id contains control characters")
-        for name, limit in MAX_FIELD.items():
-            value = getattr(self, name)
-            check_no_surrogates(value, name)
-            if len(value) > limit:
-                raise InvalidInputError(f"{name} is longer than {limit} characters")
-        if self.kind not in ("image", "text"):
-            raise InvalidInputError(f"kind must be image or text, got {self.kind!r}")
-        return WorkMeta(ext, self.kind, self.title.strip(), self.owner.strip(),
-                        self.category.strip().lower(), self.jurisdiction.strip(),
-                        self.registration_no.strip())
-
-    def differs(self, record: WorkRecord) -> list[str]:
-        """The metadata fields in which this (validated) description and a record differ."""
-        return [f for f in METADATA_FIELDS if getattr(self, f) != getattr(record, f)]
-
-
-@dataclass(frozen=True)
-class WorkRecord:
-    """A registry row, detached from the database session."""
-
-    id: int
-    external_id: str
-    kind: str
-    title: str
-    owner: str
-    category: str
-    jurisdiction: str
-    registration_no: str
-    content_sha256: str
-    content_bytes: int
-    status: str
-    revision: int
-    created_at: str
-    updated_at: str
-
-    @classmethod
-    def of(cls, w: Work) -> WorkRecord:
-        return cls(w.id, w.external_id, w.kind, w.title, w.owner, w.category, w.jurisdiction,
-                   w.registration_no, w.content_sha256, w.content_bytes, w.status, w.revision,
-                   utc_iso(w.created_at), utc_iso(w.updated_at))
-
-    def public(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "id"}
-
-    def match_fields(self) -> dict:
-        """What a match says of its work, the same for image and text matches."""
-        return {"external_id": self.external_id, "title": self.title, "owner": self.owner,
-                "category": self.category, "jurisdiction": self.jurisdiction,
-                "registration_no": self.registration_no}
-
-
-class WorksRegistry:
+class WorksRegistry(ReferenceRegistry):
     """All reads and writes of works go through here."""
 
     def __init__(self, engine: Engine) -> None:
@@ -194,6 +86,14 @@ class WorksRegistry:
             s.flush()
             work.revision = change.id
             s.flush()
+            if outcome == "reactivated":  # the reference images withdrawn with it return
+                for ref in s.scalars(select(Work).where(Work.parent_id == work.id,
+                                                        Work.status == "withdrawn")):
+                    last = s.scalar(select(Change).where(Change.work_id == ref.id)
+                                    .order_by(Change.id.desc()).limit(1))
+                    if last is not None and last.detail == f"with {work.external_id}":
+                        self._set_status(s, ref, "active", "reactivated",
+                                         f"with {work.external_id}")
             return WorkRecord.of(work), outcome
 
     def check_registrable(self, meta: WorkMeta, sha256: str, replace: bool = False) -> None:
@@ -241,14 +141,23 @@ class WorksRegistry:
             work = _existing(s, external_id)
             if work.status == "withdrawn":
                 return WorkRecord.of(work)
-            work.status = "withdrawn"
-            work.updated_at = utcnow()
-            change = Change(work_id=work.id, action="withdrawn", detail=reason)
-            s.add(change)
-            s.flush()
-            work.revision = change.id
-            s.flush()
+            self._set_status(s, work, "withdrawn", "withdrawn", reason)
+            # its reference images go with it (and come back with it, see register)
+            for ref in s.scalars(select(Work).where(Work.parent_id == work.id,
+                                                    Work.status == "active")):
+                self._set_status(s, ref, "withdrawn", "withdrawn", f"with {work.external_id}")
             return WorkRecord.of(work)
+
+    @staticmethod
+    def _set_status(s: Session, work: Work, status: str, action: str, detail: str) -> None:
+        """A status change, logged, moving the registry revision (indexes follow it)."""
+        work.status = status
+        work.updated_at = utcnow()
+        change = Change(work_id=work.id, action=action, detail=detail)
+        s.add(change)
+        s.flush()
+        work.revision = change.id
+        s.flush()
 
     def get(self, external_id: str) -> WorkRecord:
         with Session(self.engine) as s:
@@ -289,23 +198,42 @@ class WorksRegistry:
             return list(s.scalars(q.order_by(Work.external_id).limit(5)))
 
     def content_groups(self, ids: Sequence[int]) -> dict[int, int]:
-        """For each of `ids`, the smallest of them with the same content (SHA-256): works
-        registered twice with one content (the same lyrics from a publisher and from the
-        writer) form one group, which margins between works must not set against itself.
-        Reads two columns only; ids not in the registry map to themselves."""
+        """For each of `ids`, the smallest of them that is the same work or the same
+        content: a work and its reference images are one work, and works registered twice
+        with one content (the same lyrics from a publisher and from the writer) one content.
+        Margins between works must not set either against itself. Reads three columns
+        only; ids not in the registry map to themselves."""
         if not ids:
             return {}
         with Session(self.engine) as s:
-            rows = s.execute(select(Work.id, Work.content_sha256)
+            rows = s.execute(select(Work.id, Work.content_sha256, Work.parent_id)
                              .where(Work.id.in_(list(ids)))).all()
-        first: dict[str, int] = {}
-        groups = {i: i for i in ids}
-        for wid, sha in sorted(rows):
-            groups[wid] = first.setdefault(sha, wid)
-        return groups
+        root = {i: i for i in ids}
+
+        def find(i: int) -> int:
+            while root[i] != i:
+                i = root[i]
+            return i
+
+        def join(a: int, b: int) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                root[max(ra, rb)] = min(ra, rb)
+
+        by_key: dict[object, int] = {}
+        for wid, sha, parent in sorted(rows):
+            for key in (("sha", sha), ("work", parent if parent is not None else wid)):
+                if key in by_key:
+                    join(wid, by_key[key])
+                else:
+                    by_key[key] = wid
+        return {i: find(i) for i in ids}
 
     @staticmethod
-    def _filtered(q: Any, kind: str | None, status: str | None, owner: str | None) -> Any:
+    def _filtered(q: Any, kind: str | None, status: str | None, owner: str | None,
+                  references: bool = False) -> Any:
+        if not references:  # a work's further reference images are listed with it, not alone
+            q = q.where(Work.parent_id.is_(None))
         if kind:
             q = q.where(Work.kind == kind)
         if status:
@@ -315,12 +243,13 @@ class WorksRegistry:
         return q
 
     def list_works(self, kind: str | None = None, status: str | None = None,
-                   owner: str | None = None, limit: int | None = None, offset: int = 0
-                   ) -> list[WorkRecord]:
+                   owner: str | None = None, limit: int | None = None, offset: int = 0,
+                   references: bool = False) -> list[WorkRecord]:
         """Works in registration order, filtered (owner: exact match), a page at a time when
-        limit is given (the database does the paging)."""
+        limit is given (the database does the paging); with `references`, every image row,
+        further reference images included (what the indexes hold)."""
         with Session(self.engine) as s:
-            q = self._filtered(select(Work), kind, status, owner).order_by(Work.id)
+            q = self._filtered(select(Work), kind, status, owner, references).order_by(Work.id)
             if offset:
                 q = q.offset(offset)
             if limit is not None:
@@ -328,9 +257,9 @@ class WorksRegistry:
             return [WorkRecord.of(w) for w in s.scalars(q)]
 
     def count_works(self, kind: str | None = None, status: str | None = None,
-                    owner: str | None = None) -> int:
+                    owner: str | None = None, references: bool = False) -> int:
         with Session(self.engine) as s:
-            q = self._filtered(select(func.count(Work.id)), kind, status, owner)
+            q = self._filtered(select(func.count(Work.id)), kind, status, owner, references)
             return int(s.scalar(q) or 0)
 
     def changed_since(self, revision: int, kind: str) -> list[WorkRecord]:
@@ -359,3 +288,7 @@ class WorksRegistry:
                 s.add(f)
             f.version, f.content_sha256 = version, work.content_sha256
             f.dtype, f.rows, f.data = value.dtype.str, int(value.shape[0]), value.tobytes()
+
+
+__all__ = ["INDEXED_OUTCOMES", "MAX_FIELD", "METADATA_FIELDS", "RegisterOutcome", "WorkKind",
+           "WorkMeta", "WorkRecord", "WorksRegistry", "check_no_surrogates"]

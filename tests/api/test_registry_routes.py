@@ -237,6 +237,29 @@ def test_register_an_image_work_over_http(client, keys, photos):
                         params={"kind": "image", "limit": 2}).json()
     assert listed["total"] >= 3 and len(listed["works"]) == 2
 
+    # a further reference image: indexed under the work, its copies reported as the work's
+    rocket = photos["rocket"]
+    r = client.post("/v1/works/IMG-chelsea/references", headers=h,
+                    files={"file": ("pose2.png", png_bytes(rocket), "image/png")})
+    assert r.status_code == 201 and r.json()["external_id"] == "IMG-chelsea#2", r.text
+    problem(client.post("/v1/works/IMG-chelsea/references", headers=auth(keys["screen"]),
+                        files={"file": ("p.png", png_bytes(rocket), "image/png")}), 403)
+    problem(client.post("/v1/works/NO-SUCH/references", headers=h,
+                        files={"file": ("p.png", png_bytes(rocket), "image/png")}), 404)
+    refs = client.get("/v1/works/IMG-chelsea/references", headers=auth(keys["screen"])).json()
+    assert [x["external_id"] for x in refs["references"]] == ["IMG-chelsea#2"]
+    rocket_copy = png_bytes(ImageOps.mirror(rocket).resize((300, 200)), "JPEG", quality=75)
+
+    def via_reference() -> bool:
+        res = client.post("/v1/screen/image", headers=auth(keys["screen"]),
+                          files=[("files", ("r.jpg", rocket_copy, "image/jpeg"))]
+                          ).json()["results"][0]
+        return bool(res["matches"]) and res["matches"][0].get("reference") == "IMG-chelsea#2"
+
+    wait_for(via_reference)
+    assert client.get("/v1/works", headers=auth(keys["screen"]),
+                      params={"kind": "image"}).json()["total"] == listed["total"]
+
 
 def test_a_first_work_registers_and_matches_under_a_pq_factory(tmp_path, model_cache, photos):
     """A service configured for a large registry (refined PQ) starts empty: the first work

@@ -82,6 +82,15 @@ def test_registry_on_postgres(postgres_url):
     assert [h["action"] for h in reg.history("PG-1")] == ["created", "withdrawn", "updated"]
     assert reg.count_works(owner="O2") == 1 and reg.list_works(owner="O2", limit=1)[0] == \
         reg.get("PG-1")
+    # reference images (migration 0004's foreign key): added, withdrawn with their work
+    reg.register(WorkMeta("PG-2", "image", category="character"), "c" * 64, 3)
+    ref, outcome = reg.add_reference("PG-2", "d" * 64, 3)
+    assert outcome == "created" and ref.external_id == "PG-2#2" and ref.parent_id is not None
+    assert reg.count_works() == 2 and reg.count_works(references=True) == 3
+    reg.withdraw("PG-2")
+    assert [r.status for r in reg.references("PG-2")] == ["withdrawn"]
+    assert reg.content_groups([ref.id, ref.parent_id]) == {ref.id: ref.parent_id,
+                                                          ref.parent_id: ref.parent_id}
     engine.dispose()
     open_engine(postgres_url).dispose()  # migrations are idempotent on an existing schema
 

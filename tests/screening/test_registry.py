@@ -38,8 +38,9 @@ def test_migrations_create_schema_and_wal(tmp_path):
 
 def test_a_registry_of_the_previous_schema_is_upgraded_in_place(tmp_path):
     """A registry written at revision 0002 (keys and audit entries of the shipped service)
-    opens under 0003: its keys still verify (no expiry) and its audit entries read back
-    (no matches recorded) and are found by input hash."""
+    opens under the current schema: its keys still verify (no expiry), its audit entries
+    read back (no matches recorded) and are found by input hash, and its works (written
+    before works held reference images, 0004) list and have no references."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine, text
@@ -63,13 +64,21 @@ def test_a_registry_of_the_previous_schema_is_upgraded_in_place(tmp_path):
             "INSERT INTO audit (at, request_id, tenant, key_prefix, route, input_sha256, "
             "decision, score, versions) VALUES ('2026-11-01 00:00:00', 'r1', 't', 'abc', "
             "'screen/text', :sha, 'block', 0.9, '{}')"), {"sha": "f" * 64})
+        conn.execute(text(
+            "INSERT INTO works (external_id, kind, title, owner, category, jurisdiction, "
+            "registration_no, content_sha256, content_bytes, status, revision, created_at, "
+            "updated_at) VALUES ('OLD-1', 'image', '', '', 'character', '', '', :sha, 10, "
+            "'active', 1, '2026-11-01 00:00:00', '2026-11-01 00:00:00')"), {"sha": "e" * 64})
     old.dispose()
     access = AccessStore(open_engine(url))
     assert access.verify("ips_abc_secret").expires_at is None
     (entry,) = access.audit_entries(input_sha256="f" * 64)
     assert entry["request_id"] == "r1" and "matches" not in entry
     with access.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    works = WorksRegistry(access.engine)
+    assert [w.external_id for w in works.list_works()] == ["OLD-1"]
+    assert works.get("OLD-1").parent_id is None and works.references("OLD-1") == []
     access.engine.dispose()
 
 
