@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text calibrate calibrate-text clean
+	bench-image bench-index bench-text bench-character calibrate calibrate-text calibrate-character clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -83,6 +83,14 @@ bench-index: $(STAMP) $(DATA)/.done
 # The image models' time per screened image (a ceiling on throughput; about a minute).
 bench-models: $(STAMP)
 	$(BIN)/python benchmarks/model_speed.py
+
+# The same-character benchmark and its calibrator (game characters from Debian packages,
+# fetched once into .cache/data/characters, about 900 MB).
+bench-character: $(STAMP)
+	$(BIN)/python benchmarks/image_character_similarity.py
+
+calibrate-character: $(STAMP)
+	$(BIN)/python benchmarks/fit_character_calibration.py
 
 calibrate-text: $(STAMP)
 	$(BIN)/python benchmarks/fit_text_calibration.py

@@ -16,6 +16,15 @@ class Thresholds:
     report: float = 0.05
 
 
+#: Decisions from the least to the most severe.
+DECISIONS: tuple[Decision, ...] = ("clear", "review", "block")
+
+
+def worst(a: Decision, b: Decision) -> Decision:
+    """The more severe of two decisions."""
+    return a if DECISIONS.index(a) >= DECISIONS.index(b) else b
+
+
 def decide(risk_score: float, t: Thresholds) -> Decision:
     if risk_score >= t.block:
         return "block"
@@ -58,6 +67,11 @@ def apply_licences(result: dict, licensed: set[str], t: Thresholds) -> dict:
     gone = [m for m in result.get("matches", []) if m.get("external_id") in licensed]
     if not gone:
         return result
-    score = float(keep[0]["score"]) if keep else 0.0
+    # what remains decides as screening decided it: by each match's own decision where it
+    # has one (an image match's copy or derivative decision), else by its copy score
+    score = max((max(float(m["score"]), float(m.get("derivative_score", 0.0) or 0.0))
+                 for m in keep), default=0.0)
+    decisions = [m.get("decision") or decide(float(m["score"]), t) for m in keep]
+    decision = max(decisions, key=("clear", "review", "block").index, default="clear")
     return {**result, "matches": keep, "licensed_matches": gone, "risk_score": score,
-            "decision": decide(score, t)}
+            "decision": decision}

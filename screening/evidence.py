@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from indexes.store import atomic_write
 from models.imaging import DecodedImage, DecodeLimits, decode_image, read_image_bytes
-from screening.image.screening import ImageMatch, ImageResult
+from screening.image.results import ImageMatch, ImageResult
 from screening.registry.blobs import BlobStore
 from screening.text.screening import Span, TextMatch, TextResult
 
@@ -96,7 +96,9 @@ def image_sheet(query: Image.Image, size: tuple[int, int], match: ImageMatch,
     w_rec = match.work
     lines = [
         f"Screened: {input_name} ({size[0]}x{size[1]})  -  decision: {decision.upper()}, "
-        f"copy probability {match.score:.3f}",
+        f"copy probability {match.score:.3f}"
+        + (f", depicts the work anew {match.derivative_score:.3f} ({match.similarity_kind})"
+           if match.derivative_score is not None else ""),
         f"Matched region (red): {match.region} in the screened image's pixels",
         f"Registered work: {w_rec.external_id}  {w_rec.title}  -  owner: {w_rec.owner or '-'}"
         f"  -  category: {w_rec.category or '-'}",

@@ -21,6 +21,7 @@ from screening.decision import Thresholds
 from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
 from screening.image.background import BackgroundSets
 from screening.image.cascade import CascadeScreener
+from screening.image.character import DerivativeRule
 from screening.image.features import IndexedFeature, features_for
 from screening.image.indexes import ImageIndexes
 from screening.image.profiles import PROFILES, get_profile
@@ -351,11 +352,18 @@ class Workspace:
             return CascadeScreener(p, features, indexes, self.registry, self.thresholds,
                                    first, bg, max_matches=self.settings.max_matches,
                                    index_revision=first.versions["index_revision"],
-                                   work_aspect=self.work_aspect)
+                                   work_aspect=self.work_aspect,
+                                   derivative_rule=self.derivative_rule)
         return ImageScreener(p, features, indexes, self.registry, self.thresholds, bg,
                              max_matches=self.settings.max_matches,
                              index_revision=self.registry.revision(),
-                             work_aspect=self.work_aspect)
+                             work_aspect=self.work_aspect, derivative_rule=self.derivative_rule)
+
+    @property
+    def derivative_rule(self) -> DerivativeRule:
+        s = self.settings
+        return DerivativeRule(frozenset(c.strip().lower() for c in s.derivative_categories),
+                              s.derivative_review_threshold, s.derivative_block_threshold)
 
     def screen_images(self, paths: Iterable[Path], profile: str | None = None
                       ) -> Iterator[ImageResult]:

@@ -23,7 +23,7 @@ from screening.access import KeyInfo
 from screening.decision import apply_licences
 from screening.errors import InvalidInputError, NotFoundError
 from screening.evidence import evidence_file_name, image_sheet_png, text_page
-from screening.image.screening import ImageMatch
+from screening.image.results import ImageMatch
 from screening.text.input import check_text
 from screening.text.screening import TextMatch
 

@@ -17,7 +17,7 @@ from models.errors import ImageDecodeError
 from screening.cli.app import err, workspace
 from screening.errors import InvalidInputError, IpscreenError
 from screening.evidence import write_image_evidence, write_text_evidence
-from screening.image.screening import ImageResult
+from screening.image.results import ImageResult
 from screening.inputs import expand_image_paths, expand_text_paths
 from screening.text.screening import TextResult
 

@@ -9,6 +9,7 @@ from indexes.base import FeatureIndex
 from models.imaging import DecodedImage
 from screening.calibration import LogisticCalibrator
 from screening.decision import Thresholds
+from screening.image.character import DerivativeRule
 from screening.image.features import IndexedFeature
 from screening.image.profiles import ImageProfile
 from screening.image.screening import ImageScreener, Scored
@@ -37,9 +38,10 @@ class CascadeScreener(ImageScreener):
                  background: FeatureIndex | None = None,
                  calibrator: LogisticCalibrator | None = None, max_matches: int = 5,
                  index_revision: int = 0,
-                 work_aspect: Callable[[int], float | None] | None = None) -> None:
+                 work_aspect: Callable[[int], float | None] | None = None,
+                 derivative_rule: DerivativeRule | None = None) -> None:
         super().__init__(profile, features, indexes, registry, thresholds, background,
-                         calibrator, max_matches, index_revision, work_aspect)
+                         calibrator, max_matches, index_revision, work_aspect, derivative_rule)
         self.first = first
         self.versions["features"] = sorted({*self.versions["features"],
                                             *first.versions["features"]})

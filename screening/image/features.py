@@ -9,15 +9,25 @@ so a rebuild re-runs a model only when the model or the view plan changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from models.base import FeatureSpec, HashExtractor
+from models.character import CharacterExtractor
 from models.imaging import is_blank
 from models.sscd import SscdExtractor
 from screening.image.profiles import ImageProfile, descriptor_extractor, hash_extractors
 from screening.image.views import ViewPlan, views
+
+CHARACTER_TRUNK = "character_trunk"
+CHARACTER_COLOUR = "character_colour"
+
+
+@lru_cache
+def character_extractor(threads: int = 0) -> CharacterExtractor:
+    return CharacterExtractor(threads=threads)
 
 
 @dataclass(frozen=True)
@@ -29,10 +39,18 @@ class IndexedFeature:
     hasher: HashExtractor | None = None
     descriptor: SscdExtractor | None = None
     plan: ViewPlan | None = None
+    #: A "same character" feature: the extractor and which of its outputs ("trunk" of the
+    #: whole image and its mirror, or "colour").
+    character: CharacterExtractor | None = None
+    part: str = ""
 
     def work_vectors(self, image: Image.Image) -> np.ndarray:
         if self.hasher is not None:
             return self.hasher.extract_dihedral(image)
+        if self.character is not None:
+            if self.part == "trunk":
+                return self.character.extract([image, ImageOps.mirror(image)])[0]
+            return self.character.extract([image])[1]
         assert self.descriptor is not None and self.plan is not None
         imgs = [image]
         if self.plan.mirror_work:
@@ -54,4 +72,15 @@ def features_for(profile: ImageProfile, threads: int = 0) -> list[IndexedFeature
         spec = FeatureSpec(name=ex.spec.name, version=f"{ex.spec.version}|{plan.signature()}",
                            kind="dense", dim=ex.spec.dim)
         out.append(IndexedFeature(profile.descriptor_index, spec, descriptor=ex, plan=plan))
+    if profile.character:
+        out.extend(character_features(threads))
     return out
+
+
+def character_features(threads: int = 0) -> list[IndexedFeature]:
+    """The two indexes of the "same character" signal (see models/character.py)."""
+    ex = character_extractor(threads)
+    trunk = FeatureSpec(ex.trunk_spec.name, f"{ex.trunk_spec.version}|whole+mirror", "dense",
+                        ex.trunk_spec.dim)
+    return [IndexedFeature(CHARACTER_TRUNK, trunk, character=ex, part="trunk"),
+            IndexedFeature(CHARACTER_COLOUR, ex.colour_spec, character=ex, part="colour")]

@@ -52,6 +52,9 @@ class ImageProfile:
     #: candidate best, describe boxes around it shaped like that work (see
     #: ImageScreener._refine) and record the best as the signal `sscd_refined`.
     refine: bool = False
+    #: Also look for the same character or artwork drawn anew (models/character.py): one
+    #: more pass of SSCD over the whole image, scored by its own calibrator.
+    character: bool = False
 
     @property
     def descriptor_index(self) -> str | None:
@@ -59,10 +62,10 @@ class ImageProfile:
 
 
 PROFILES: dict[str, ImageProfile] = {
-    "accurate": ImageProfile("accurate", "sscd", refine=True),
+    "accurate": ImageProfile("accurate", "sscd", refine=True, character=True),
     "fast": ImageProfile("fast", "sscd_distilled",
                          views=ViewPlan(query_windows=FAST_WINDOWS, work_windows=WORK_WINDOWS),
-                         refine=True),
+                         refine=True, character=True),
     "hash": ImageProfile("hash", None),
     # fast on every image, accurate again where fast's best candidate is in [0.05, 0.99).
     # On the calibration split (held-out probabilities, calibrators of 2026.11.2, both
@@ -71,7 +74,7 @@ PROFILES: dict[str, ImageProfile] = {
     # one answered 73% of copies from the fast stage (its top work was wrong in 4 of them)
     # (benchmarks/fit_image_calibration.py prints the trade-offs).
     "cascade": ImageProfile("cascade", "sscd", first_stage="fast", gate=0.05, sure=0.99,
-                            calibration="accurate", refine=True),
+                            calibration="accurate", refine=True, character=True),
 }
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -23,10 +21,20 @@ from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
 from models.imaging import DecodedImage, DecodeLimits, decode_image, is_blank, load_image
 from screening.calibration import LogisticCalibrator, load_calibrator
-from screening.decision import Thresholds, decide, dense_search, screening_versions
+from screening.decision import Decision, Thresholds, dense_search, screening_versions, worst
 from screening.errors import ImageDecodeError
+from screening.image.character import (
+    CHARACTER_SIGNALS,
+    DerivativeRule,
+    character_evidence,
+    derivative_calibrator,
+    derivative_probabilities,
+    margins,
+    match_decision,
+)
 from screening.image.features import IndexedFeature
 from screening.image.profiles import ImageProfile
+from screening.image.results import ImageMatch, ImageResult
 from screening.image.signals import (
     BACKGROUND_K,
     K_PER_VIEW,
@@ -38,39 +46,6 @@ from screening.image.signals import (
 )
 from screening.image.views import WHOLE, Box, informative_views, pixel_box
 from screening.registry.repository import WorkRecord, WorksRegistry
-from screening.results import ScreenResult
-
-
-@dataclass
-class ImageMatch:
-    work: WorkRecord
-    score: float
-    region: list[int]
-    signals: dict[str, float]
-    #: The work's further reference image that matched (None: the work's own image).
-    reference: WorkRecord | None = None
-
-    @property
-    def image(self) -> WorkRecord:
-        """The registered image that matched: the work's own, or one of its references."""
-        return self.reference or self.work
-
-    def to_dict(self) -> dict:
-        out = {**self.work.match_fields(), "score": round(self.score, 6), "region": self.region,
-               "signals": {k: round(v, 6) for k, v in self.signals.items()}}
-        if self.reference is not None:
-            out["reference"] = self.reference.external_id
-        return out
-
-
-@dataclass
-class ImageResult(ScreenResult[ImageMatch]):
-    width: int = 0
-    height: int = 0
-
-    def _kind_fields(self) -> dict[str, Any]:
-        return {"size": [self.width, self.height]}
-
 
 #: Per image: every candidate work's signals, and its calibrated probability.
 Scored = tuple[dict[int, Signals], dict[int, float]]
@@ -84,7 +59,9 @@ class ImageScreener:
                  thresholds: Thresholds, background: FeatureIndex | None = None,
                  calibrator: LogisticCalibrator | None = None, max_matches: int = 5,
                  index_revision: int = 0,
-                 work_aspect: Callable[[int], float | None] | None = None) -> None:
+                 work_aspect: Callable[[int], float | None] | None = None,
+                 derivative_rule: DerivativeRule | None = None,
+                 character_calibrator: LogisticCalibrator | None = None) -> None:
         self.profile = profile
         #: width / height of a registered work (None if unknown); needed to refine windows
         self.work_aspect = work_aspect
@@ -101,6 +78,15 @@ class ImageScreener:
             "image", profile.name, [f.spec for f in self.features], self.calibrator,
             index_revision, thresholds,
             dense_search((f.index_name, indexes[f.index_name]) for f in self.features))
+        self.derivative_rule = derivative_rule or DerivativeRule()
+        self.character = any(f.character is not None for f in self.features)
+        self.derivative_calibrator = (character_calibrator or derivative_calibrator()) \
+            if self.character else None
+        if self.derivative_calibrator is not None:
+            r, c = self.derivative_rule, self.derivative_calibrator
+            self.versions["derivative"] = {
+                "calibration": f"{c.name}@{c.version}", "review": r.review, "block": r.block,
+                "categories": sorted(r.categories)}
 
     # -- public -----------------------------------------------------------------------------
     def screen_paths(self, paths: Iterable[Path], limits: DecodeLimits,
@@ -122,6 +108,11 @@ class ImageScreener:
                 upcoming = [pool.submit(load, p) for p in islice(it, batch_size)]
                 yield from self._screen_batch([f.result() for f in pending])
                 pending = upcoming
+
+    def screen_decoded(self, batch: list[tuple[str, DecodedImage | str]]) -> list[ImageResult]:
+        """Results for already decoded images (name, image or the reason it could not be
+        decoded), in order."""
+        return self._screen_batch(batch)
 
     def screen_bytes(self, name: str, data: bytes, limits: DecodeLimits) -> ImageResult:
         try:
@@ -155,11 +146,14 @@ class ImageScreener:
         return dict(zip(ids, probs.tolist(), strict=True))
 
     def _hash_evidence(self, images: Sequence[DecodedImage]) -> list[dict[str, Evidence]]:
-        """Per image, the evidence of every hash index (the same in every profile)."""
+        """Per image, the evidence of every hash index and of the character signal (the
+        same in every profile that has them, so a cascade finds them once)."""
         raw: list[dict[str, Evidence]] = [dict() for _ in images]
         for feat in self.features:
             if feat.hasher is not None:
                 self._hash_signals(feat, self.indexes[feat.index_name], images, raw)
+        if self.character:
+            character_evidence(self.features, self.indexes, images, raw)
         return raw
 
     def _signals(self, images: Sequence[DecodedImage],
@@ -168,7 +162,7 @@ class ImageScreener:
         raw = [dict(h) for h in hashed] if hashed is not None else self._hash_evidence(images)
         boxes: list[dict[int, Box]] = [dict() for _ in images]
         for feat in self.features:
-            if feat.hasher is None:
+            if feat.descriptor is not None:
                 self._descriptor_signals(feat, self.indexes[feat.index_name], images, raw,
                                          boxes)
         out = []
@@ -176,12 +170,21 @@ class ImageScreener:
             works = {wid for e in ev.values() for wid in e.scores}
             per_work = {}
             for wid in works:
-                values = {name: e.scores.get(wid, e.floor) for name, e in ev.items()}
+                values = {name: e.scores.get(wid, e.floor) for name, e in ev.items()
+                          if name not in CHARACTER_SIGNALS}
+                # the character signals only for works their indexes returned: a floor
+                # stood in for the others and blurred the margins between characters
+                if any(wid in ev[n].scores for n in CHARACTER_SIGNALS if n in ev):
+                    values.update((n, ev[n].scores.get(wid, ev[n].floor))
+                                  for n in CHARACTER_SIGNALS if n in ev)
                 box = WHOLE
                 if wid in bx and values.get("sscd_region", -1) > values.get("sscd_whole", -1):
                     box = bx[wid]
                 per_work[wid] = Signals(values, box)
             derive_signals(per_work, self.registry.content_groups)
+            if self.derivative_calibrator is not None:
+                margins(per_work)
+                derivative_probabilities(self.derivative_calibrator, per_work)
             out.append(per_work)
         if self.profile.refine:
             self._refine(images, out)
@@ -199,8 +202,9 @@ class ImageScreener:
         # registry returns hundreds of candidates per image, and reading them all cost more
         # than the search)
         sigs = [per_work for per_work, _ in found]
-        scored = [[(w, p) for w, p in probs.items() if p >= self.thresholds.report]
-                  for _, probs in found]
+        scored = [[(w, p) for w, p in probs.items()
+                   if max(p, per_work[w].derivative or 0.0) >= self.thresholds.report]
+                  for per_work, probs in found]
         works = self.registry.by_ids(sorted({w for sc in scored for w, _ in sc}))
         # a match on a further reference image is a match of its work
         works.update(self.registry.by_ids(sorted(
@@ -219,15 +223,25 @@ class ImageScreener:
             # withdrawn between index sync and now: never report it
             if image is None or work is None or "withdrawn" in (image.status, work.status):
                 continue
-            if work.id in best and best[work.id].score >= p:
+            sig = per_work[wid]
+            derivative = sig.derivative if self.derivative_rule.applies(work.category) \
+                else None
+            match = ImageMatch(
+                work, p, pixel_box(sig.box, decoded.width, decoded.height), dict(sig.values),
+                image if image.parent_id is not None else None, derivative)
+            if work.id in best and best[work.id].risk >= match.risk:
                 continue  # one match a work: its best image
-            best[work.id] = ImageMatch(
-                work, p, pixel_box(per_work[wid].box, decoded.width, decoded.height),
-                dict(per_work[wid].values), image if image.parent_id is not None else None)
-        matches = sorted(best.values(), key=lambda m: (-m.score, m.work.external_id))
-        result.matches = matches[: self.max_matches]
-        result.risk_score = matches[0].score if matches else 0.0
-        result.decision = decide(result.risk_score, self.thresholds)
+            best[work.id] = match
+        matches = sorted(best.values(), key=lambda m: (-m.risk, m.work.external_id))
+        decision: Decision = "clear"
+        for m in matches:
+            m.decision, m.similarity_kind = match_decision(
+                m.score, m.derivative_score, self.thresholds, self.derivative_rule)
+            decision = worst(decision, m.decision)
+        result.matches = [m for m in matches if m.risk >= self.thresholds.report
+                          ][: self.max_matches]
+        result.risk_score = result.matches[0].risk if result.matches else 0.0
+        result.decision = decision if result.matches else "clear"
         return result
 
     def _hash_signals(self, feat: IndexedFeature, index: FeatureIndex,

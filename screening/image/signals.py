@@ -40,6 +40,9 @@ class Signals:
     #: The work's content group among the query's best works (see derive_signals): works with
     #: one content share their margin and their refinement.
     group: int | None = None
+    #: The calibrated probability that the output depicts this work anew (None: the
+    #: character signal did not run).
+    derivative: float | None = None
 
 
 def refined_boxes(box: Box, aspect: float, width: int, height: int) -> list[Box]:

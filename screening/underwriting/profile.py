@@ -110,6 +110,9 @@ def validate_result(obj: object, where: str) -> dict:
         score = m.get("score") if isinstance(m, dict) else None
         if not isinstance(score, int | float) or not 0 <= score <= 1:
             raise InvalidInputError(f"{where}: every match needs a score in [0, 1]")
+        derivative = m.get("derivative_score", 0.0)
+        if not isinstance(derivative, int | float) or not 0 <= derivative <= 1:
+            raise InvalidInputError(f"{where}: a match's derivative_score must be in [0, 1]")
     if not isinstance(obj.get("versions", {}), dict):
         raise InvalidInputError(f"{where}: 'versions' must be an object")
     return obj

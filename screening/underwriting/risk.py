@@ -17,7 +17,9 @@ RiskLevel = Literal["high", "medium", "low", "clear"]
 @dataclass(frozen=True)
 class OutputRisk:
     input: str
-    probability: float  # calibrated probability that the output copies its best match
+    #: calibrated probability that the output copies its best match (or, for characters
+    #: and artwork, depicts it anew)
+    probability: float
     level: RiskLevel
     severity: SeverityClass | None  # None when nothing was matched
     external_id: str = ""
@@ -54,14 +56,17 @@ def output_risk(result: dict, plan: RatingPlan) -> OutputRisk:
     if not matches:
         return OutputRisk(name, 0.0, "clear", None)
     m = matches[0]
-    p = float(m.get("score", 0.0))
+    # a new rendering of a registered character is a claim too (Ultraman): the larger of the
+    # copy probability and the probability that it depicts the work anew
+    p = max(float(m.get("score", 0.0)), float(m.get("derivative_score", 0.0) or 0.0))
     category = str(m.get("category", "")).lower()
     severity = plan.severity_classes.of(category)
     run = int(m.get("longest_run_words", 0) or 0)
     if run >= plan.severity_classes.severe_text_run_words:
         severity = "severe"
     evidence = {k: m[k] for k in ("region", "longest_run_words", "longest_run_chars",
-                                  "output_copied_fraction", "work_reproduced_fraction")
+                                  "output_copied_fraction", "work_reproduced_fraction",
+                                  "similarity_kind", "derivative_score", "reference")
                 if k in m}
     if m.get("spans"):
         evidence["spans"] = m["spans"][:3]

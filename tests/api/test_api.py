@@ -24,6 +24,8 @@ def test_screen_image_finds_an_edited_copy_with_provenance(client, keys, photos)
     assert body["request_id"] == r.headers["x-request-id"]
     first, second = body["results"]
     assert first["decision"] == "block" and first["matches"][0]["external_id"] == "IMG-coffee"
+    assert first["matches"][0]["similarity_kind"] == "copy"  # a photo: copy detection only
+    assert first["matches"][0]["decision"] == "block"
     assert second["decision"] == "clear"
     v = first["versions"]
     assert v["kind"] == "image" and v["profile"] == "accurate" and v["index_revision"] >= 4

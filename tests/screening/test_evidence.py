@@ -8,7 +8,7 @@ import re
 from PIL import Image
 
 from screening.evidence import _marked, edited_ranges, image_sheet, text_page
-from screening.image.screening import ImageMatch
+from screening.image.results import ImageMatch
 from screening.registry.repository import WorkRecord
 from screening.text.screening import Span, TextMatch
 

@@ -87,9 +87,11 @@ def test_results_say_how_the_embedding_indexes_searched(tmp_path):
     ws = Workspace(settings, create=True, progress=False)
     try:
         image = ws.image_screener("fast").versions
-        assert list(image["search"].values()) == ["HNSW32 efSearch=40"]
+        # the copy descriptor's index and the same-character features'
+        assert image["search"] == dict.fromkeys(
+            ["sscd_distilled_224", "character_trunk", "character_colour"], "HNSW32 efSearch=40")
         cascade = ws.image_screener("cascade").versions
-        assert sorted(cascade["search"].values()) == ["HNSW32 efSearch=40"] * 2
+        assert sorted(cascade["search"].values()) == ["HNSW32 efSearch=40"] * 4
         assert "search" not in ws.image_screener("hash").versions  # hashes are exact
         text = ws.texts.screener(paraphrase=True).versions
         assert text["search"] == {"text_windows": "Flat (exact, standing in for PQ48x4fs,RFlat "

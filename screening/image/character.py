@@ -1,0 +1,110 @@
+"""The "same character" signal: is the output the registered character or artwork drawn
+anew (another pose, another rendering), not a copy of its pixels?
+
+Courts have ruled on exactly that for generative AI (Guangzhou Internet Court, Ultraman,
+2024; Hangzhou, Ultraman LoRA, 2025). Copy detection (SSCD's descriptor) is trained to
+ignore what a picture shows, so it cannot say it. Here, for the whole image (one more SSCD
+pass, models/character.py): the trunk's similarity to each work's images and the palette's,
+each with its margin over the best work with other content, turned into a calibrated
+probability (the "image-character" calibrator, fitted by benchmarks/fit_character_calibration.py
+on the training games of benchmarks/character_data.py, never the benchmark's). Works whose
+category is not a character, logo or artwork (setting DERIVATIVE_CATEGORIES) keep copy
+detection only: a new photograph of the same subject is not a derivative of a photograph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from indexes.base import FeatureIndex
+from models.imaging import DecodedImage
+from screening.calibration import LogisticCalibrator, load_calibrator
+from screening.decision import DECISIONS, Decision, Thresholds, decide
+from screening.image.features import CHARACTER_COLOUR, CHARACTER_TRUNK, IndexedFeature
+from screening.image.signals import K_PER_VIEW, Evidence, Signals
+
+#: The signals the character calibrator reads, and their margins (see margins()).
+CHARACTER_SIGNALS = ("char_trunk", "char_colour")
+CALIBRATION = "image-character"
+
+
+def character_evidence(features: Sequence[IndexedFeature], indexes: dict[str, FeatureIndex],
+                       images: Sequence[DecodedImage], out: list[dict[str, Evidence]]) -> None:
+    """Add each image's `char_trunk` and `char_colour` evidence (whole image, one pass)."""
+    by_name = {f.index_name: f for f in features if f.character is not None}
+    if CHARACTER_TRUNK not in by_name or CHARACTER_COLOUR not in by_name:
+        return
+    ex = by_name[CHARACTER_TRUNK].character
+    assert ex is not None
+    trunk, colour = ex.extract([d.image for d in images])
+    for name, index, vectors in (("char_trunk", CHARACTER_TRUNK, trunk),
+                                 ("char_colour", CHARACTER_COLOUR, colour)):
+        for hits, ev in zip(indexes[index].search(vectors, K_PER_VIEW), out, strict=True):
+            ev[name] = Evidence.of(hits)
+
+
+def margins(per_work: dict[int, Signals]) -> None:
+    """`<signal>_margin`: how far a work stands above the best work of other content (its
+    group, see derive_signals) on each character signal. One character is like its other
+    poses more than the rest of the registry is; a style shared by many works lifts them
+    all together."""
+    for name in CHARACTER_SIGNALS:
+        ranked = sorted(((s.values[name], s.group if s.group is not None else wid)
+                         for wid, s in per_work.items() if name in s.values), reverse=True)
+        for wid, sig in per_work.items():
+            if name not in sig.values:
+                continue
+            mine = sig.group if sig.group is not None else wid
+            other = next((v for v, g in ranked if g != mine), 0.0)
+            sig.values[f"{name}_margin"] = sig.values[name] - max(other, 0.0)
+
+
+@dataclass(frozen=True)
+class DerivativeRule:
+    """Which works the signal applies to and when it decides review or block."""
+
+    categories: frozenset[str] = frozenset({"character", "logo", "artwork"})
+    review: float = 0.94  # the setting DERIVATIVE_REVIEW_THRESHOLD
+    #: 1 (the default) never blocks on this signal alone: courts weigh a derivative case
+    #: by case, so it goes to a person.
+    block: float = 1.0
+
+    def applies(self, category: str) -> bool:
+        return category.lower() in self.categories
+
+    def decide(self, p: float) -> Decision:
+        if self.block < 1.0 and p >= self.block:
+            return "block"
+        return "review" if p >= self.review else "clear"
+
+
+def derivative_calibrator() -> LogisticCalibrator:
+    return load_calibrator(CALIBRATION)
+
+
+def derivative_probabilities(calibrator: LogisticCalibrator,
+                             per_work: dict[int, Signals]) -> None:
+    """Each candidate's calibrated probability that the output depicts its work anew."""
+    ids = [w for w, s in per_work.items() if "char_trunk" in s.values]
+    if not ids:
+        return
+    probs = calibrator.probabilities_of([per_work[w].values for w in ids])
+    for wid, p in zip(ids, probs.tolist(), strict=True):
+        per_work[wid].derivative = p
+
+
+def match_decision(copy: float, derivative: float | None, t: Thresholds,
+                   rule: DerivativeRule) -> tuple[Decision, str]:
+    """(the match's decision, "copy" or "derivative": which probability decided it)."""
+    by_copy = decide(copy, t)
+    if derivative is None:
+        return by_copy, "copy"
+    by_derivative = rule.decide(derivative)
+    if DECISIONS.index(by_derivative) > DECISIONS.index(by_copy):
+        return by_derivative, "derivative"
+    return by_copy, "copy"
+
+
+__all__ = ["CHARACTER_SIGNALS", "DerivativeRule", "character_evidence", "margins",
+           "derivative_probabilities", "match_decision"]
