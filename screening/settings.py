@@ -141,6 +141,26 @@ class Settings(BaseSettings):
         default=32, ge=0, le=256, description="Word pieces of each probe window read (0: "
         "probes read whole).")
 
+    #: The whole-work rule (screening/text/reproduction.py): a registered work of at least
+    #: these many words (CJK characters) reproduced whole blocks, nearly whole goes to
+    #: review, whatever its copy probability. 8 and 15: the floor of a short work that is
+    #: more than a stock phrase (Chinese sayings and idioms are shorter than 15).
+    text_whole_work_min_words: int = Field(
+        default=8, ge=4, le=1000, description="Words a registered work needs (beyond listed "
+        "stock phrases) for the whole-work rule to apply to it.")
+    text_whole_work_min_cjk: int = Field(
+        default=15, ge=4, le=1000, description="CJK characters a mostly-CJK work needs "
+        "(beyond listed stock phrases) for the whole-work rule to apply to it.")
+    text_near_whole_fraction: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="Share of a work's tokens found in order "
+        "in an output at which the whole-work rule sends it to review (1 is block).")
+    text_near_whole_edits: int = Field(
+        default=3, ge=0, le=100, description="A work with at most this many of its tokens "
+        "missing from the output (changed or dropped) is also near-whole: review.")
+    text_stock_phrases_file: Path | None = Field(
+        default=None, description="UTF-8 file of stock phrases, one a line, that never "
+        "count towards a work's own content for the whole-work rule.")
+
     @field_validator("dense_factory", "text_window_factory")
     @classmethod
     def _faiss_factory(cls, value: str, info: ValidationInfo) -> str:

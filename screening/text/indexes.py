@@ -15,7 +15,7 @@ import numpy as np
 from indexes.base import PersistentIndex
 from indexes.dense import DenseIndex
 from indexes.factories import AUTO, AUTO_EXACT_VECTORS, SearchParams
-from indexes.fingerprint import FingerprintIndex
+from indexes.fingerprint import ALL_KGRAMS_BELOW, FingerprintIndex
 from indexes.ids import TEXT_WINDOWS_PER_WORK
 from models.base import FeatureSpec
 from models.text_embedder import TextEmbedder
@@ -61,7 +61,7 @@ class TextIndexes(RegistryIndexes[TextFeature, PersistentIndex]):
 
     def _new_index(self, feature: TextFeature) -> PersistentIndex:
         if feature.spec.kind == "tokens":
-            return FingerprintIndex(feature.spec, K, W)
+            return FingerprintIndex(feature.spec, K, W, all_kgrams_below=ALL_KGRAMS_BELOW)
         return DenseIndex.for_setting(feature.spec, self.window_factory,
                                       variants_per_work=TEXT_WINDOWS_PER_WORK, search=self.search,
                                       auto_exact_vectors=self.auto_exact_vectors)

@@ -17,20 +17,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from indexes.dense import DenseIndex
-from indexes.fingerprint import FingerprintIndex
+from indexes.fingerprint import FingerprintIndex, Seeds
 from models.text_embedder import TextEmbedder
 from models.text_fingerprint import token_hashes
 from models.text_normalize import NormalizedText, normalize
 from screening.calibration import LogisticCalibrator
-from screening.decision import Thresholds, decide, dense_search, screening_versions
+from screening.decision import Decision, Thresholds, decide, dense_search, screening_versions, worst
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
-from screening.results import ScreenResult
 from screening.text.align import AlignParams, Passage, exact_runs, passages
 from screening.text.indexes import WINDOW_INDEX
 from screening.text.input import registered_text
@@ -43,6 +41,24 @@ from screening.text.paraphrase import (
     window_texts,
     windows_with_heads,
 )
+from screening.text.reproduction import (
+    WHOLE,
+    Reproduction,
+    ReproductionRule,
+    from_passages,
+    reproduction,
+)
+from screening.text.results import MERGE_GAP, Finding, Span, TextMatch, TextResult, merge_findings
+
+__all__ = ["Span", "TextMatch", "TextResult", "TextScreener", "text_signals"]
+
+def _diagonals(seeds: Seeds, work_id: int) -> list[int]:
+    sel = seeds.work_ids == work_id
+    return (seeds.query_pos[sel] - seeds.work_pos[sel]).tolist()
+
+
+#: Ordering weight of a match the reproduction rule decided (a whole work first).
+_RULE_RISK = {None: 0.0, "near_whole": 0.5, "whole": 1.0}
 
 #: Candidate works examined per output, by number of shared k-grams (the rest share less
 #: text than the weakest candidate examined).
@@ -50,53 +66,10 @@ MAX_CANDIDATES = 50
 
 
 @dataclass
-class Span:
-    kind: str  # verbatim | near_verbatim | paraphrase
-    output_start: int
-    output_end: int
-    work_start: int
-    work_end: int
-    similarity: float
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "output_start": self.output_start,
-                "output_end": self.output_end, "work_start": self.work_start,
-                "work_end": self.work_end, "similarity": round(self.similarity, 4)}
-
-
-@dataclass
-class TextMatch:
-    work: WorkRecord
-    score: float
-    signals: dict[str, float]
-    spans: list[Span]
-    longest_run_words: int
-    longest_run_chars: int
-    output_copied_fraction: float
-    work_reproduced_fraction: float
-
-    def to_dict(self) -> dict:
-        return {**self.work.match_fields(), "score": round(self.score, 6),
-                "longest_run_words": self.longest_run_words,
-                "longest_run_chars": self.longest_run_chars,
-                "output_copied_fraction": round(self.output_copied_fraction, 4),
-                "work_reproduced_fraction": round(self.work_reproduced_fraction, 4),
-                "spans": [s.to_dict() for s in self.spans],
-                "signals": {k: round(v, 6) for k, v in self.signals.items()}}
-
-
-@dataclass
-class TextResult(ScreenResult[TextMatch]):
-    words: int = 0
-
-    def _kind_fields(self) -> dict[str, Any]:
-        return {"words": self.words}
-
-
-@dataclass
 class _Candidate:
     passages: list[Passage] = field(default_factory=list)
     chain: WindowChain | None = None
+    reproduced: Reproduction | None = None
 
 
 def text_signals(ps: list[Passage], chain: WindowChain | None, min_windows: int
@@ -133,7 +106,8 @@ class TextScreener:
                  calibrator: LogisticCalibrator, thresholds: Thresholds,
                  align: AlignParams | None = None, paraphrase: ParaphraseParams | None = None,
                  max_matches: int = 5, max_text_bytes: int = 10 * 1024 * 1024,
-                 index_revision: int = 0) -> None:
+                 index_revision: int = 0, reproduction_rule: ReproductionRule | None = None
+                 ) -> None:
         self.fingerprints = fingerprints
         self.window_index = window_index
         self.embedder = embedder
@@ -143,6 +117,8 @@ class TextScreener:
         self.thresholds = thresholds
         self.align = align or AlignParams()
         self.para = paraphrase or ParaphraseParams()
+        self.rule = reproduction_rule or ReproductionRule()
+        self._eligible: OrderedDict[str, bool] = OrderedDict()
         self.max_matches = max_matches
         self.max_text_bytes = max_text_bytes
         self._work_texts: OrderedDict[str, NormalizedText] = OrderedDict()
@@ -157,6 +133,8 @@ class TextScreener:
         self.literal_versions = screening_versions(
             "text", "literal", [fingerprints.spec], calibrator, index_revision, thresholds,
             dense_search([]))
+        for v in (self.versions, self.literal_versions):
+            v["whole_work"] = self.rule.describe()
 
     @property
     def paraphrase_enabled(self) -> bool:
@@ -176,17 +154,53 @@ class TextScreener:
     # -- layers -----------------------------------------------------------------------------
     def _verbatim(self, norm: NormalizedText, qh: np.ndarray) -> dict[int, _Candidate]:
         seeds = self.fingerprints.seeds(qh)
+        short = self.fingerprints.short_seeds(qh)
         out: dict[int, _Candidate] = {}
-        if len(seeds) == 0:
+        if len(seeds) == 0 and len(short) == 0:
             return out
         works, counts = np.unique(seeds.work_ids, return_counts=True)
-        for work_id in works[np.argsort(-counts, kind="stable")][:MAX_CANDIDATES].tolist():
+        order = works[np.argsort(-counts, kind="stable")].tolist()
+        examined = order[:MAX_CANDIDATES]
+        for work_id in examined + self._short_candidates(short, set(examined)):
             wt = self.fingerprints.tokens_of(work_id)
             runs = exact_runs(seeds, work_id, qh, wt, self.fingerprints.k)
             ps = passages(runs, qh, wt, norm.cjk, self.align)
-            if ps:
-                out[work_id] = _Candidate(passages=ps)
+            if len(wt) <= self.rule.max_tokens:
+                diagonals = [*_diagonals(seeds, work_id), *_diagonals(short, work_id)]
+                rep = reproduction(qh, wt, diagonals)
+            else:
+                rep = from_passages(len(wt), [(p.q0, p.q1, p.w0, p.w1, p.matched) for p in ps])
+            if ps or (rep is not None and rep.kind(self.rule)):
+                out[work_id] = _Candidate(passages=ps, reproduced=rep)
         return out
+
+    def _short_candidates(self, short: Seeds, examined: set[int]) -> list[int]:
+        """Short works sharing 3-grams with the output that the k-gram ranking did not
+        examine (a saying with a word changed shares no 5-gram; a poem in a long answer
+        shares fewer k-grams than long works do), the most shared first, by share."""
+        if len(short) == 0:
+            return []
+        works, counts = np.unique(short.work_ids, return_counts=True)
+        share = [(c / max(1, len(self.fingerprints.tokens_of(w)) - 2), w)
+                 for w, c in zip(works.tolist(), counts.tolist(), strict=True)
+                 if w not in examined and c >= 2]
+        share.sort(key=lambda t: (-t[0], t[1]))
+        return [w for s, w in share[:MAX_CANDIDATES] if s >= 0.25]
+
+    def _rule(self, work: WorkRecord, cand: _Candidate) -> str | None:
+        """'whole' / 'near_whole' where the reproduction rule applies to this work, else None."""
+        rep = cand.reproduced
+        kind = rep.kind(self.rule) if rep is not None else None
+        if kind is None:
+            return None
+        ok = self._eligible.get(work.content_sha256)
+        if ok is None:
+            ok = self.rule.eligible(self._work_text(work),
+                                    self.fingerprints.tokens_of(work.id))
+            self._eligible[work.content_sha256] = ok
+            if len(self._eligible) > 4096:
+                self._eligible.popitem(last=False)
+        return kind if ok else None
 
     def _paraphrase(self, norm: NormalizedText) -> tuple[list[tuple[int, int, int]],
                                                          dict[int, WindowChain]]:
@@ -257,31 +271,55 @@ class TextScreener:
         signals = [text_signals(cands[i].passages, cands[i].chain, self.para.min_windows)
                    for i in ids]
         probs = self.calibrator.probabilities_of(signals)
+        # works the reproduction rule may apply to are looked up even below the report
+        # threshold: a whole short poem has a low copy probability
+        ruled = [i for i in ids if cands[i].reproduced is not None
+                 and cands[i].reproduced.kind(self.rule)]  # type: ignore[union-attr]
+        records = self.registry.by_ids(ruled)
+        rules = {i: self._rule(records[i], cands[i]) for i in ruled if i in records}
         keep = [(float(p), i, s) for p, i, s in zip(probs.tolist(), ids, signals, strict=True)
-                if p >= self.thresholds.report]
-        keep.sort(key=lambda t: -t[0])
-        records = self.registry.by_ids([i for _, i, _ in keep[:self.max_matches]])
+                if p >= self.thresholds.report or rules.get(i)]
+        keep.sort(key=lambda t: -max(t[0], _RULE_RISK[rules.get(t[1])]))
+        records.update(self.registry.by_ids([i for _, i, _ in keep[:self.max_matches]
+                                             if i not in records]))
         for p, work_id, sig in keep[:self.max_matches]:
             work = records.get(work_id)
             if work is None or work.status != "active":
                 continue
-            result.matches.append(self._evidence(norm, work, p, sig, cands[work_id],
-                                                 q_windows))
-        if result.matches:
-            result.risk_score = result.matches[0].score
-        result.decision = decide(result.risk_score, self.thresholds)
+            m = self._evidence(norm, work, p, sig, cands[work_id], q_windows)
+            m.reproduction = rules.get(work_id)
+            m.decision = decide(p, self.thresholds)
+            rep = cands[work_id].reproduced
+            if m.reproduction is not None and rep is not None:
+                # the share of the work found in order: what the rule decided on
+                m.work_reproduced_fraction = rep.fraction
+                m.decision = worst(m.decision, "block" if m.reproduction == WHOLE else "review")
+            result.matches.append(m)
+        decision: Decision = "clear"
+        for m in result.matches:
+            decision = worst(decision, m.decision)
+            result.risk_score = max(result.risk_score, m.risk)
+        result.decision = decision
         return result
 
     def _evidence(self, norm: NormalizedText, work: WorkRecord, p: float,
                   sig: dict[str, float], cand: _Candidate,
                   q_windows: list[tuple[int, int, int]]) -> TextMatch:
         wnorm = self._work_text(work)
-        items = [_Finding(ps.kind, ps.q0, ps.q1, ps.w0, ps.w1, ps.matched, ps.similarity)
+        items = [Finding(ps.kind, ps.q0, ps.q1, ps.w0, ps.w1, ps.matched, ps.similarity)
                  for ps in cand.passages]
-        chain = cand.chain
+        rep = cand.reproduced
+        if rep is not None and rep.kind(self.rule) and not any(
+                f.q0 <= rep.q0 and rep.q1 <= f.q1 for f in items):
+            # a work reproduced with edits too dense for a literal passage: the aligned stretch
+            items.append(Finding("near_verbatim", rep.q0, rep.q1, rep.w0, rep.w1, rep.matched,
+                                 rep.fraction))
+        # a work reproduced (nearly) whole is evidenced by its literal alignment; a window
+        # chain around it would widen the span to the whole window
+        chain = None if rep is not None and rep.kind(self.rule) else cand.chain
         if chain is not None and len(chain.q) >= self.para.min_windows:
             w_windows = windows_with_heads(wnorm, self.para.max_words)
-            items.append(_Finding("paraphrase", q_windows[chain.q[0]][0],
+            items.append(Finding("paraphrase", q_windows[chain.q[0]][0],
                                   q_windows[chain.q[-1]][2], w_windows[min(chain.w)][0],
                                   w_windows[max(chain.w)][2], 0, chain.mean))
         q_cover = np.zeros(len(norm), dtype=bool)
@@ -300,57 +338,3 @@ class TextScreener:
                 longest_tokens, longest_chars = ps.longest_run, b - a
         return TextMatch(work, p, sig, spans, longest_tokens, longest_chars,
                          float(q_cover.mean()), float(w_cover.mean()) if len(wnorm) else 0.0)
-
-
-#: Findings of one work closer than this many tokens (in the output and in the work) are one
-#: passage: a paraphrase that keeps some phrases word for word is one finding, not a
-#: paraphrase plus ten literal fragments.
-MERGE_GAP = 20
-
-
-@dataclass
-class _Finding:
-    kind: str
-    q0: int
-    q1: int
-    w0: int
-    w1: int
-    matched: int  # literally aligned tokens (0 for a paraphrase chain)
-    similarity: float
-
-
-def merge_findings(items: list[_Finding], gap: int) -> list[_Finding]:
-    """Merge findings that overlap or nearly touch in both texts into one passage. Its kind:
-    verbatim if it is a single verbatim run, paraphrase if a paraphrase is part of it and
-    literal matches cover less than half of it, near_verbatim otherwise."""
-    out: list[list[_Finding]] = []
-    for f in sorted(items, key=lambda f: (f.q0, f.w0)):
-        if out:
-            group = out[-1]
-            q1 = max(g.q1 for g in group)
-            w0, w1 = min(g.w0 for g in group), max(g.w1 for g in group)
-            if f.q0 - q1 <= gap and f.w0 - w1 <= 3 * gap and f.w1 >= w0 - 3 * gap:
-                group.append(f)
-                continue
-        out.append([f])
-    merged = []
-    for group in out:
-        if len(group) == 1:
-            merged.append(group[0])
-            continue
-        literal = sum(g.matched for g in group)
-        para = [g for g in group if g.kind == "paraphrase"]
-        lit = [g for g in group if g.kind != "paraphrase"]
-        q0, q1 = min(g.q0 for g in group), max(g.q1 for g in group)
-        if para and literal < 0.5 * (q1 - q0):
-            kind, sim = "paraphrase", max(g.similarity for g in para)
-        else:
-            # literal matches carry the passage: their extent is exact, a window's is not
-            group = lit
-            kind = "verbatim" if len(lit) == 1 and lit[0].kind == "verbatim" else "near_verbatim"
-            q0, q1 = min(g.q0 for g in group), max(g.q1 for g in group)
-        w0, w1 = min(g.w0 for g in group), max(g.w1 for g in group)
-        if kind != "paraphrase":
-            sim = literal / max(q1 - q0, w1 - w0)
-        merged.append(_Finding(kind, q0, q1, w0, w1, literal, sim))
-    return merged

@@ -38,6 +38,7 @@ from screening.text.indexes import (
 )
 from screening.text.input import check_text, read_text_file
 from screening.text.paraphrase import ParaphraseParams
+from screening.text.reproduction import ReproductionRule, load_stock_phrases
 from screening.text.screening import TextResult, TextScreener
 
 TEXT_CALIBRATION = "text"
@@ -61,6 +62,16 @@ class TextSide:
                                    search=settings.search_params)
         self._embedder: TextEmbedder | None = embedder  # shared by long-lived servers
         self._screener: TextScreener | None = None
+        self._rule: ReproductionRule | None = None
+
+    def reproduction_rule(self) -> ReproductionRule:
+        """The whole-work rule from the settings (the stock-phrase file read once)."""
+        if self._rule is None:
+            s = self.settings
+            self._rule = ReproductionRule(s.text_whole_work_min_words, s.text_whole_work_min_cjk,
+                                          s.text_near_whole_fraction, s.text_near_whole_edits,
+                                          stock=load_stock_phrases(s.text_stock_phrases_file))
+        return self._rule
 
     def embedder(self) -> TextEmbedder:
         if self._embedder is None:
@@ -126,7 +137,8 @@ class TextSide:
                                              probe_similarity=s.text_probe_similarity or None,
                                              probe_tokens=s.text_probe_tokens or None),
                             max_matches=s.max_matches, max_text_bytes=s.max_text_bytes,
-                            index_revision=self.registry.revision())
+                            index_revision=self.registry.revision(),
+                            reproduction_rule=self.reproduction_rule())
 
     def screen(self, inputs: Iterable[tuple[str, str | Path]], paraphrase: bool | None = None
                ) -> Iterator[TextResult]:

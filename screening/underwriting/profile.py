@@ -110,9 +110,13 @@ def validate_result(obj: object, where: str) -> dict:
         score = m.get("score") if isinstance(m, dict) else None
         if not isinstance(score, int | float) or not 0 <= score <= 1:
             raise InvalidInputError(f"{where}: every match needs a score in [0, 1]")
-        derivative = m.get("derivative_score", 0.0)
-        if not isinstance(derivative, int | float) or not 0 <= derivative <= 1:
-            raise InvalidInputError(f"{where}: a match's derivative_score must be in [0, 1]")
+        for key in ("derivative_score", "work_reproduced_fraction"):
+            value = m.get(key, 0.0)
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise InvalidInputError(f"{where}: a match's {key} must be in [0, 1]")
+        if m.get("reproduction") not in (None, "whole", "near_whole"):
+            raise InvalidInputError(f"{where}: a match's reproduction must be whole or "
+                                    "near_whole")
     if not isinstance(obj.get("versions", {}), dict):
         raise InvalidInputError(f"{where}: 'versions' must be an object")
     return obj

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from screening.decision import match_risk
 from screening.underwriting.plan import RatingPlan, SeverityClass
 
 RiskLevel = Literal["high", "medium", "low", "clear"]
@@ -56,9 +57,10 @@ def output_risk(result: dict, plan: RatingPlan) -> OutputRisk:
     if not matches:
         return OutputRisk(name, 0.0, "clear", None)
     m = matches[0]
-    # a new rendering of a registered character is a claim too (Ultraman): the larger of the
-    # copy probability and the probability that it depicts the work anew
-    p = max(float(m.get("score", 0.0)), float(m.get("derivative_score", 0.0) or 0.0))
+    # a new rendering of a registered character is a claim too (Ultraman), and so is a short
+    # work reproduced whole: the copy probability or, where larger, the derivative
+    # probability or the share of the work reproduced
+    p = match_risk(m)
     category = str(m.get("category", "")).lower()
     severity = plan.severity_classes.of(category)
     run = int(m.get("longest_run_words", 0) or 0)
@@ -66,7 +68,8 @@ def output_risk(result: dict, plan: RatingPlan) -> OutputRisk:
         severity = "severe"
     evidence = {k: m[k] for k in ("region", "longest_run_words", "longest_run_chars",
                                   "output_copied_fraction", "work_reproduced_fraction",
-                                  "similarity_kind", "derivative_score", "reference")
+                                  "similarity_kind", "derivative_score", "reference",
+                                  "reproduction")
                 if k in m}
     if m.get("spans"):
         evidence["spans"] = m["spans"][:3]

@@ -130,3 +130,28 @@ def test_store_refuses_other_k(tmp_path):
     (tmp_path / "t.json").write_text("{not json")
     with pytest.raises(IndexCorruptError):
         store.load("t", SPEC)
+
+
+def test_short_works_keep_every_kgram_and_their_3grams_through_updates_and_reloads():
+    rng = np.random.default_rng(7)
+    short = rng.integers(0, 1000, size=9).astype(np.uint64)
+    long_ = rng.integers(0, 1000, size=400).astype(np.uint64)
+    index = FingerprintIndex(SPEC, all_kgrams_below=64)
+    index.add(1, short)
+    index.add(2, long_)
+    assert index.ntotal == (9 - 5 + 1) + len(winnow(kgram_hashes(long_, 5), 4))
+    # one token changed in the middle: no 5-gram survives on either side, 3-grams do
+    edited = short.copy()
+    edited[4] = 5000
+    query = np.concatenate([rng.integers(2000, 3000, size=20).astype(np.uint64), edited])
+    assert 1 not in set(index.seeds(query).work_ids.tolist())
+    found = index.short_seeds(query)
+    assert set(found.work_ids.tolist()) == {1}
+    assert set((found.query_pos - found.work_pos).tolist()) == {20}  # one diagonal
+    assert 2 not in set(index.short_seeds(long_).work_ids.tolist())  # long works: not here
+    again = FingerprintIndex.deserialize(SPEC, index.serialize(), index.build_params())
+    assert sorted(again.short_seeds(query).work_ids.tolist()) == sorted(found.work_ids.tolist())
+    index.remove([1])
+    assert len(index.short_seeds(query)) == 0
+    index.add(1, short)  # re-added after removal: found again, once
+    assert len(index.short_seeds(short)) == 9 - 3 + 1
