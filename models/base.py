@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from PIL import Image
@@ -77,3 +77,18 @@ def dihedral_images(image: Image.Image) -> list[Image.Image]:
                 im = im.transpose(op)
         out.append(im)
     return out
+
+
+class SentenceEmbedder(Protocol):
+    """Turns texts into unit vectors (the paraphrase layer's model): MiniLM
+    (models/text_embedder.py) or USE multilingual (models/use_embedder.py)."""
+
+    spec: FeatureSpec
+    #: Whether embed() honours max_tokens (reads at most that many word pieces).
+    truncates: bool
+    #: Cosine below which a paraphrase window hit is no evidence, for this model.
+    min_similarity: float
+
+    def embed(self, texts: Sequence[str], max_tokens: int | None = None) -> np.ndarray: ...
+
+    def warm(self) -> None: ...

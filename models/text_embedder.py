@@ -66,6 +66,11 @@ def _weights_digest(model_dir: Path) -> str:
 class TextEmbedder:
     """Embeds texts into unit vectors, batched and sorted by length to waste no padding."""
 
+    truncates = True
+    #: Cosine below which a paraphrase window hit is no evidence (unrelated English scores
+    #: 0.0-0.46 with MiniLM; screening/text/paraphrase.py).
+    min_similarity = 0.55
+
     def __init__(self, model_dir: Path | None = None, backend: Backend = "onnx-int8",
                  cache_dir: Path | None = None, threads: int = 0, batch_size: int = 32) -> None:
         self.model_dir = Path(model_dir) if model_dir else bundled_model_dir()

@@ -15,8 +15,8 @@ from PIL import Image
 
 from indexes.base import FeatureIndex
 from indexes.store import IndexStore
+from models.base import SentenceEmbedder
 from models.imaging import DecodeLimits, decode_image, is_blank, read_image_bytes
-from models.text_embedder import TextEmbedder
 from screening.decision import Thresholds
 from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
 from screening.image.background import BackgroundSets
@@ -89,7 +89,7 @@ class Workspace:
     """Registry + blobs + indexes of one data dir."""
 
     def __init__(self, settings: Settings, create: bool = False, progress: bool = True,
-                 text_embedder: TextEmbedder | None = None) -> None:
+                 text_embedder: SentenceEmbedder | None = None) -> None:
         self.settings = settings
         self.data_dir = prepare_data_dir(settings.data_dir, create)
         self.registry = WorksRegistry(open_engine(settings.resolved_database_url))

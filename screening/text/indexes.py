@@ -17,8 +17,7 @@ from indexes.dense import DenseIndex
 from indexes.factories import AUTO, AUTO_EXACT_VECTORS, SearchParams
 from indexes.fingerprint import ALL_KGRAMS_BELOW, FingerprintIndex
 from indexes.ids import TEXT_WINDOWS_PER_WORK
-from models.base import FeatureSpec
-from models.text_embedder import TextEmbedder
+from models.base import FeatureSpec, SentenceEmbedder
 from models.text_fingerprint import fingerprint_spec, token_hashes
 from models.text_normalize import NormalizedText
 from screening.index_keeper import RegistryIndexes
@@ -36,7 +35,7 @@ K, W = 5, 4
 class TextFeature:
     index_name: str
     spec: FeatureSpec
-    embedder: TextEmbedder | None = None
+    embedder: SentenceEmbedder | None = None
     max_words: int = 48
 
 
@@ -44,7 +43,7 @@ def fingerprint_feature() -> TextFeature:
     return TextFeature(FINGERPRINT_INDEX, fingerprint_spec(K, W))
 
 
-def window_feature(embedder: TextEmbedder, max_words: int) -> TextFeature:
+def window_feature(embedder: SentenceEmbedder, max_words: int) -> TextFeature:
     # the window plan changes what a work's vectors are, so it is part of the version
     base = embedder.spec
     spec = FeatureSpec(base.name, f"{base.version}|win{max_words}", "dense", base.dim)

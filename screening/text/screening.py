@@ -22,7 +22,7 @@ import numpy as np
 
 from indexes.dense import DenseIndex
 from indexes.fingerprint import FingerprintIndex, Seeds
-from models.text_embedder import TextEmbedder
+from models.base import SentenceEmbedder
 from models.text_fingerprint import token_hashes
 from models.text_normalize import NormalizedText, normalize
 from screening.calibration import LogisticCalibrator
@@ -102,7 +102,7 @@ class TextScreener:
     """Screens texts against loaded, current text indexes."""
 
     def __init__(self, fingerprints: FingerprintIndex, window_index: DenseIndex | None,
-                 embedder: TextEmbedder | None, registry: WorksRegistry, blobs: BlobStore,
+                 embedder: SentenceEmbedder | None, registry: WorksRegistry, blobs: BlobStore,
                  calibrator: LogisticCalibrator, thresholds: Thresholds,
                  align: AlignParams | None = None, paraphrase: ParaphraseParams | None = None,
                  max_matches: int = 5, max_text_bytes: int = 10 * 1024 * 1024,

@@ -12,8 +12,10 @@ from pathlib import Path
 from indexes.dense import DenseIndex
 from indexes.fingerprint import FingerprintIndex
 from indexes.store import IndexStore
+from models.base import SentenceEmbedder
 from models.text_embedder import TextEmbedder
 from models.text_normalize import normalize
+from models.use_embedder import UseEmbedder
 from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import Thresholds
 from screening.errors import InvalidInputError, IpscreenError
@@ -44,12 +46,19 @@ from screening.text.screening import TextResult, TextScreener
 TEXT_CALIBRATION = "text"
 
 
+def text_calibration(settings: Settings) -> str:
+    """The calibrator of the configured sentence model: its paraphrase signals are its own
+    (`text` for MiniLM, `text-use-multilingual` for USE)."""
+    return TEXT_CALIBRATION if settings.text_model == "minilm" else \
+        f"{TEXT_CALIBRATION}-{settings.text_model}"
+
+
 class TextSide:
     """Text works, indexes and screening of one data dir."""
 
     def __init__(self, settings: Settings, data_dir: Path, registry: WorksRegistry,
                  blobs: BlobStore, store: IndexStore, thresholds: Thresholds,
-                 progress: bool = True, embedder: TextEmbedder | None = None) -> None:
+                 progress: bool = True, embedder: SentenceEmbedder | None = None) -> None:
         self.settings = settings
         self.data_dir = data_dir
         self.registry = registry
@@ -60,7 +69,7 @@ class TextSide:
                                    window_factory=settings.text_window_factory,
                                    auto_exact_vectors=settings.auto_exact_vectors,
                                    search=settings.search_params)
-        self._embedder: TextEmbedder | None = embedder  # shared by long-lived servers
+        self._embedder: SentenceEmbedder | None = embedder  # shared by long-lived servers
         self._screener: TextScreener | None = None
         self._rule: ReproductionRule | None = None
 
@@ -73,7 +82,9 @@ class TextSide:
                                           stock=load_stock_phrases(s.text_stock_phrases_file))
         return self._rule
 
-    def embedder(self) -> TextEmbedder:
+    def embedder(self) -> SentenceEmbedder:
+        if self._embedder is None and self.settings.text_model == "use-multilingual":
+            self._embedder = UseEmbedder(threads=self.settings.threads)
         if self._embedder is None:
             self._embedder = TextEmbedder(self.settings.text_model_dir,
                                           self.settings.text_backend,
@@ -116,6 +127,19 @@ class TextSide:
         return counts
 
     # -- screening --------------------------------------------------------------------------
+    def paraphrase_params(self, use_para: bool) -> ParaphraseParams:
+        """The paraphrase layer's parameters for the configured model: its own similarity
+        floor, probes opened 0.1 below it (or as TEXT_PROBE_SIMILARITY says, if lower), and
+        probes cut short only where the model can cut."""
+        s = self.settings
+        if not use_para:
+            return ParaphraseParams(max_words=s.text_window_words)
+        emb = self.embedder()
+        return ParaphraseParams(
+            max_words=s.text_window_words, min_similarity=emb.min_similarity,
+            probe_similarity=min(s.text_probe_similarity, emb.min_similarity - 0.1) or None,
+            probe_tokens=(s.text_probe_tokens or None) if emb.truncates else None)
+
     def screener(self, paraphrase: bool | None = None,
                  calibrator: LogisticCalibrator | None = None) -> TextScreener:
         """A screener over current indexes (calibrator: the packaged one unless given)."""
@@ -129,13 +153,11 @@ class TextSide:
             raise IpscreenError("the text window index has an unexpected type")
         s = self.settings
         return TextScreener(fp, windows, self.embedder() if use_para else None, self.registry,
-                            self.blobs, calibrator or load_calibrator(TEXT_CALIBRATION),
+                            self.blobs, calibrator or load_calibrator(text_calibration(s)),
                             self.thresholds,
                             AlignParams(min_words=s.text_min_run_words,
                                         min_cjk=s.text_min_run_cjk),
-                            ParaphraseParams(max_words=s.text_window_words,
-                                             probe_similarity=s.text_probe_similarity or None,
-                                             probe_tokens=s.text_probe_tokens or None),
+                            self.paraphrase_params(use_para),
                             max_matches=s.max_matches, max_text_bytes=s.max_text_bytes,
                             index_revision=self.registry.revision(),
                             reproduction_rule=self.reproduction_rule())

@@ -344,3 +344,25 @@ def test_a_worker_remembers_only_its_latest_finished_jobs():
     wait_for(lambda: newest.status == "done")
     assert [store.get(j.id) is not None for j in [*jobs, newest]] == [False, False, True,
                                                                        True]
+
+
+def test_a_short_poem_registered_over_http_blocks_when_reproduced_whole(client, keys):
+    poem = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
+    r = client.post("/v1/works", headers=auth(keys["register"]),
+                    data={"external_id": "POEM-JYS", "title": "静夜思", "category": "poem"},
+                    files={"file": ("poem.txt", poem.encode(), "text/plain")})
+    assert r.status_code == 201, r.text
+    answer = {"texts": [f"这首诗大家都会背：{poem}写的是思乡。",
+                        f"这首诗大家都会背：{poem.replace('霜', '雪')}写的是思乡。"]}
+
+    def results() -> list[dict]:
+        return client.post("/v1/screen/text", headers=auth(keys["screen"]),
+                           json=answer).json()["results"]
+
+    wait_for(lambda: results()[0]["decision"] == "block")
+    whole, edited = results()
+    assert whole["matches"][0]["reproduction"] == "whole"
+    assert whole["matches"][0]["decision"] == "block"
+    assert edited["decision"] in ("review", "block")
+    assert edited["matches"][0]["reproduction"] == "near_whole"
+    assert whole["versions"]["whole_work"]["min_cjk"] == 15

@@ -1,0 +1,57 @@
+"""A second sentence model loads and screens (issue 26): with TEXT_MODEL=use-multilingual a
+Chinese rendering of a registered English chapter (Genesis 1 in the Chinese Union Version,
+1919, public domain) is found as a paraphrase of it, an unrelated Chinese text is clear, and
+the results name the model, its own calibrator and its own window index."""
+
+from __future__ import annotations
+
+import pytest
+
+from screening.registry.repository import WorkMeta
+from screening.service import Workspace
+from screening.settings import Settings
+from tests.screening.text_fixtures import kjv
+
+GENESIS_1_1_8_CUV = (
+    "起初，神创造天地。地是空虚混沌，渊面黑暗；神的灵运行在水面上。神说：“要有光”，就有了光。"
+    "神看光是好的，就把光暗分开了。神称光为“昼”，称暗为“夜”。有晚上，有早晨，这是头一日。"
+    "神说：“诸水之间要有空气，将水分为上下。”神就造出空气，将空气以下的水、空气以上的水分开了。"
+    "事就这样成了。神称空气为“天”。有晚上，有早晨，是第二日。")
+UNRELATED = ("列表的排序方法会就地排序，只使用小于比较。如果任何比较失败，整个排序操作都会失败，"
+             "列表可能处于部分修改的状态。这个方法为了节省空间而原地修改序列，并不返回排好序的序列。")
+WRAP = "我最近在读一本古书，其中有一段是这样写的：", "读完以后我想了很久。"
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, model_cache):
+    settings = Settings(data_dir=tmp_path_factory.mktemp("use") / "data",
+                        text_model="use-multilingual")
+    w = Workspace(settings, create=True, progress=False)
+    for wid, book, chapter in (("KJV-GEN-1", 1, 1), ("KJV-PSA-23", 19, 23),
+                               ("KJV-EXO-20", 2, 20)):
+        w.register_text(WorkMeta(wid, "text", wid, "Crown", "literary"), kjv(book, chapter),
+                        sync=False)
+    w.texts.sync()
+    yield w
+    w.close()
+
+
+def test_a_chinese_translation_of_an_english_work_is_found(ws):
+    r = next(iter(ws.screen_texts([("q", WRAP[0] + GENESIS_1_1_8_CUV + WRAP[1])]))).to_dict()
+    assert r["decision"] in ("review", "block"), r
+    top = r["matches"][0]
+    assert top["external_id"] == "KJV-GEN-1"
+    assert any(s["kind"] == "paraphrase" for s in top["spans"])
+    v = r["versions"]
+    assert v["calibration"].startswith("text-use-multilingual@")
+    assert any(f.startswith("text-use-multilingual-v3@") for f in v["features"])
+
+
+def test_unrelated_chinese_is_clear(ws):
+    r = next(iter(ws.screen_texts([("q", WRAP[0] + UNRELATED + WRAP[1])]))).to_dict()
+    assert r["decision"] == "clear", r
+
+
+def test_a_bert_dir_with_the_multilingual_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="text_model_dir"):
+        Settings(data_dir=tmp_path, text_model="use-multilingual", text_model_dir=tmp_path)
