@@ -71,6 +71,10 @@ class _Candidate:
     chain: WindowChain | None = None
     reproduced: Reproduction | None = None
 
+    def reproduced_kind(self, rule: ReproductionRule) -> str | None:
+        """'whole' / 'near_whole' if the output reproduces the work so (eligible or not)."""
+        return self.reproduced.kind(rule) if self.reproduced is not None else None
+
 
 def text_signals(ps: list[Passage], chain: WindowChain | None, min_windows: int
                  ) -> dict[str, float]:
@@ -170,8 +174,9 @@ class TextScreener:
                 rep = reproduction(qh, wt, diagonals)
             else:
                 rep = from_passages(len(wt), [(p.q0, p.q1, p.w0, p.w1, p.matched) for p in ps])
-            if ps or (rep is not None and rep.kind(self.rule)):
-                out[work_id] = _Candidate(passages=ps, reproduced=rep)
+            cand = _Candidate(passages=ps, reproduced=rep)
+            if ps or cand.reproduced_kind(self.rule):
+                out[work_id] = cand
         return out
 
     def _short_candidates(self, short: Seeds, examined: set[int]) -> list[int]:
@@ -189,8 +194,7 @@ class TextScreener:
 
     def _rule(self, work: WorkRecord, cand: _Candidate) -> str | None:
         """'whole' / 'near_whole' where the reproduction rule applies to this work, else None."""
-        rep = cand.reproduced
-        kind = rep.kind(self.rule) if rep is not None else None
+        kind = cand.reproduced_kind(self.rule)
         if kind is None:
             return None
         ok = self._eligible.get(work.content_sha256)
@@ -273,8 +277,7 @@ class TextScreener:
         probs = self.calibrator.probabilities_of(signals)
         # works the reproduction rule may apply to are looked up even below the report
         # threshold: a whole short poem has a low copy probability
-        ruled = [i for i in ids if cands[i].reproduced is not None
-                 and cands[i].reproduced.kind(self.rule)]  # type: ignore[union-attr]
+        ruled = [i for i in ids if cands[i].reproduced_kind(self.rule)]
         records = self.registry.by_ids(ruled)
         rules = {i: self._rule(records[i], cands[i]) for i in ruled if i in records}
         keep = [(float(p), i, s) for p, i, s in zip(probs.tolist(), ids, signals, strict=True)
@@ -308,15 +311,14 @@ class TextScreener:
         wnorm = self._work_text(work)
         items = [Finding(ps.kind, ps.q0, ps.q1, ps.w0, ps.w1, ps.matched, ps.similarity)
                  for ps in cand.passages]
-        rep = cand.reproduced
-        if rep is not None and rep.kind(self.rule) and not any(
-                f.q0 <= rep.q0 and rep.q1 <= f.q1 for f in items):
+        rep = cand.reproduced if cand.reproduced_kind(self.rule) else None
+        if rep is not None and not any(f.q0 <= rep.q0 and rep.q1 <= f.q1 for f in items):
             # a work reproduced with edits too dense for a literal passage: the aligned stretch
             items.append(Finding("near_verbatim", rep.q0, rep.q1, rep.w0, rep.w1, rep.matched,
                                  rep.fraction))
         # a work reproduced (nearly) whole is evidenced by its literal alignment; a window
         # chain around it would widen the span to the whole window
-        chain = None if rep is not None and rep.kind(self.rule) else cand.chain
+        chain = None if rep is not None else cand.chain
         if chain is not None and len(chain.q) >= self.para.min_windows:
             w_windows = windows_with_heads(wnorm, self.para.max_words)
             items.append(Finding("paraphrase", q_windows[chain.q[0]][0],

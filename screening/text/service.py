@@ -129,15 +129,18 @@ class TextSide:
     # -- screening --------------------------------------------------------------------------
     def paraphrase_params(self, use_para: bool) -> ParaphraseParams:
         """The paraphrase layer's parameters for the configured model: its own similarity
-        floor, probes opened 0.1 below it (or as TEXT_PROBE_SIMILARITY says, if lower), and
-        probes cut short only where the model can cut."""
+        floor, TEXT_PROBE_SIMILARITY moved by as much as that floor differs from MiniLM's
+        (the setting's scale; 0 still embeds every window), and probes cut short only where
+        the model can cut."""
         s = self.settings
         if not use_para:
             return ParaphraseParams(max_words=s.text_window_words)
         emb = self.embedder()
+        shift = emb.min_similarity - ParaphraseParams.min_similarity
         return ParaphraseParams(
             max_words=s.text_window_words, min_similarity=emb.min_similarity,
-            probe_similarity=min(s.text_probe_similarity, emb.min_similarity - 0.1) or None,
+            probe_similarity=(s.text_probe_similarity + shift) if s.text_probe_similarity
+            else None,
             probe_tokens=(s.text_probe_tokens or None) if emb.truncates else None)
 
     def screener(self, paraphrase: bool | None = None,
