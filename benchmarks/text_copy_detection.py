@@ -128,7 +128,15 @@ def recall_at_precision(queries: list[Query], results: list[dict], case: str,
         w, s = top(r)
         items.append((s, w == q.work))
     items += [(top(r)[1], False) for r in neg]
-    items.sort(key=lambda t: -t[0])
+    return recall_from_ranked(items, len(pos), target)
+
+
+def recall_from_ranked(items: list[tuple[float, bool]], positives: int,
+                       target: float = 0.99) -> tuple[float, float]:
+    """(recall, threshold) at the lowest score threshold whose precision is >= `target`:
+    `items` are (score, counts as a true positive) of every positive and negative; ties
+    enter together and a score of 0 is never a finding."""
+    items = sorted(items, key=lambda t: -t[0])
     best_recall, best_t, tp, fp = 0.0, math.inf, 0, 0
     i = 0
     while i < len(items):
@@ -139,8 +147,8 @@ def recall_at_precision(queries: list[Query], results: list[dict], case: str,
             i += 1
         if s <= 0:
             break
-        if tp / (tp + fp) >= target and tp / len(pos) > best_recall:
-            best_recall, best_t = tp / len(pos), s
+        if tp / (tp + fp) >= target and tp / max(1, positives) > best_recall:
+            best_recall, best_t = tp / positives, s
     return best_recall, best_t
 
 

@@ -43,6 +43,7 @@ import short_works_data as short  # noqa: E402
 from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 from text_data import CONTAMINATED, Chapter, Containment, filler, split, verse  # noqa: E402
+from text_paraphrase_heldout import recall_at_p99  # noqa: E402
 
 from screening.registry.repository import WorkMeta  # noqa: E402
 from screening.service import Workspace  # noqa: E402
@@ -178,13 +179,7 @@ def score(rows: list[dict]) -> dict:
     out = {}
     for case in CASES:
         pos = [r["score"] for r in rows if r["case"] == case]
-        found = 0
-        for t in sorted(set(pos), reverse=True):
-            tp = sum(p >= t for p in pos)
-            fp = sum(n >= t for n in neg)
-            if t > 0 and tp / (tp + fp) >= 0.99:
-                found = max(found, tp)
-        out[case] = {"n": len(pos), "recall_p99": found / max(1, len(pos)),
+        out[case] = {"n": len(pos), "recall_p99": recall_at_p99(pos, neg),
                      "flagged": sum(r["flagged"] for r in rows if r["case"] == case)
                      / max(1, len(pos))}
     for case in NEGATIVES:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
+from text_copy_detection import recall_from_ranked  # noqa: E402
 from text_data import (  # noqa: E402
     CONTAMINATED,
     Chapter,
@@ -131,12 +132,8 @@ def main() -> None:
 
 
 def recall_at_p99(pos: list[float], neg: list[float]) -> float:
-    best = 0
-    for t in sorted(set(pos), reverse=True):
-        tp, fp = sum(p >= t for p in pos), sum(n >= t for n in neg)
-        if t > 0 and tp / (tp + fp) >= 0.99:
-            best = max(best, tp)
-    return best / max(1, len(pos))
+    return recall_from_ranked([(p, True) for p in pos] + [(n, False) for n in neg],
+                              len(pos))[0]
 
 
 def score(rows: list[dict]) -> dict:
