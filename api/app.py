@@ -17,7 +17,7 @@ from api.jobs import JobStore
 from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContext
 from api.problems import install
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, rate_limiter
 from api.routes import audit, evidence, health, screen, underwriting, works
 from api.settings import ApiSettings, get_api_settings
 from api.state import ServiceState
@@ -38,6 +38,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServiceState.open(settings)
         app.state.service = state
+        app.state.limiter = rate_limiter(state.writer.registry.engine)
         state.start()
         try:
             yield

@@ -6,6 +6,7 @@ indexes kept current. It is cheap to open; models load on first use.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,13 @@ from indexes.store import IndexStore
 from models.base import SentenceEmbedder
 from models.imaging import DecodeLimits, decode_image, is_blank, read_image_bytes
 from screening.decision import Thresholds
-from screening.errors import DataDirError, ImageDecodeError, InvalidInputError, IpscreenError
+from screening.errors import (
+    DataDirError,
+    ImageDecodeError,
+    InvalidInputError,
+    IpscreenError,
+    NotFoundError,
+)
 from screening.image.background import BackgroundSets
 from screening.image.cascade import CascadeScreener
 from screening.image.character import DerivativeRule
@@ -26,7 +33,7 @@ from screening.image.features import IndexedFeature, features_for
 from screening.image.indexes import ImageIndexes
 from screening.image.profiles import PROFILES, get_profile
 from screening.image.screening import ImageResult, ImageScreener
-from screening.registry.blobs import BlobStore, sha256_hex
+from screening.registry.blobs import open_blob_store, sha256_hex
 from screening.registry.database import open_engine
 from screening.registry.intake import store_and_add_reference, store_and_register
 from screening.registry.manifest import read_manifest
@@ -93,7 +100,8 @@ class Workspace:
         self.settings = settings
         self.data_dir = prepare_data_dir(settings.data_dir, create)
         self.registry = WorksRegistry(open_engine(settings.resolved_database_url))
-        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.blobs = open_blob_store(settings.content_store, self.registry.engine,
+                                     self.data_dir)
         self.store = IndexStore(self.data_dir / "indexes")
         self.limits = DecodeLimits(settings.max_image_bytes, settings.max_image_pixels)
         self.progress = progress
@@ -324,12 +332,12 @@ class Workspace:
         aspect = None
         if record is not None and record.kind == "image":
             try:
-                with Image.open(self.blobs.path(record.content_sha256)) as im:
+                with Image.open(io.BytesIO(self.blobs.get(record.content_sha256))) as im:
                     w, h = im.size
                     if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # stored on its side
                         w, h = h, w
                 aspect = w / h if w > 0 and h > 0 else None
-            except (OSError, ValueError, Image.DecompressionBombError):
+            except (OSError, ValueError, Image.DecompressionBombError, NotFoundError):
                 aspect = None
         if len(self._aspects) >= 200_000:  # bounded, whatever the registry's size
             self._aspects.clear()

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="", description="SQLAlchemy URL of the registry database (PostgreSQL: "
         "postgresql+psycopg://...); empty: SQLite in the data dir, WAL mode.")
+    content_store: Literal["auto", "directory", "database"] = Field(
+        default="auto", description="Where registered works' bytes live: directory (blobs/ "
+        "in the data dir), database (the registry database, shared by every node), auto "
+        "(database unless the registry is SQLite).")
     #: "auto" is exact Flat until an index holds auto_exact_vectors vectors, then refined 4-bit
     #: PQ (PQ64x4fs,RFlat for SSCD); any factory FAISS builds is accepted. An index keeps the
     #: factory it was built with until it is rebuilt (image-index benchmark: what each finds).

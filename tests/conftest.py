@@ -83,3 +83,11 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("models")
     os.environ["IPSCREEN_MODEL_CACHE_DIR"] = str(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A PostgreSQL server of this test module's own (tests/postgres.py); skips without one."""
+    from tests.postgres import postgres_server
+
+    yield from postgres_server()

@@ -139,3 +139,25 @@ class Licence(Base):
     tenant: Mapped[str] = mapped_column(String(200), index=True)
     external_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Content(Base):
+    """A registered work's bytes, by SHA-256, when the registry database is also the blob
+    store (CONTENT_STORE=database: several nodes share one registry)."""
+
+    __tablename__ = "contents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RateBucket(Base):
+    """An API key's token bucket, shared by every node that serves it (a shared registry)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)  # seconds since the epoch

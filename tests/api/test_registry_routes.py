@@ -29,7 +29,7 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
                         files={"file": ("e.txt", b"different content " * 5, "text/plain")}),
             409, "--replace")
     refused = hashlib.sha256(b"different content " * 5).hexdigest()
-    assert not client.app.state.service.writer.blobs.path(refused).exists()  # not stored
+    assert not client.app.state.service.writer.blobs.contains(refused)  # not stored
     probe = {"texts": [" ".join(text.split()[:60])]}
 
     def top(key: str = "screen") -> dict:

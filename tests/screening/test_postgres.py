@@ -1,4 +1,4 @@
-"""The registry on a real PostgreSQL server, started on 127.0.0.1 by the test itself.
+"""The registry on a real PostgreSQL server (tests/postgres.py), started for this module.
 
 Skipped (with the reason) where no PostgreSQL server binaries or psycopg are installed;
 .ci/run installs both on CI machines.
@@ -6,59 +6,7 @@ Skipped (with the reason) where no PostgreSQL server binaries or psycopg are ins
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-
 import pytest
-
-
-def _pg_bin() -> Path | None:
-    for cand in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(cand, "initdb").exists():
-            return Path(cand)
-    found = shutil.which("initdb")
-    return Path(found).resolve().parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    pytest.importorskip("psycopg")
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
-    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="ipscreen-pg-"))
-    data = root / "data"
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres")
-    port = _free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "ipscreen",
-                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                    str(root / "log"), "-o", f"-h 127.0.0.1 -p {port} -k {root}", "start"],
-                   check=True, capture_output=True)
-    try:
-        url = f"postgresql+psycopg://ipscreen@127.0.0.1:{port}/postgres"
-        yield url
-    finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
-                        "stop"], capture_output=True, check=False)
-        time.sleep(0.2)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_registry_on_postgres(postgres_url):
@@ -149,3 +97,55 @@ def test_keys_audit_and_licences_on_postgres(postgres_url):
     with pytest.raises(AuthenticationError, match="revoked"):
         access.verify(key)
     engine.dispose()
+
+
+def test_content_lives_in_the_shared_database(postgres_url, tmp_path):
+    """CONTENT_STORE=auto puts a PostgreSQL registry's contents in the database, where a node
+    with another data dir reads them; content an older node kept in its own blobs/ is read
+    from there and copied over; damaged bytes are refused, never served."""
+    from sqlalchemy import text
+
+    from screening.errors import NotFoundError
+    from screening.registry.blobs import (
+        DatabaseBlobStore,
+        DirectoryBlobStore,
+        open_blob_store,
+        sha256_hex,
+    )
+    from screening.registry.database import open_engine
+
+    engine = open_engine(postgres_url)
+    a = open_blob_store("auto", engine, tmp_path / "node-a")
+    b = open_blob_store("auto", engine, tmp_path / "node-b")
+    assert isinstance(a, DatabaseBlobStore) and isinstance(b, DatabaseBlobStore)
+    digest = a.put(b"registered through node A")
+    assert a.put(b"registered through node A") == digest  # idempotent
+    assert b.get(digest) == b"registered through node A"
+    assert not (tmp_path / "node-a" / "blobs").exists()  # nothing written locally
+    old = DirectoryBlobStore(tmp_path / "node-b" / "blobs").put(b"stored before 0.5")
+    assert not a.contains(old) and b.contains(old)
+    assert b.get(old) == b"stored before 0.5" and a.get(old) == b"stored before 0.5"
+    with pytest.raises(NotFoundError, match="missing"):
+        a.get(sha256_hex(b"never stored"))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE contents SET data = :d WHERE sha256 = :s"),
+                     {"d": b"tampered", "s": digest})
+    with pytest.raises(NotFoundError, match="damaged"):
+        b.get(digest)
+    assert isinstance(open_blob_store("directory", engine, tmp_path), DirectoryBlobStore)
+    engine.dispose()
+
+
+def test_rate_limits_hold_across_nodes(postgres_url):
+    """Two limiters on one database (two nodes) share each key's bucket."""
+    from api.ratelimit import DatabaseRateLimiter, rate_limiter
+    from screening.registry.database import open_engine
+
+    e1, e2 = open_engine(postgres_url), open_engine(postgres_url)
+    node_a, node_b = rate_limiter(e1), rate_limiter(e2)
+    assert isinstance(node_a, DatabaseRateLimiter)
+    waits = [(node_a if i % 2 else node_b).take("key-x", 4) for i in range(6)]
+    assert waits[:4] == [0.0] * 4 and all(w >= 1 for w in waits[4:]), waits
+    assert node_b.take("key-y", 4) == 0.0  # another key has a bucket of its own
+    e1.dispose()
+    e2.dispose()
