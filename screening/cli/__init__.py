@@ -16,7 +16,18 @@ import typer
 
 from indexes.errors import IndexError_
 from models.errors import ModelError
-from screening.cli import audit, background, index, keys, plan, screen, serve, underwrite, works
+from screening.cli import (
+    audit,
+    background,
+    index,
+    keys,
+    plan,
+    scan,
+    screen,
+    serve,
+    underwrite,
+    works,
+)
 from screening.cli.app import app, err
 from screening.errors import DataDirError, IpscreenError, storage_failure
 
@@ -28,6 +39,7 @@ app.add_typer(plan.plan_app, name="plan")
 app.add_typer(keys.keys_app, name="keys")
 app.command("underwrite")(underwrite.underwrite_cmd)
 app.command("serve")(serve.serve)
+app.command("scan")(scan.scan_cmd)
 app.command("audit")(audit.audit_cmd)
 __all__ = ["app", "main"]
 

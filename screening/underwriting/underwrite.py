@@ -10,7 +10,12 @@ from screening.inputs import expand_image_paths, expand_text_paths
 from screening.underwriting.applicant import Applicant
 from screening.underwriting.plan import RatingPlan
 from screening.underwriting.pricing import Quote, SampleSummary, quote
-from screening.underwriting.profile import RiskProfile, build_profile, read_sample
+from screening.underwriting.profile import (
+    RiskProfile,
+    build_profile,
+    read_sample,
+    validate_result,
+)
 
 
 def screen_folder(folder: Path, screen_images: Callable, screen_texts: Callable) -> list[dict]:
@@ -28,7 +33,15 @@ def screen_folder(folder: Path, screen_images: Callable, screen_texts: Callable)
 def load_results(sample: Path, screen_images: Callable | None = None,
                  screen_texts: Callable | None = None) -> list[dict]:
     """A sample is a JSON Lines file of screening results, or a folder of outputs that is
-    screened first (then the two callables are needed)."""
+    screened first (then the two callables are needed), or the --out folder of a scan."""
+    from screening.scan.summary import is_scan, scan_results
+
+    if sample.is_dir() and is_scan(sample):
+        results = [validate_result(r, f"{sample}: item {i}")
+                   for i, r in enumerate(scan_results(sample))]
+        if not results:
+            raise InvalidInputError(f"{sample}: the scan has no results yet")
+        return results
     if sample.is_dir():
         if screen_images is None or screen_texts is None:
             raise InvalidInputError("screening a folder needs a data dir with registered works")

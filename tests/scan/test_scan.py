@@ -1,0 +1,168 @@
+"""`ipscreen scan` as a user runs it (a real process, a local Ray): item for item what
+`ipscreen screen` gives, bad items as rows with their error, the Parquet schema, a scan
+killed or interrupted and run again that loses and repeats nothing, a lost worker that Ray
+replaces, and the results priced by `ipscreen underwrite` as they are."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageOps
+
+from screening.scan.worker import RESULT_SCHEMA
+from tests.screening.text_fixtures import kjv
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "IPSCREEN_MAINTAINED_PROFILES": '["hash"]',
+       "IPSCREEN_TEXT_PARAPHRASE": "false", "RAY_DISABLE_USAGE_STATS": "1"}
+
+
+def ipscreen(data_dir: Path, *args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "screening.cli", "--data-dir", str(data_dir),
+                           *map(str, args)], env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def scan_rows(out: Path) -> list[dict]:
+    rows = [r for part in sorted((out / "parts").glob("part-*.parquet"))
+            for r in pq.read_table(part).to_pylist()]
+    return sorted(rows, key=lambda r: r["index"])
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, work_files, model_cache) -> Path:
+    d = tmp_path_factory.mktemp("scan") / "data"
+    r = ipscreen(d, "works", "import", work_files / "manifest.csv")
+    assert r.returncode == 0, r.stderr
+    psalm = work_files.parent / "psalm.txt"
+    psalm.write_text(kjv(19, 23))
+    r = ipscreen(d, "works", "add", psalm, "--external-id", "KJV-PSA-23", "--kind", "text",
+                 "--category", "lyrics")
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory, photos) -> Path:
+    """Outputs to audit: copies, unrelated images, texts, a tar shard, and bad items."""
+    root = tmp_path_factory.mktemp("collection")
+    ImageOps.mirror(photos["rocket"]).resize((300, 200)).save(root / "rocket_flip.jpg")
+    photos["coffee"].crop((40, 40, 500, 380)).save(root / "coffee_crop.png")
+    photos["immunohistochemistry"].save(root / "unrelated.png")
+    (root / "psalm_copy.txt").write_text("As the psalm says: " + kjv(19, 23)[:400])
+    (root / "own.txt").write_text("A short story nobody registered, about a walk by a river.")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    buf = io.BytesIO()
+    ImageOps.grayscale(photos["chelsea"]).save(buf, "PNG")
+    with tarfile.open(root / "shard-000.tar", "w") as tar:
+        for name, data in (("000.png", buf.getvalue()), ("001.png", b"garbage")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return root
+
+
+def test_a_scan_gives_what_screen_gives_item_for_item(registry, collection, tmp_path):
+    out = tmp_path / "out"
+    r = ipscreen(registry, "scan", collection, "--out", out, "--profile", "hash")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr
+    rows = {row["item"]: row for row in scan_rows(out)}
+    files = sorted(p for p in collection.iterdir() if p.suffix != ".tar")
+    images = [p for p in files if p.suffix in (".png", ".jpg")]
+    texts = [p for p in files if p.suffix == ".txt"]
+    screened = []
+    for kind, paths in (("image", images), ("text", texts)):
+        extra = ["--profile", "hash"] if kind == "image" else ["--no-paraphrase"]
+        s = ipscreen(registry, "screen", kind, *paths, "--json", *extra)
+        screened += [json.loads(line) for line in s.stdout.splitlines()]
+    assert len(screened) == len(files)
+    for path, expected in zip(images + texts, screened, strict=True):
+        got = json.loads(rows[path.name]["result"])
+        if "error" in expected:
+            assert rows[path.name]["error"], path.name  # a row with its error, not a gap
+            continue
+        assert got["decision"] == expected["decision"], path.name
+        assert got["risk_score"] == pytest.approx(expected["risk_score"], abs=1e-6)
+        assert [(m["external_id"], m["score"]) for m in got["matches"]] == \
+            [(m["external_id"], m["score"]) for m in expected["matches"]], path.name
+    assert rows["rocket_flip.jpg"]["decision"] == "block"
+    assert rows["rocket_flip.jpg"]["best_work"] == "W-rocket"
+    assert rows["psalm_copy.txt"]["best_work"] == "KJV-PSA-23"
+    assert rows["shard-000.tar/000.png"]["best_work"] == "W-chelsea"  # a grey copy, in a shard
+    assert rows["shard-000.tar/001.png"]["error"]
+    assert rows["latin1.txt"]["error"] and rows["empty.jpg"]["error"]
+    t = pq.read_table(next((out / "parts").glob("part-*.parquet")))
+    assert t.schema.remove_metadata() == RESULT_SCHEMA
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["items"] == summary["screened"] == len(rows) == 10
+    assert summary["by_decision"]["error"] == 4 and summary["by_work"]["W-rocket"] == 1
+    assert summary["by_owner"]["Acme Studios"] >= 2
+    assert "W-rocket" in (out / "report.html").read_text()
+    # done: a second run screens nothing again
+    again = ipscreen(registry, "scan", collection, "--out", out, "--profile", "hash")
+    assert again.returncode == 0 and "0 screened now" in again.stdout
+    assert len(scan_rows(out)) == 10
+    # another profile into the same folder is refused, not mixed in
+    other = ipscreen(registry, "scan", collection, "--out", out, "--profile", "fast")
+    assert other.returncode == 2 and "another profile" in other.stderr
+
+
+def test_the_results_are_a_sample_underwrite_prices(registry, collection, tmp_path):
+    out = tmp_path / "out"
+    assert ipscreen(registry, "scan", collection, "--out", out, "--profile", "hash"
+                    ).returncode == 0
+    applicant = tmp_path / "applicant.yaml"
+    applicant.write_text("name: Example AI\nmonthly_outputs: 100000\n")
+    r = ipscreen(registry, "underwrite", out, "--applicant", applicant, "--limit", 1000000,
+                 "--json")
+    assert r.returncode == 0, r.stderr
+    quote = json.loads(r.stdout)
+    assert quote["profile"]["outputs"] == 10 and quote["premium"] > 0
+
+
+def _synthetic(folder: Path, n: int) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(n):
+        blocks = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        Image.fromarray(blocks).resize((96, 96)).save(folder / f"{i:05d}.png")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_scan_resumes_and_loses_nothing(registry, tmp_path, how):
+    src = tmp_path / "many"
+    _synthetic(src, 1200)
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "screening.cli", "--data-dir", str(registry), "scan",
+            str(src), "--out", str(out), "--profile", "hash", "--part-rows", "50",
+            "--batch-size", "10"]
+    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list((out / "parts").glob("*.parquet"))) < 3:
+        time.sleep(0.1)
+    proc.send_signal(how)
+    _, err = proc.communicate(timeout=120)
+    if how == signal.SIGINT:
+        assert proc.returncode == 130 and "run the same command again" in err, err[-2000:]
+    done_before = len(scan_rows(out))
+    assert 0 < done_before < 1200, done_before  # stopped in the middle
+    r = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = scan_rows(out)
+    assert [row["index"] for row in rows] == list(range(1200))  # each exactly once
+    assert f"{done_before} done before" in r.stdout
+    assert all(row["error"] is None for row in rows)
