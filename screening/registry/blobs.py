@@ -100,7 +100,7 @@ class DatabaseBlobStore(BlobStore):
 
     def put(self, data: bytes) -> str:
         digest = sha256_hex(data)
-        if self._stored(digest):
+        if self._stored(digest):  # a cheap check spares sending the bytes again
             return digest
         try:
             with self.engine.begin() as conn:

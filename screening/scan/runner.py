@@ -16,10 +16,11 @@ present are done and the rest are screened again: Ctrl-C, a killed driver or a l
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,10 @@ from screening.scan.summary import write_summary
 from screening.service import Workspace
 
 SCAN_FORMAT = 1
-#: Items per row group of the pending list: Ray Data reads one block per row group, so the
-#: workers get many blocks to share, not one.
+#: Most items per block of the pending list. A worker hands back a block's results only when
+#: the whole block is screened, so blocks are kept small enough for every worker to get
+#: several and for results to arrive (and be written as parts) steadily: an interruption
+#: loses at most the blocks in flight.
 ROW_GROUP = 1024
 
 
@@ -84,21 +87,15 @@ def _plan(opts: ScanOptions, profile: str) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "parts").mkdir(exist_ok=True)
     tmp = out / "items.parquet.tmp"
-    bar = tqdm(desc="listing", unit="item", file=sys.stderr, disable=not _progress())
-    n = write_listing(_counted(iter_items(opts.source), bar), tmp)
-    bar.close()
+    with tqdm(iter_items(opts.source), desc="listing", unit="item", file=sys.stderr,
+              disable=not _progress()) as listed:
+        n = write_listing(listed, tmp)
     os.replace(tmp, out / "items.parquet")
     atomic_write(plan_path, json.dumps({**want, "items": n,
                                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime())},
                                        indent=1).encode())
     return n
-
-
-def _counted(items: Iterator, bar: tqdm) -> Iterator:
-    for it in items:
-        bar.update(1)
-        yield it
 
 
 def _progress() -> bool:
@@ -121,13 +118,20 @@ def done_mask(parts: Path, total: int) -> np.ndarray:
     return done
 
 
-def _pending(out: Path, done: np.ndarray) -> tuple[Path, int]:
-    items = pq.read_table(out / "items.parquet")
-    keep = pa.array(~done[items.column("index").to_numpy()])
-    todo = items.filter(keep) if len(done) else items
-    path = out / "pending.parquet"
-    pq.write_table(todo, path, row_group_size=ROW_GROUP)
-    return path, todo.num_rows
+def _pending(opts: ScanOptions, done: np.ndarray, workers: int) -> list[pa.Table]:
+    """The items still to screen, in blocks of block_rows() items. They travel in Ray's
+    object store, so a cluster's workers need no shared folder for them."""
+    items = pq.read_table(opts.out / "items.parquet")
+    todo = items.filter(pa.array(~done[items.column("index").to_numpy()]))
+    rows = block_rows(opts, todo.num_rows, workers)
+    return [todo.slice(start, rows) for start in range(0, todo.num_rows, rows)]
+
+
+def block_rows(opts: ScanOptions, count: int, workers: int) -> int:
+    """Items per block: about four blocks per worker, at least a worker's batch, at most a
+    result part (so parts are written as blocks finish) and ROW_GROUP."""
+    share = -(-count // (4 * workers))
+    return max(1, min(ROW_GROUP, opts.part_rows, max(opts.batch_size, share)))
 
 
 def run_scan(ws: Workspace, opts: ScanOptions) -> ScanOutcome:
@@ -142,29 +146,30 @@ def run_scan(ws: Workspace, opts: ScanOptions) -> ScanOutcome:
     skipped = int(done.sum())
     screened = 0
     if skipped < total:
-        pending, count = _pending(opts.out, done)
-        screened = _screen(ws, opts, profile, pending, count)
-        pending.unlink(missing_ok=True)
+        screened = _screen(ws, opts, profile, done)
     summary = write_summary(opts.out, total)
     return ScanOutcome(total, screened, skipped, time.perf_counter() - start, summary)
 
 
-def _screen(ws: Workspace, opts: ScanOptions, profile: str, pending: Path, count: int) -> int:
+def _screen(ws: Workspace, opts: ScanOptions, profile: str, done: np.ndarray) -> int:
     import ray
 
     from screening.scan.worker import ScreenWorker
 
     address = opts.address or os.environ.get("RAY_ADDRESS")
+    _quiet_ray()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, **({} if address else _local_resources(opts)))
     # the reading tasks need a CPU slot beside the workers' (or they wait forever)
     workers = opts.workers or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
+    count = int((~done).sum())
+    pending = _pending(opts, done, workers)
     settings = ws.settings.model_copy(update=_worker_settings(ws, workers, address))
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.verbose_progress = False
-    ds = ray.data.read_parquet(str(pending)).map_batches(
+    ds = ray.data.from_arrow(pending).map_batches(
         ScreenWorker, fn_constructor_args=(settings.model_dump_json(), profile, opts.paraphrase),
         batch_size=opts.batch_size, batch_format="pyarrow", num_cpus=1,
         # Ray Data restarts a lost actor and retries its batch (its defaults for actor pools)
@@ -184,6 +189,14 @@ def _screen(ws: Workspace, opts: ScanOptions, profile: str, pending: Path, count
     finally:
         bar.close()
     return written
+
+
+def _quiet_ray() -> None:
+    """Ray Data's execution notes are for Ray developers; the progress bar and the summary
+    are the user's. Warnings and errors still show."""
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"ray\.data\..*")
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
