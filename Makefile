@@ -10,7 +10,8 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character calibrate calibrate-text calibrate-character clean
+	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character calibrate calibrate-text calibrate-character clean \
+	bench-scan bench-scan-million bench-nodes
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -91,6 +92,18 @@ bench-character: $(STAMP)
 
 calibrate-character: $(STAMP)
 	$(BIN)/python benchmarks/fit_character_calibration.py
+
+# ipscreen scan against the plain CLI, a 1/2/4-worker table and a cascade estimate (about 30
+# minutes the first time); a 1,000,000-item hash scan (about 40 minutes); two service nodes on
+# one PostgreSQL under 32 clients (about 3 minutes).
+bench-scan: $(STAMP)
+	$(BIN)/python benchmarks/scan_throughput.py
+
+bench-scan-million: $(STAMP)
+	$(BIN)/python benchmarks/scan_million.py
+
+bench-nodes: $(STAMP)
+	$(BIN)/python benchmarks/multi_node.py
 
 calibrate-text: $(STAMP)
 	$(BIN)/python benchmarks/fit_text_calibration.py

@@ -157,7 +157,6 @@ def _screen(ws: Workspace, opts: ScanOptions, profile: str, done: np.ndarray) ->
     from screening.scan.worker import ScreenWorker
 
     address = opts.address or os.environ.get("RAY_ADDRESS")
-    _quiet_ray()
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, **({} if address else _local_resources(opts)))
@@ -167,6 +166,7 @@ def _screen(ws: Workspace, opts: ScanOptions, profile: str, done: np.ndarray) ->
     pending = _pending(opts, done, workers)
     settings = ws.settings.model_copy(update=_worker_settings(ws, workers, address))
     ctx = ray.data.DataContext.get_current()
+    _quiet_ray()  # after ray.data is imported: importing it sets its loggers up
     ctx.enable_progress_bars = False
     ctx.verbose_progress = False
     ds = ray.data.from_arrow(pending).map_batches(
