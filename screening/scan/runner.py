@@ -193,9 +193,9 @@ def _screen(ws: Workspace, opts: ScanOptions, profile: str, done: np.ndarray) ->
 
 def _quiet_ray() -> None:
     """Ray Data's execution notes are for Ray developers; the progress bar and the summary
-    are the user's. Warnings and errors still show."""
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    are the user's. Ray's warnings still show; Ray Data's (about its own tuning) do not."""
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"ray\.data\..*")
 
 

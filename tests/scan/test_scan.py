@@ -22,6 +22,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from screening.scan.worker import RESULT_SCHEMA
+from tests.models.test_imaging import _huge_png
 from tests.screening.text_fixtures import kjv
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "IPSCREEN_MAINTAINED_PROFILES": '["hash"]',
@@ -65,6 +66,7 @@ def collection(tmp_path_factory, photos) -> Path:
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (root / "empty.jpg").write_bytes(b"")
     (root / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (root / "bomb.png").write_bytes(_huge_png(10_000, 10_000))  # 100 Mpx in a few KB
     buf = io.BytesIO()
     ImageOps.grayscale(photos["chelsea"]).save(buf, "PNG")
     with tarfile.open(root / "shard-000.tar", "w") as tar:
@@ -105,17 +107,18 @@ def test_a_scan_gives_what_screen_gives_item_for_item(registry, collection, tmp_
     assert rows["shard-000.tar/000.png"]["best_work"] == "W-chelsea"  # a grey copy, in a shard
     assert rows["shard-000.tar/001.png"]["error"]
     assert rows["latin1.txt"]["error"] and rows["empty.jpg"]["error"]
+    assert "pixels" in rows["bomb.png"]["error"], rows["bomb.png"]["error"]
     t = pq.read_table(next((out / "parts").glob("part-*.parquet")))
     assert t.schema.remove_metadata() == RESULT_SCHEMA
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["items"] == summary["screened"] == len(rows) == 10
-    assert summary["by_decision"]["error"] == 4 and summary["by_work"]["W-rocket"] == 1
+    assert summary["items"] == summary["screened"] == len(rows) == 11
+    assert summary["by_decision"]["error"] == 5 and summary["by_work"]["W-rocket"] == 1
     assert summary["by_owner"]["Acme Studios"] >= 2
     assert "W-rocket" in (out / "report.html").read_text()
     # done: a second run screens nothing again
     again = ipscreen(registry, "scan", collection, "--out", out, "--profile", "hash")
     assert again.returncode == 0 and "0 screened now" in again.stdout
-    assert len(scan_rows(out)) == 10
+    assert len(scan_rows(out)) == 11
     # another profile into the same folder is refused, not mixed in
     other = ipscreen(registry, "scan", collection, "--out", out, "--profile", "fast")
     assert other.returncode == 2 and "another profile" in other.stderr
@@ -131,7 +134,7 @@ def test_the_results_are_a_sample_underwrite_prices(registry, collection, tmp_pa
                  "--json")
     assert r.returncode == 0, r.stderr
     quote = json.loads(r.stdout)
-    # the 4 items that could not be screened are not outputs of the sample
+    # the 5 items that could not be screened are not outputs of the sample
     assert quote["profile"]["outputs"] == 6 and quote["premium"] > 0
 
 
