@@ -52,7 +52,7 @@ def test_a_damaged_plan_is_a_clear_error_and_is_left_alone(tmp_path):
 
 @pytest.mark.parametrize(("count", "workers", "batch", "part", "want"), [
     (120, 2, 5, 10, 10),             # a part is the most a block holds
-    (100_000, 2, 64, 2048, 2048),    # ... and so is ROW_GROUP when parts are larger
+    (100_000, 2, 64, 2048, ROW_GROUP),    # ... and so is ROW_GROUP when parts are larger
     (1_000_000, 8, 64, 5000, ROW_GROUP),
     (400, 2, 10, 2048, 50),          # about four blocks a worker
     (30, 4, 64, 2048, 64),           # never less than a worker's batch
