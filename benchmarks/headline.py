@@ -38,7 +38,7 @@ def table() -> str:
     image, text, api = _load("image_copy_detection"), _load("text_copy_detection"), \
         _load("api_load")
     char, short = _load("image_character_similarity"), _load("text_short_works")
-    scan, nodes = _load("scan_throughput"), _load("multi_node")
+    scan = _load("scan_throughput")
     one = char["settings"][0]["scores"]
     whole = [x for x in short["scores"] if x["case"] == "whole"]
     n = sum(x["n"] for x in whole)
@@ -89,9 +89,6 @@ def table() -> str:
         (f"Bulk scan on Ray, {scan['profile']} profile, items/s (steady)",
          f"{scan['scan_local']['steady_items_per_s']:.0f}",
          f"{scan['cli']['steady_items_per_s']:.0f} (`ipscreen screen`)", "scan", scan),
-        (f"Two nodes on one PostgreSQL, {nodes['clients']} clients for "
-         f"{nodes['seconds']:.0f} s while works are registered: failed requests",
-         f"{nodes['failed']} of {nodes['requests']:,}", "-", "scan", nodes),
     ]
     out = ["| what | ipscreen | baseline, same run | run |", "|---|---|---|---|"]
     for what, ours, theirs, page, r in rows:

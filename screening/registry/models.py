@@ -85,7 +85,7 @@ class Feature(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     work_id: Mapped[int] = mapped_column(ForeignKey("works.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    version: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(Text)
     content_sha256: Mapped[str] = mapped_column(String(64))
     dtype: Mapped[str] = mapped_column(String(16))
     rows: Mapped[int] = mapped_column(Integer)

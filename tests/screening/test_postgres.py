@@ -149,3 +149,23 @@ def test_rate_limits_hold_across_nodes(postgres_url):
     assert node_b.take("key-y", 4) == 0.0  # another key has a bucket of its own
     e1.dispose()
     e2.dispose()
+
+
+def test_every_profiles_feature_version_fits_in_postgres(postgres_url):
+    """The accurate profile's version string (model and region grid) is about 200
+    characters; PostgreSQL enforced an old VARCHAR(100) that SQLite ignores."""
+    import numpy as np
+
+    from screening.image.features import features_for
+    from screening.image.profiles import PROFILES, get_profile
+    from screening.registry.database import open_engine
+    from screening.registry.repository import WorkMeta, WorksRegistry
+
+    engine = open_engine(postgres_url)
+    reg = WorksRegistry(engine)
+    rec, _ = reg.register(WorkMeta("PG-FEATURES", "image"), "c" * 64, 3)
+    versions = {f.spec.version for p in PROFILES for f in features_for(get_profile(p))}
+    assert max(map(len, versions)) > 100
+    for n, version in enumerate(sorted(versions)):
+        reg.put_feature(rec, f"f{n}", version, np.zeros((2, 4), np.float32))
+    engine.dispose()

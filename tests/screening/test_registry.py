@@ -75,7 +75,7 @@ def test_a_registry_of_the_previous_schema_is_upgraded_in_place(tmp_path):
     (entry,) = access.audit_entries(input_sha256="f" * 64)
     assert entry["request_id"] == "r1" and "matches" not in entry
     with access.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
     works = WorksRegistry(access.engine)
     assert [w.external_id for w in works.list_works()] == ["OLD-1"]
     assert works.get("OLD-1").parent_id is None and works.references("OLD-1") == []
