@@ -31,10 +31,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_load import build  # noqa: E402
 from machine import describe, line  # noqa: E402
 from proctree import run_measured  # noqa: E402
 from publish import publish  # noqa: E402
+from scan_throughput import registry  # noqa: E402
 
 CACHE = Path(".cache/bench")
 SHARD = 10_000
@@ -79,11 +79,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.items % SHARD:
         raise SystemExit(f"--items must be a multiple of {SHARD}")
-    data = CACHE / f"scan-registry-{args.image_works}"
-    if not (data / ".built").exists():
-        shutil.rmtree(data, ignore_errors=True)
-        build(data, args.image_works, "auto")
-        (data / ".built").touch()
+    data = registry(args.image_works)
     shards = make_shards(CACHE / f"scan-shards-{args.items}", args.items)
     out = CACHE / "scan-million-out"
     shutil.rmtree(out, ignore_errors=True)

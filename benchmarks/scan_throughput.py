@@ -50,6 +50,16 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_DISABLE_USAGE_STATS": "1",
        "RAY_AUTH_MODE": "disabled"}
 
 
+def registry(image_works: int) -> Path:
+    """api_load's registry with image_works image works, built once into .cache/bench."""
+    data = CACHE / f"scan-registry-{image_works}"
+    if not (data / ".built").exists():
+        shutil.rmtree(data, ignore_errors=True)
+        build(data, image_works, "auto")
+        (data / ".built").touch()
+    return data
+
+
 def make_items(folder: Path, n: int, seed: int = 11) -> Path:
     """n JPEGs, 1% edited copies of the registered photos; reused when already there."""
     done = folder / ".done"
@@ -150,11 +160,7 @@ def main() -> None:
     args = ap.parse_args()
     work = CACHE / "scan-bench"
     work.mkdir(parents=True, exist_ok=True)
-    data = CACHE / f"scan-registry-{args.image_works}"
-    if not (data / ".built").exists():
-        shutil.rmtree(data, ignore_errors=True)
-        build(data, args.image_works, "auto")
-        (data / ".built").touch()
+    data = registry(args.image_works)
     items = make_items(CACHE / f"scan-items-{args.items}", args.items)
     small = subset(items, SMALL)
     logs = work / "logs"
