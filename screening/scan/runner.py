@@ -40,7 +40,7 @@ SCAN_FORMAT = 1
 #: the whole block is screened, so blocks are kept small enough for every worker to get
 #: several and for results to arrive (and be written as parts) steadily: an interruption
 #: loses at most the blocks in flight.
-ROW_GROUP = 1024
+MAX_BLOCK_ROWS = 1024
 
 
 @dataclass
@@ -129,9 +129,9 @@ def _pending(opts: ScanOptions, done: np.ndarray, workers: int) -> list[pa.Table
 
 def block_rows(opts: ScanOptions, count: int, workers: int) -> int:
     """Items per block: about four blocks per worker, at least a worker's batch, at most a
-    result part (so parts are written as blocks finish) and ROW_GROUP."""
+    result part (so parts are written as blocks finish) and MAX_BLOCK_ROWS."""
     share = -(-count // (4 * workers))
-    return max(1, min(ROW_GROUP, opts.part_rows, max(opts.batch_size, share)))
+    return max(1, min(MAX_BLOCK_ROWS, opts.part_rows, max(opts.batch_size, share)))
 
 
 def run_scan(ws: Workspace, opts: ScanOptions) -> ScanOutcome:
@@ -160,10 +160,10 @@ def _screen(ws: Workspace, opts: ScanOptions, profile: str, done: np.ndarray) ->
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, **({} if address else _local_resources(opts)))
-    # the reading tasks need a CPU slot beside the workers' (or they wait forever)
+    # one CPU is left to the driver, which gathers the results and writes the parts
     workers = opts.workers or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
-    count = int((~done).sum())
     pending = _pending(opts, done, workers)
+    count = sum(block.num_rows for block in pending)
     settings = ws.settings.model_copy(update=_worker_settings(ws, workers, address))
     ctx = ray.data.DataContext.get_current()
     _quiet_ray()  # after ray.data is imported: importing it sets its loggers up
@@ -208,7 +208,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 
 def _local_resources(opts: ScanOptions) -> dict:
-    """A local Ray with a worker per core, and one slot more for reading the items."""
+    """A local Ray with a worker per core, and one slot more for the driver."""
     cpus = os.cpu_count() or 1
     return {"num_cpus": max(cpus, opts.workers or 0) + 1}
 

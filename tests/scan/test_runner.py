@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from screening.errors import InvalidInputError
-from screening.scan.runner import ROW_GROUP, ScanOptions, _plan, block_rows, done_mask
+from screening.scan.runner import MAX_BLOCK_ROWS, ScanOptions, _plan, block_rows, done_mask
 
 
 def _part(path: Path, indexes: list[int]) -> None:
@@ -52,8 +52,8 @@ def test_a_damaged_plan_is_a_clear_error_and_is_left_alone(tmp_path):
 
 @pytest.mark.parametrize(("count", "workers", "batch", "part", "want"), [
     (120, 2, 5, 10, 10),             # a part is the most a block holds
-    (100_000, 2, 64, 2048, ROW_GROUP),    # ... and so is ROW_GROUP when parts are larger
-    (1_000_000, 8, 64, 5000, ROW_GROUP),
+    (100_000, 2, 64, 2048, MAX_BLOCK_ROWS),    # ... and so is MAX_BLOCK_ROWS when parts are larger
+    (1_000_000, 8, 64, 5000, MAX_BLOCK_ROWS),
     (400, 2, 10, 2048, 50),          # about four blocks a worker
     (30, 4, 64, 2048, 64),           # never less than a worker's batch
     (1, 1, 1, 1, 1),
