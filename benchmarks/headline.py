@@ -38,7 +38,7 @@ def table() -> str:
     image, text, api = _load("image_copy_detection"), _load("text_copy_detection"), \
         _load("api_load")
     char, short = _load("image_character_similarity"), _load("text_short_works")
-    scan = _load("scan_throughput")
+    scan, nodes = _load("scan_throughput"), _load("multi_node")
     one = char["settings"][0]["scores"]
     whole = [x for x in short["scores"] if x["case"] == "whole"]
     n = sum(x["n"] for x in whole)
@@ -89,6 +89,10 @@ def table() -> str:
         (f"Bulk scan on Ray, {scan['profile']} profile, items/s (steady)",
          f"{scan['scan_local']['steady_items_per_s']:.0f}",
          f"{scan['cli']['steady_items_per_s']:.0f} (`ipscreen screen`)", "scan", scan),
+        (f"Two nodes on PostgreSQL, {nodes['clients']} clients: failed requests; "
+         "cross-node lag max s",
+         f"{nodes['failed']} of {nodes['requests']}; {nodes['lag_s']['max'] or 0:.1f}",
+         f"bound {nodes['max_index_lag_s']:.0f} s", "scan", nodes),
     ]
     out = ["| what | ipscreen | baseline, same run | run |", "|---|---|---|---|"]
     for what, ours, theirs, page, r in rows:
