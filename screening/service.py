@@ -114,7 +114,7 @@ class Workspace:
         self.texts = TextSide(settings, self.data_dir, self.registry, self.blobs, self.store,
                               self.thresholds, progress, text_embedder)
         self.backgrounds = BackgroundSets(self.store, self.registry, self.limits,
-                                          settings.threads)
+                                          settings.runtime)
         self._aspects: dict[int, float | None] = {}
 
     def close(self) -> None:
@@ -266,7 +266,7 @@ class Workspace:
             p = get_profile(name)
             stages = [p] if p.first_stage is None else [get_profile(p.first_stage), p]
             for stage in stages:
-                for f in features_for(stage, self.settings.threads):
+                for f in features_for(stage, self.settings.runtime):
                     seen.setdefault(f.index_name, f)
         return list(seen.values())
 
@@ -347,7 +347,7 @@ class Workspace:
     def image_screener(self, profile: str | None = None, use_background: bool = True
                        ) -> ImageScreener:
         p = get_profile(profile or self.settings.default_profile)
-        features = features_for(p, self.settings.threads)
+        features = features_for(p, self.settings.runtime)
         # every maintained profile catches up, not only the one screened: an index left
         # missing by an interrupted run stayed missing until something else touched it
         behind = self.images.behind(self._features(self.settings.maintained_profiles))

@@ -14,6 +14,8 @@ from platformdirs import user_data_dir
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.runtime import Device, Runtime
+
 if TYPE_CHECKING:
     from indexes.factories import SearchParams
 
@@ -95,6 +97,12 @@ class Settings(BaseSettings):
     maintained_profiles: list[Profile] = Field(
         default=["accurate", "fast", "hash"],
         description="Image profiles whose indexes are kept current on every registry change.")
+    #: cuda needs the gpu extra (onnxruntime-gpu) and an NVIDIA driver; without them the
+    #: models run on the CPU and the log says so once (models/runtime.py). USE, the
+    #: multilingual text model, is numpy and always runs on the CPU.
+    device: Device = Field(
+        default="cpu", description="Where the image and text models run: cpu, cuda (a GPU; "
+        "the CPU, with a log line, when there is none) or auto (a GPU when there is one).")
     threads: int = Field(
         default=0, ge=0, le=256,
         description="onnxruntime threads per session (0: onnxruntime's default, all cores).")
@@ -206,6 +214,11 @@ class Settings(BaseSettings):
         from indexes.factories import SearchParams
 
         return SearchParams(self.hnsw_ef_search, self.ivf_nprobe, self.refine_k_factor)
+
+    @property
+    def runtime(self) -> Runtime:
+        """Where and how the ONNX models run (the device and threads settings)."""
+        return Runtime(threads=self.threads, device=self.device)
 
     @property
     def resolved_database_url(self) -> str:

@@ -20,6 +20,7 @@ from indexes.base import FeatureIndex
 from indexes.dense import DenseIndex
 from indexes.store import IndexStore, atomic_write
 from models.imaging import DecodeLimits, decode_image, is_blank, read_image_bytes
+from models.runtime import ON_CPU, Runtime
 from screening.errors import ImageDecodeError, InvalidInputError, IpscreenError
 from screening.image.features import IndexedFeature, features_for
 from screening.image.profiles import get_profile
@@ -34,12 +35,12 @@ class BackgroundSets:
     store: IndexStore
     registry: WorksRegistry
     limits: DecodeLimits
-    threads: int = 0
+    runtime: Runtime = ON_CPU
 
     def feature(self, profile: str) -> tuple[str, IndexedFeature] | None:
         """The background index name and descriptor feature of a profile (None: hashes only)."""
         p = get_profile(profile)
-        feats = [f for f in features_for(p, self.threads) if f.descriptor]
+        feats = [f for f in features_for(p, self.runtime) if f.descriptor]
         return (f"background_{p.descriptor_index}", feats[0]) if feats else None
 
     def generations(self) -> dict[str, int]:

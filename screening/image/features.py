@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 from models.base import FeatureSpec, HashExtractor
 from models.character import CharacterExtractor
 from models.imaging import is_blank
+from models.runtime import ON_CPU, Runtime
 from models.sscd import SscdExtractor
 from screening.image.profiles import ImageProfile, descriptor_extractor, hash_extractors
 from screening.image.views import ViewPlan, views
@@ -26,8 +27,8 @@ CHARACTER_COLOUR = "character_colour"
 
 
 @lru_cache
-def character_extractor(threads: int = 0) -> CharacterExtractor:
-    return CharacterExtractor(threads=threads)
+def character_extractor(runtime: Runtime = ON_CPU) -> CharacterExtractor:
+    return CharacterExtractor(runtime=runtime)
 
 
 @dataclass(frozen=True)
@@ -62,24 +63,24 @@ class IndexedFeature:
         return self.descriptor.extract(imgs)
 
 
-def features_for(profile: ImageProfile, threads: int = 0) -> list[IndexedFeature]:
+def features_for(profile: ImageProfile, runtime: Runtime = ON_CPU) -> list[IndexedFeature]:
     """The indexed features a profile searches, hashes first."""
     out = [IndexedFeature(h.spec.name, h.spec, hasher=h) for h in hash_extractors()]
     if profile.descriptor is not None and profile.descriptor_index is not None:
-        ex = descriptor_extractor(profile.descriptor, profile.whole_size, threads)
+        ex = descriptor_extractor(profile.descriptor, profile.whole_size, runtime)
         plan = profile.views
         # The view plan changes what a work's vectors are, so it is part of the version.
         spec = FeatureSpec(name=ex.spec.name, version=f"{ex.spec.version}|{plan.signature()}",
                            kind="dense", dim=ex.spec.dim)
         out.append(IndexedFeature(profile.descriptor_index, spec, descriptor=ex, plan=plan))
     if profile.character:
-        out.extend(character_features(threads))
+        out.extend(character_features(runtime))
     return out
 
 
-def character_features(threads: int = 0) -> list[IndexedFeature]:
+def character_features(runtime: Runtime = ON_CPU) -> list[IndexedFeature]:
     """The two indexes of the "same character" signal (see models/character.py)."""
-    ex = character_extractor(threads)
+    ex = character_extractor(runtime)
     trunk = FeatureSpec(ex.trunk_spec.name, f"{ex.trunk_spec.version}|whole+mirror", "dense",
                         ex.trunk_spec.dim)
     return [IndexedFeature(CHARACTER_TRUNK, trunk, character=ex, part="trunk"),

@@ -15,6 +15,7 @@ from functools import lru_cache
 from models.base import HashExtractor
 from models.pdq import PdqExtractor
 from models.phash import PHashExtractor
+from models.runtime import ON_CPU, Runtime
 from models.sscd import SscdExtractor, SscdModelName
 from screening.errors import InvalidInputError
 from screening.image.views import WHOLE, Box, ViewPlan, grid
@@ -92,8 +93,9 @@ def hash_extractors() -> tuple[HashExtractor, ...]:
 
 
 @lru_cache
-def descriptor_extractor(model: SscdModelName, input_size: int, threads: int = 0) -> SscdExtractor:
-    return SscdExtractor(model=model, input_size=input_size, threads=threads)
+def descriptor_extractor(model: SscdModelName, input_size: int,
+                         runtime: Runtime = ON_CPU) -> SscdExtractor:
+    return SscdExtractor(model=model, input_size=input_size, runtime=runtime)
 
 
 __all__ = ["PROFILES", "ImageProfile", "WHOLE", "descriptor_extractor", "get_profile",

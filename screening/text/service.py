@@ -90,7 +90,8 @@ class TextSide:
                                           self.settings.text_backend,
                                           cache_dir=self.settings.model_cache_dir
                                           or self.data_dir / "models",
-                                          threads=self.settings.threads)
+                                          threads=self.settings.threads,
+                                          device=self.settings.device)
         return self._embedder
 
     def features(self, paraphrase: bool | None = None) -> list[TextFeature]:

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from PIL import ImageOps
 
+from models.runtime import Runtime
 from models.sscd import SscdExtractor
 
 
 @pytest.fixture(scope="module", params=["sscd", "sscd_distilled"])
 def extractor(request) -> SscdExtractor:
-    return SscdExtractor(request.param, input_size=224, batch_size=3, threads=1)
+    return SscdExtractor(request.param, input_size=224, batch_size=3, runtime=Runtime(threads=1))
 
 
 def test_shape_and_unit_norm(extractor, photos):
