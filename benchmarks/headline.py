@@ -39,6 +39,7 @@ def table() -> str:
         _load("api_load")
     char, short = _load("image_character_similarity"), _load("text_short_works")
     scan, nodes = _load("scan_throughput"), _load("multi_node")
+    million = _load("scan_million")
     one = char["settings"][0]["scores"]
     whole = [x for x in short["scores"] if x["case"] == "whole"]
     n = sum(x["n"] for x in whole)
@@ -89,6 +90,9 @@ def table() -> str:
         (f"Bulk scan on Ray, {scan['profile']} profile, items/s (steady)",
          f"{scan['scan_local']['steady_items_per_s']:.0f}",
          f"{scan['cli']['steady_items_per_s']:.0f} (`ipscreen screen`)", "scan", scan),
+        ("Scan of 1,000,000 items, hash profile: items/s; peak RSS GB (first / last tenth)",
+         f"{million['items_per_s']:.0f}; {million['peak_rss_first_tenth_mb'] / 1024:.2f} / "
+         f"{million['peak_rss_last_tenth_mb'] / 1024:.2f}", "-", "scan", million),
         (f"Two nodes on PostgreSQL, {nodes['clients']} clients: failed requests; "
          "cross-node lag max s",
          f"{nodes['failed']} of {nodes['requests']}; {nodes['lag_s']['max'] or 0:.1f}",
