@@ -34,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from image_data import bench_set  # noqa: E402
 from image_eval import (  # noqa: E402
     cached_run,
+    decided,
     false_positive_rate,
+    flagged,
     micro_ap,
     open_workspace,
     pairs,
@@ -68,6 +70,10 @@ def score_method(labelled, run, signal=None, thresholds=(0.5, 0.9)):  # type: ig
         for name, t in zip(("review", "block"), thresholds, strict=True):
             out[f"recall_{name}"] = round(recall_at(qi, scores, truth, labelled, t), 4)
             out[f"fpr_{name}"] = round(false_positive_rate(qi, scores, labelled, t), 4)
+        # what the shipped decision does, derivative signal included (issue 28's target:
+        # every edit >= 0.95 sent to review or block, distractors flagged <= 1%)
+        out["decided_by_edit"] = {e: round(decided(labelled, run, e), 4) for e in EDITS}
+        out["distractors_flagged"] = round(flagged(labelled, run), 4)
     return out
 
 
@@ -232,6 +238,15 @@ def render(r: dict) -> str:
         if "recall_review" in m:
             lines.append(f"| {name} | {m['recall_review']:.3f} | {m['fpr_review']:.3f} | "
                          f"{m['recall_block']:.3f} | {m['fpr_block']:.3f} |")
+    lines += ["", "Sent to review or block with the right work flagged, by edit, and distractors "
+              "flagged (the shipped decision, derivative signal included):", "",
+              "| method | " + " | ".join(edits) + " | distractors flagged |",
+              "|---" * (2 + len(edits)) + "|"]
+    for name, m in r["methods"].items():
+        if "decided_by_edit" in m:
+            lines.append(f"| {name} | " + " | ".join(
+                f"{m['decided_by_edit'][e]:.3f}" for e in edits)
+                + f" | {m['distractors_flagged']:.3f} |")
     lines += ["", "| run | images/s end to end | peak RSS MB |", "|---|---|---|"]
     for name, s in r["speed"].items():
         lines.append(f"| {name} | {s['images_per_s']} | {s['peak_rss_mb']} |")

@@ -129,3 +129,21 @@ def false_positive_rate(qi: np.ndarray, scores: np.ndarray, labelled: LabelledSe
         return float("nan")
     flagged = set(qi[scores >= threshold].tolist())
     return sum(1 for i in neg if i in flagged) / len(neg)
+
+
+def decided(labelled: LabelledSet, run: Run, edit: str | None = None) -> float:
+    """Share of the copies (of one edit, or all) that the shipped decision sends to review or
+    block with the right work among the matches it flags: what a platform sees."""
+    pos = [(q, r) for q, r in zip(labelled.queries, run.results, strict=True)
+           if q.source and edit in (None, q.edit)]
+    if not pos:
+        return float("nan")
+    return sum(1 for q, r in pos if r.get("decision") in ("review", "block") and any(
+        m["external_id"] == q.source and m.get("decision") in ("review", "block")
+        for m in r.get("matches", []))) / len(pos)
+
+
+def flagged(labelled: LabelledSet, run: Run) -> float:
+    """Share of the distractor queries the shipped decision sends to review or block."""
+    neg = [r for q, r in zip(labelled.queries, run.results, strict=True) if not q.source]
+    return sum(1 for r in neg if r.get("decision") in ("review", "block")) / max(len(neg), 1)
