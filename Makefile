@@ -88,8 +88,9 @@ bench-index: $(STAMP) $(DATA)/.done
 	$(BIN)/python benchmarks/image_index_real.py --data $(DATA)/root
 
 # The image models' time per screened image (a ceiling on throughput; about a minute).
+# DEVICE=cuda after make install-gpu measures a GPU (results/model_speed_gpu.md)
 bench-models: $(STAMP)
-	$(BIN)/python benchmarks/model_speed.py
+	$(BIN)/python benchmarks/model_speed.py --device $(or $(DEVICE),cpu)
 
 # The same-character benchmark and its calibrator (game characters from Debian packages,
 # fetched once into .cache/data/characters, about 900 MB).

@@ -121,11 +121,35 @@ def test_model_speed_table_shows_each_profile_and_its_ceiling():
     row = {"profile": "accurate", "model": "sscd", "whole_px": 224, "window_px": 160,
            "windows_per_image": 41.0, "ms_per_whole_view": 37.5, "ms_per_window": 20.1,
            "model_ms_per_image": 860.0, "model_only_ceiling_images_per_s": 1.2,
-           "whole_image_only_ceiling_images_per_s": 26.6}
-    md = render({"date": "2026-12-02", "repeats": 3, "profiles": [row],
+           "whole_image_only_ceiling_images_per_s": 26.6, "whole_passes_per_image": 22.9}
+    md = render({"date": "2026-12-02", "repeats": 3, "profiles": [row], "device": "cpu",
                  "machine": {"cpu": "Test CPU", "cores": 2, "simd": ["avx2"]}})
-    assert "Test CPU" in md
-    assert "| accurate | sscd (224 / 160 px) | 1 + 41.0 | 37.5 | 20.1 | 860.0 | 1.2 | 26.6 |" in md
+    assert "Test CPU" in md and "Models ran on: cpu." in md
+    assert ("| accurate | sscd (224 / 160 px) | 1 + 41.0 | 37.5 | 20.1 | 860.0 | 22.9 | 1.2 "
+            "| 26.6 |") in md
+
+
+def test_decided_counts_copies_flagged_with_their_own_work():
+    from benchmarks.image_data import LabelledSet, Query
+    from benchmarks.image_eval import Run, decided, flagged
+
+    queries = [Query("a", "rotate", "W1"), Query("b", "rotate", "W2"),
+               Query("c", "rotate", "W3"), Query("d", "scene", "W1"),
+               Query("e", "original", ""), Query("f", "original", "")]
+    m = lambda work, d: {"external_id": work, "decision": d}  # noqa: E731
+    results = [{"decision": "review", "matches": [m("W1", "review")]},
+               {"decision": "block", "matches": [m("W9", "block"), m("W2", "clear")]},
+               {"decision": "clear", "matches": [m("W3", "clear")]},
+               {"decision": "block", "matches": [m("W1", "block")]},
+               {"decision": "review", "matches": [m("W5", "review")]},
+               {"decision": "clear", "matches": []}]
+    labelled = LabelledSet([], queries, None, [])  # type: ignore[arg-type]
+    run = Run("accurate", False, results, 1.0, 0.0)
+    # the second copy is flagged for another work: not decided for its own
+    assert decided(labelled, run, "rotate") == pytest.approx(1 / 3)
+    assert decided(labelled, run, "scene") == 1.0
+    assert decided(labelled, run) == pytest.approx(2 / 4)
+    assert flagged(labelled, run) == pytest.approx(1 / 2)
 
 
 def test_publish_writes_the_report_and_its_table(tmp_path, monkeypatch, capsys):
