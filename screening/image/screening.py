@@ -115,11 +115,20 @@ class ImageScreener:
         return self._screen_batch(batch)
 
     def screen_bytes(self, name: str, data: bytes, limits: DecodeLimits) -> ImageResult:
-        try:
-            decoded: DecodedImage | str = decode_image(data, limits)
-        except ImageDecodeError as exc:
-            decoded = str(exc)
-        return next(iter(self._screen_batch([(name, decoded)])))
+        return self.screen_many_bytes([(name, data)], limits)[0]
+
+    def screen_many_bytes(self, items: Sequence[tuple[str, bytes]],
+                          limits: DecodeLimits) -> list[ImageResult]:
+        """Results for encoded images (name, bytes), in order, screened as one batch (one
+        model call for all their views: what keeps a GPU busy); an image that cannot be
+        decoded gives a result with `error` set."""
+        batch: list[tuple[str, DecodedImage | str]] = []
+        for name, data in items:
+            try:
+                batch.append((name, decode_image(data, limits)))
+            except ImageDecodeError as exc:
+                batch.append((name, str(exc)))
+        return self._screen_batch(batch)
 
     def signals(self, images: Sequence[DecodedImage]) -> list[dict[int, Signals]]:
         """Per image, the raw signals of every candidate work (used by calibration fits).

@@ -32,6 +32,29 @@ def test_screen_image_finds_an_edited_copy_with_provenance(client, keys, photos)
     assert v["calibration"].startswith("image-accurate@")
 
 
+def test_images_of_one_request_are_screened_as_one_batch_with_the_same_answers(
+        client, keys, photos):
+    """Several images in a request go through the models together (a GPU's batch); each
+    answer is the one it gets alone, to float rounding."""
+    h = auth(keys["screen"])
+    uploads = [("copy.jpg", png_bytes(ImageOps.mirror(photos["coffee"]).resize((300, 200)),
+                                      "JPEG", quality=70)),
+               ("crop.png", png_bytes(photos["astronaut"].crop((40, 40, 400, 420)))),
+               ("other.png", png_bytes(photos["colorwheel"]))]
+    together = client.post("/v1/screen/image", headers=h,
+                           files=[("files", (n, b, "image/png")) for n, b in uploads])
+    assert together.status_code == 200, together.text
+    for (name, blob), got in zip(uploads, together.json()["results"], strict=True):
+        alone = client.post("/v1/screen/image", headers=h, files=[("files", (name, blob))])
+        want = alone.json()["results"][0]
+        assert got["input"] == name and got["decision"] == want["decision"]
+        assert [m["external_id"] for m in got["matches"]] == \
+            [m["external_id"] for m in want["matches"]]
+        for a, b in zip(got["matches"], want["matches"], strict=True):
+            assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+            assert a["region"] == b["region"]
+
+
 def test_evidence_sheet_and_page_over_http(client, keys, photos):
     import io
 
