@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PIL import ImageOps
+from PIL import Image, ImageOps
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,11 @@ def queries(tmp_path_factory, photos) -> Path:
     small.paste(photos["coffee"].resize((240, 160)), (300, 320))
     small.save(q / "coffee_small_in_scene.png")
     photos["immunohistochemistry"].save(q / "unrelated.png")
+    # rotated copies, as the benchmark's rotate edit makes them (8-20 degrees, canvas grown,
+    # white corners): issue 28 asks that they be decided review or block
+    for angle in (9, -18):
+        photos["chelsea"].rotate(angle, resample=Image.Resampling.BILINEAR, expand=True,
+                                 fillcolor=(255, 255, 255)).save(q / f"chelsea_rot{angle}.png")
     return q
 
 

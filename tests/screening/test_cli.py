@@ -54,6 +54,9 @@ def test_screen_finds_copies_and_clears_unrelated(cli, data_dir, queries):
     inter = max(0, min(x1, 610) - max(x0, 280)) * max(0, min(y1, 520) - max(y0, 300))
     assert inter / ((x1 - x0) * (y1 - y0) + 330 * 220 - inter) >= 0.5
     assert by_name["unrelated.png"]["decision"] == "clear"
+    for rotated in ("chelsea_rot9.png", "chelsea_rot-18.png"):
+        assert by_name[rotated]["decision"] in ("review", "block"), by_name[rotated]
+        assert by_name[rotated]["matches"][0]["external_id"] == "W-chelsea"
 
 
 def test_hash_profile(cli, data_dir, queries):
