@@ -30,7 +30,7 @@ from PIL import Image
 
 from models.base import FeatureSpec
 from models.runtime import ON_CPU, Runtime
-from models.sscd import sscd_model_path
+from models.sscd import squared, sscd_model_path
 
 #: The GeM-pooled trunk, the input of SSCD's projection (its name in the exported graph).
 TRUNK_NODE = "/embeddings/0/Pow_1"
@@ -86,9 +86,7 @@ class CharacterExtractor:
         trunks = []
         s = self.input_size
         for start in range(0, len(images), self.batch_size):
-            batch = np.stack([np.asarray(im.convert("RGB").resize(
-                (s, s), Image.Resampling.BILINEAR), dtype=np.uint8)
-                for im in images[start:start + self.batch_size]])
+            batch = np.stack([squared(im, s) for im in images[start:start + self.batch_size]])
             _, trunk = self._session.run(None, {self._input: batch})
             trunks.append(np.asarray(trunk, dtype=np.float32).reshape(len(batch), -1))
         t = np.concatenate(trunks)

