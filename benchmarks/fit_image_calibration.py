@@ -28,6 +28,7 @@ from screening.calibration import (  # noqa: E402
     cross_fit,
     feature_matrix,
 )
+from screening.calibration.rows import TrainingRows  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
 VERSION = "2026.11.2"
@@ -64,14 +65,27 @@ MODELS = {
 }
 
 
-def rows(labelled, run, features):  # type: ignore[no-untyped-def]
+def raw_rows(labelled, run):  # type: ignore[no-untyped-def]
+    """(signals, label, query index) of every reported (query, work) pair."""
     x, y, q = [], [], []
     for i, (query, r) in enumerate(zip(labelled.queries, run.results, strict=True)):
         for m in r.get("matches", []):
             x.append(m["signals"])
             y.append(float(m["external_id"] == query.source))
             q.append(i)
+    return x, y, q
+
+
+def rows(labelled, run, features):  # type: ignore[no-untyped-def]
+    x, y, q = raw_rows(labelled, run)
     return feature_matrix(features, x), np.array(y), np.array(q)
+
+
+def save_rows(name, features, labelled, run) -> None:  # type: ignore[no-untyped-def]
+    """Ship the rows beside the calibrator (refits from reviewers' verdicts add to them)."""
+    x, y, q = raw_rows(labelled, run)
+    names = sorted({f.partition(">")[0] for f in features})
+    TrainingRows.from_signals(x, y, q, names).save(OUT / f"{name}.rows.npz")
 
 
 def top_per_query(n: int, q, y, p) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -126,6 +140,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="unpacked Debian data root")
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/calib"))
     ap.add_argument("--fresh", action="store_true", help="ignore cached screening runs")
+    ap.add_argument("--rows-only", action="store_true",
+                    help="write only the training rows (<name>.rows.npz), not the calibrators")
     args = ap.parse_args()
     pools = load_pools(args.data)
     parts = split(pools)
@@ -140,6 +156,10 @@ def main() -> None:
         if key not in runs:
             runs[key] = cached_run(ws, labelled, profile, bg,
                                    args.work / f"run-{profile}-{int(bg)}.pkl", args.fresh)
+        save_rows(name, features, labelled, runs[key])
+        if args.rows_only:
+            print(f"{name}: rows written")
+            continue
         x, y, q = rows(labelled, runs[key], features)
         coef, b, ece, brier, held = cross_fit(x, y, q, L2)
         recall, fpr = heldout_recall(labelled, q, y, held)
