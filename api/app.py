@@ -21,6 +21,7 @@ from api.ratelimit import RateLimiter, rate_limiter
 from api.routes import audit, evidence, health, screen, underwriting, works
 from api.settings import ApiSettings, get_api_settings
 from api.state import ServiceState
+from api.ui import install as install_workbench
 
 DESCRIPTION = """Screen AI-generated images and text against registered works, manage the
 registry, and turn screening results into risk profiles and premiums.
@@ -55,6 +56,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for router in (screen.router, evidence.router, works.router, underwriting.router,
                    audit.router, health.router):
         app.include_router(router)
+    install_workbench(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

@@ -75,8 +75,12 @@ def record_decision(state: ServiceState, request: Request, route: str, key: KeyI
                     data: bytes, result: dict) -> None:
     """Append a screening decision to the audit table: who, which route, the SHA-256 of the
     input (the input itself only with STORE_INPUTS), the decision, its versions, and the
-    works it was about (the best matches with their scores; licensed ones apart)."""
-    state.access.audit(request.state.request_id, key, route, hashlib.sha256(data).hexdigest(),
+    works it was about (the best matches with their scores; licensed ones apart). A review
+    or block decision also becomes a case for the workbench's queue (the input kept for
+    review only, for REVIEW_RETENTION_DAYS)."""
+    digest = hashlib.sha256(data).hexdigest()
+    state.cases.keep(request.state.request_id, key, route, result, data, digest)
+    state.access.audit(request.state.request_id, key, route, digest,
                        result.get("decision", "error"), float(result.get("risk_score", 0.0)),
                        result.get("versions", {}),
                        data if state.settings.store_inputs else None,

@@ -13,7 +13,7 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -46,7 +46,16 @@ class NotReady(Exception):
 
 
 def problem(status: int, title: str, detail: str, request: Request | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+            headers: dict[str, str] | None = None) -> Response:
+    if request is not None and request.url.path.startswith("/ui/") \
+            and not request.url.path.startswith("/ui/static/"):
+        from api.ui.session import error_page  # the workbench's pages answer in HTML
+
+        page = error_page(request, status, title, detail)
+        for k, v in (headers or {}).items():
+            if k.lower() != "www-authenticate":
+                page.headers[k] = v
+        return page
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if request is not None:
         body["instance"] = request.url.path
@@ -70,7 +79,7 @@ STATUS = [
 ]
 
 
-def storage_problem(request: Request, exc: BaseException) -> JSONResponse:
+def storage_problem(request: Request, exc: BaseException) -> Response:
     """507 when the server's storage is out of space (a full disk or quota), 503 when it
     refused a write otherwise (read-only, failing); never the client's fault."""
     failure = storage_failure(exc)
@@ -83,19 +92,19 @@ def storage_problem(request: Request, exc: BaseException) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    async def typed(request: Request, exc: Exception) -> JSONResponse:
+    async def typed(request: Request, exc: Exception) -> Response:
         for cls, status, title in STATUS:
             if isinstance(exc, cls):
                 headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
                 return problem(status, title, str(exc), request, headers)
         return problem(400, "Bad Request", str(exc), request)
 
-    async def validation(request: Request, exc: Exception) -> JSONResponse:
+    async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         return problem(422, "Unprocessable Content", first_validation_error(exc.errors()),
                        request)
 
-    async def http(request: Request, exc: Exception) -> JSONResponse:
+    async def http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         cause = exc.__cause__
         if cause is not None and storage_failure(cause) is not None:
@@ -107,22 +116,22 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, title, str(exc.detail), request,
                        dict(exc.headers) if exc.headers else None)
 
-    async def limited(request: Request, exc: Exception) -> JSONResponse:
+    async def limited(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TooManyRequests)
         secs = str(int(exc.retry_after))
         return problem(429, "Too Many Requests", f"rate limit reached; retry in {secs} s",
                        request, {"Retry-After": secs})
 
-    async def not_ready(request: Request, exc: Exception) -> JSONResponse:
+    async def not_ready(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NotReady)
         return problem(503, "Service Unavailable", exc.detail, request, {"Retry-After": "5"})
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         traceback.print_exception(exc, file=sys.stderr)
         return problem(500, "Internal Server Error", "unexpected error; it has been logged",
                        request)
 
-    async def storage(request: Request, exc: Exception) -> JSONResponse:
+    async def storage(request: Request, exc: Exception) -> Response:
         """OSError and database errors: when the machine's storage refused a write, say so
         (507 / 503); anything else of the kind is unexpected."""
         if storage_failure(exc) is None:
@@ -136,7 +145,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(TooManyRequests, limited)
     app.add_exception_handler(NotReady, not_ready)
-    async def busy(request: Request, exc: Exception) -> JSONResponse:
+    async def busy(request: Request, exc: Exception) -> Response:
         return problem(503, "Service Unavailable", str(exc), request, {"Retry-After": "30"})
 
     app.add_exception_handler(JobsBusy, busy)

@@ -33,6 +33,17 @@ class ApiSettings(Settings):
     store_inputs: bool = Field(
         default=False, description="Keep the screened input itself in the audit table "
         "(default: only its SHA-256).")
+    review_retention_days: float = Field(
+        default=30.0, ge=0, le=3650,
+        description="Days a `review` decision's input is kept for the workbench's queue "
+        "(`block` decisions are listed without their input); 0 keeps no cases.")
+    ui_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30,
+        description="How long a workbench sign-in lasts, in hours.")
+    ui_secure_cookie: bool = Field(
+        default=True, description="Mark the workbench's session cookie Secure (sent over "
+        "HTTPS only; browsers also send it to http://localhost). Turn off only behind a "
+        "proxy that terminates TLS and forwards plain HTTP on another host name.")
     #: +-25% jitter, so that workers do not all reload at once.
     reload_interval_s: float = Field(
         default=5.0, gt=0, le=3600,

@@ -23,9 +23,14 @@ from typing import Any
 from api.settings import ApiSettings
 from screening.access import AccessStore
 from screening.image.screening import ImageScreener
+from screening.review.cases import CaseStore
+from screening.review.sessions import SessionStore
 from screening.service import Workspace
 from screening.text.screening import TextScreener
 from screening.underwriting.plan import RatingPlan, load_plan
+
+#: How often the reloader deletes review cases past their retention, in seconds.
+PURGE_EVERY_S = 300.0
 
 
 @dataclass
@@ -58,6 +63,8 @@ class ServiceState:
     writer: Workspace
     access: AccessStore
     plan: RatingPlan
+    cases: CaseStore
+    sessions: SessionStore
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     current: Screeners | None = None
     load_error: str | None = None
@@ -73,7 +80,10 @@ class ServiceState:
     @classmethod
     def open(cls, settings: ApiSettings) -> ServiceState:
         writer = Workspace(settings, create=True, progress=False)
-        return cls(settings, writer, AccessStore(writer.registry.engine), load_plan())
+        engine = writer.registry.engine
+        return cls(settings, writer, AccessStore(engine), load_plan(),
+                   CaseStore(engine, settings.review_retention_days),
+                   SessionStore(engine, settings.ui_session_hours))
 
     @property
     def ready(self) -> bool:
@@ -112,7 +122,11 @@ class ServiceState:
         self._wake.set()
 
     def _loop(self) -> None:
+        purged_at = 0.0
         while not self._stop.is_set():
+            if time.monotonic() - purged_at > PURGE_EVERY_S:
+                purged_at = time.monotonic()
+                self._purge()
             if self.current is None:
                 self._reload()
             else:
@@ -126,6 +140,13 @@ class ServiceState:
             jitter = self._jitter.uniform(0.75, 1.25)
             self._wake.wait(self.settings.reload_interval_s * jitter)
             self._wake.clear()
+
+    def _purge(self) -> None:
+        """Delete the review cases (inputs included) whose retention has ended."""
+        try:
+            self.cases.purge()
+        except Exception as exc:  # a database hiccup must not stop the reloader
+            print(f"ipscreen: purging expired review cases failed: {exc}", file=sys.stderr)
 
     def _reload(self) -> None:
         try:

@@ -139,6 +139,19 @@ class AccessStore:
                 raise AuthenticationError(f"expired API key (it expired at {info.expires_at})")
             return info
 
+    def by_prefix(self, prefix: str) -> KeyInfo:
+        """The key a signed-in session stands for, refused as verify() refuses it when it has
+        been revoked or has expired since."""
+        with Session(self.engine) as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+            if row is None or row.revoked_at is not None:
+                raise AuthenticationError("the key this session was opened with is revoked")
+            info = _info(row)
+            if info.expired:
+                raise AuthenticationError(f"the key this session was opened with expired at "
+                                          f"{info.expires_at}")
+            return info
+
     @staticmethod
     def require(info: KeyInfo, scope: str) -> None:
         if not info.allows(scope):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -161,3 +162,83 @@ class RateBucket(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
+class ReviewCase(Base):
+    """A screened input decided `review` (or `block`) waiting for a person, with the result
+    it got. The input itself is kept for `review` decisions only, until `expires_at`
+    (REVIEW_RETENTION_DAYS); the row goes then, its verdicts stay."""
+
+    __tablename__ = "review_cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    tenant: Mapped[str] = mapped_column(String(200), index=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # "image" | "text"
+    label: Mapped[str] = mapped_column(String(500), default="")
+    decision: Mapped[str] = mapped_column(String(16), index=True)
+    score: Mapped[float] = mapped_column(Float, index=True)
+    external_id: Mapped[str] = mapped_column(String(200), default="", index=True)
+    owner: Mapped[str] = mapped_column(String(300), default="", index=True)
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    #: the screening result as the tenant saw it (JSON)
+    result: Mapped[str] = mapped_column(Text)
+    input: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: the latest verdict (NULL: still open)
+    verdict: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+
+
+class Verdict(Base):
+    """A person's verdict on a case: kept (and audited) after the case and its input are
+    gone, with what calibration needs: the match's signals and the decision's provenance."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    case_id: Mapped[int] = mapped_column(Integer, index=True)  # no foreign key: cases expire
+    tenant: Mapped[str] = mapped_column(String(200), index=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str] = mapped_column(String(200), default="")
+    #: JSON: the matched work's signals as screening computed them
+    signals: Mapped[str] = mapped_column(Text, default="{}")
+    #: the calibrator that scored the match ("image-accurate-bg@2026.11.2")
+    calibration: Mapped[str] = mapped_column(String(200), default="", index=True)
+    #: JSON: the decision's versions (models, calibration, index revision, thresholds)
+    versions: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class UiSession(Base):
+    """A signed-in workbench session: the cookie holds a random token, this row its hash,
+    the key it stands for, and the CSRF token its forms carry."""
+
+    __tablename__ = "ui_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_prefix: Mapped[str] = mapped_column(String(16), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CalibrationVersion(Base):
+    """A calibrator refitted from verdicts, for everyone (tenant "") or one tenant. The
+    newest active row of a (name, tenant) is used; rolling back retires it."""
+
+    __tablename__ = "calibration_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    tenant: Mapped[str] = mapped_column(String(200), default="", index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)  # the calibrator's JSON
+    report: Mapped[str] = mapped_column(Text, default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

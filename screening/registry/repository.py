@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from screening.errors import InvalidInputError
@@ -231,7 +231,12 @@ class WorksRegistry(ReferenceRegistry):
 
     @staticmethod
     def _filtered(q: Any, kind: str | None, status: str | None, owner: str | None,
-                  references: bool = False) -> Any:
+                  references: bool = False, text: str | None = None) -> Any:
+        if text:  # a reviewer's search box: any of the names, case-insensitive
+            needle = check_no_surrogates(text, "search").strip().lower()
+            q = q.where(or_(*(func.lower(c).contains(needle, autoescape=True)
+                              for c in (Work.external_id, Work.title, Work.owner,
+                                        Work.registration_no))))
         if not references:  # a work's further reference images are listed with it, not alone
             q = q.where(Work.parent_id.is_(None))
         if kind:
@@ -244,12 +249,13 @@ class WorksRegistry(ReferenceRegistry):
 
     def list_works(self, kind: str | None = None, status: str | None = None,
                    owner: str | None = None, limit: int | None = None, offset: int = 0,
-                   references: bool = False) -> list[WorkRecord]:
+                   references: bool = False, text: str | None = None) -> list[WorkRecord]:
         """Works in registration order, filtered (owner: exact match), a page at a time when
         limit is given (the database does the paging); with `references`, every image row,
         further reference images included (what the indexes hold)."""
         with Session(self.engine) as s:
-            q = self._filtered(select(Work), kind, status, owner, references).order_by(Work.id)
+            q = self._filtered(select(Work), kind, status, owner, references,
+                               text).order_by(Work.id)
             if offset:
                 q = q.offset(offset)
             if limit is not None:
@@ -257,9 +263,11 @@ class WorksRegistry(ReferenceRegistry):
             return [WorkRecord.of(w) for w in s.scalars(q)]
 
     def count_works(self, kind: str | None = None, status: str | None = None,
-                    owner: str | None = None, references: bool = False) -> int:
+                    owner: str | None = None, references: bool = False,
+                    text: str | None = None) -> int:
         with Session(self.engine) as s:
-            q = self._filtered(select(func.count(Work.id)), kind, status, owner, references)
+            q = self._filtered(select(func.count(Work.id)), kind, status, owner, references,
+                               text)
             return int(s.scalar(q) or 0)
 
     def changed_since(self, revision: int, kind: str) -> list[WorkRecord]:

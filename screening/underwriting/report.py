@@ -33,7 +33,7 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg"):]
 
 
-def _charts(profile: RiskProfile, quote: Quote) -> dict[str, str]:
+def charts(profile: RiskProfile, quote: Quote) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +78,7 @@ def render_report(profile: RiskProfile, quote: Quote) -> str:
     q = quote.to_dict()
     p = profile.to_dict()
     hr = p["hit_rate"]
-    charts = _charts(profile, quote)
+    charts_ = charts(profile, quote)
     warn = "".join(f'<p class="warn">{e(w)}</p>' for w in profile.warnings)
     levels = "".join(f"<td class=num>{n}</td>" for n in profile.levels.values())
     def factor(s: dict) -> str:
@@ -118,9 +118,9 @@ def render_report(profile: RiskProfile, quote: Quote) -> str:
 <td class=num>{hr['credibility_z']:.3f}</td><td class=num>{hr['posterior_mean']:.5f}</td>
 <td class=num>{hr['posterior_interval_90'][0]:.5f} - {hr['posterior_interval_90'][1]:.5f}
 </td></tr></table>
-<h2>Score distribution</h2>{charts['scores']}
-<h2>Mix of hits (probability-weighted)</h2>{charts['mix']}
-<h2>From base loss cost to premium</h2>{charts['waterfall']}
+<h2>Score distribution</h2>{charts_['scores']}
+<h2>Mix of hits (probability-weighted)</h2>{charts_['mix']}
+<h2>From base loss cost to premium</h2>{charts_['waterfall']}
 <table><tr><th>step</th><th>input</th><th>factor</th><th>running value
 ({e(quote.plan.currency)})</th><th>source</th></tr>{steps}</table>
 <h2>Top matched works</h2>
