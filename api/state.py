@@ -22,6 +22,7 @@ from typing import Any
 
 from api.settings import ApiSettings
 from screening.access import AccessStore
+from screening.calibration.versions import ActiveCalibrations, CalibrationStore
 from screening.image.screening import ImageScreener
 from screening.review.cases import CaseStore
 from screening.review.sessions import SessionStore
@@ -65,6 +66,9 @@ class ServiceState:
     plan: RatingPlan
     cases: CaseStore
     sessions: SessionStore
+    calibration_store: CalibrationStore
+    #: calibrators refitted from verdicts, in force (read again when a version is added)
+    calibrations: ActiveCalibrations = field(default_factory=ActiveCalibrations)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     current: Screeners | None = None
     load_error: str | None = None
@@ -83,7 +87,8 @@ class ServiceState:
         engine = writer.registry.engine
         return cls(settings, writer, AccessStore(engine), load_plan(),
                    CaseStore(engine, settings.review_retention_days),
-                   SessionStore(engine, settings.ui_session_hours))
+                   SessionStore(engine, settings.ui_session_hours),
+                   CalibrationStore(engine))
 
     @property
     def ready(self) -> bool:
@@ -104,6 +109,7 @@ class ServiceState:
 
     def start(self) -> None:
         """Load the screeners (now, or in the background) and start the reloader."""
+        self._calibrations()
         if self.settings.preload:
             self._reload()
         self._thread = threading.Thread(target=self._loop, name="ipscreen-reloader",
@@ -127,6 +133,7 @@ class ServiceState:
             if time.monotonic() - purged_at > PURGE_EVERY_S:
                 purged_at = time.monotonic()
                 self._purge()
+            self._calibrations()
             if self.current is None:
                 self._reload()
             else:
@@ -140,6 +147,18 @@ class ServiceState:
             jitter = self._jitter.uniform(0.75, 1.25)
             self._wake.wait(self.settings.reload_interval_s * jitter)
             self._wake.clear()
+
+    def recalibrated(self, result: dict, tenant: str) -> dict:
+        """A result re-scored by the calibration version in force for the tenant."""
+        return self.calibrations.apply(result, tenant, self.writer.thresholds)
+
+    def _calibrations(self) -> None:
+        """Read the calibration versions again when one was added or retired."""
+        try:
+            if self.calibration_store.stamp() != self.calibrations.stamp:
+                self.calibrations = self.calibration_store.active()
+        except Exception as exc:  # keep the versions in force; retry at the next tick
+            print(f"ipscreen: reading calibration versions failed: {exc}", file=sys.stderr)
 
     def _purge(self) -> None:
         """Delete the review cases (inputs included) whose retention has ended."""

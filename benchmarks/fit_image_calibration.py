@@ -27,6 +27,7 @@ from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
     cross_fit,
     feature_matrix,
+    load_calibrator,
 )
 from screening.calibration.rows import TrainingRows  # noqa: E402
 
@@ -81,11 +82,18 @@ def rows(labelled, run, features):  # type: ignore[no-untyped-def]
     return feature_matrix(features, x), np.array(y), np.array(q)
 
 
-def save_rows(name, features, labelled, run) -> None:  # type: ignore[no-untyped-def]
+#: Easy negatives (label 0 and probability under EASY by the calibrator) kept in the shipped
+#: rows: 1 in 20, each weighted 20 (they are ~95% of the rows and carry little information).
+EASY, KEEP_EASY = 1e-3, 0.05
+
+
+def save_rows(name, features, labelled, run, cal) -> None:  # type: ignore[no-untyped-def]
     """Ship the rows beside the calibrator (refits from reviewers' verdicts add to them)."""
     x, y, q = raw_rows(labelled, run)
     names = sorted({f.partition(">")[0] for f in features})
-    TrainingRows.from_signals(x, y, q, names).save(OUT / f"{name}.rows.npz")
+    rows = TrainingRows.from_signals(x, y, q, names)
+    easy = (rows.labels == 0) & (cal.probabilities_of(x) < EASY)
+    rows.thinned(easy, KEEP_EASY).save(OUT / f"{name}.rows.npz")
 
 
 def top_per_query(n: int, q, y, p) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -156,8 +164,8 @@ def main() -> None:
         if key not in runs:
             runs[key] = cached_run(ws, labelled, profile, bg,
                                    args.work / f"run-{profile}-{int(bg)}.pkl", args.fresh)
-        save_rows(name, features, labelled, runs[key])
         if args.rows_only:
+            save_rows(name, features, labelled, runs[key], load_calibrator(name))
             print(f"{name}: rows written")
             continue
         x, y, q = rows(labelled, runs[key], features)
@@ -173,6 +181,7 @@ def main() -> None:
                  "heldout_ece": round(ece, 5), "heldout_brier": round(brier, 5),
                  "heldout_recall_p99": round(recall, 4), "heldout_fpr_p99": round(fpr, 4)})
         (OUT / f"{name}.json").write_text(cal.to_json())
+        save_rows(name, features, labelled, runs[key], cal)
         held_out[name] = (q, y, held)
         if name == "image-fast-bg":
             gate_tradeoff(labelled, held_out["image-fast-bg"], held_out["image-accurate-bg"])

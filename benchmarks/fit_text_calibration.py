@@ -31,7 +31,9 @@ from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
     cross_fit,
     feature_matrix,
+    load_calibrator,
 )
+from screening.calibration.rows import TrainingRows  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
 VERSION = "2026.11.2"
@@ -113,9 +115,25 @@ def chinese_queries(per_case: int, seed: int) -> list[Query]:
     return out
 
 
+#: Easy negatives (label 0, probability under EASY) kept in the shipped rows: 1 in 20, each
+#: weighted 20 (as benchmarks/fit_image_calibration.py does).
+EASY, KEEP_EASY = 1e-3, 0.05
+
+
+def save_rows(name: str, sig: list[dict], y: list[float], q: list[int],
+              cal: LogisticCalibrator) -> None:
+    """Ship the rows beside the calibrator (refits from reviewers' verdicts add to them)."""
+    names = sorted({f.partition(">")[0] for f in FEATURES})
+    rows = TrainingRows.from_signals(sig, y, q, names)
+    easy = (rows.labels == 0) & (cal.probabilities_of(sig) < EASY)
+    rows.thinned(easy, KEEP_EASY).save(OUT / f"{name}.rows.npz")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/text-calib"))
+    ap.add_argument("--rows-only", action="store_true",
+                    help="write only the training rows (<name>.rows.npz), not the calibrator")
     ap.add_argument("--per-case", type=int, default=150)
     ap.add_argument("--fresh", action="store_true", help="recompute cached signals")
     ap.add_argument("--model", choices=("minilm", "use-multilingual"), default="minilm",
@@ -142,11 +160,15 @@ def main() -> None:
                 q.append(i)
                 works.append(ext[work_id])
         cache.write_bytes(pickle.dumps((sig, y, q, works)))
+    name = "text" if args.model == "minilm" else f"text-{args.model}"
+    if args.rows_only:
+        save_rows(name, sig, y, q, load_calibrator(name))
+        print(f"{name}: rows written")
+        return
     x, ya, qa = feature_matrix(FEATURES, sig), np.array(y), np.array(q)
     coef, b, ece, brier, held = cross_fit(x, ya, qa, L2)
     for case, (rec, fpr) in heldout_recall(queries, held, qa, works).items():
         print(f"held-out {case}: recall@P0.99 {rec:.3f}; negatives >= 0.5: {fpr:.3f}")
-    name = "text" if args.model == "minilm" else f"text-{args.model}"
     cal = LogisticCalibrator(
         name=name, version=VERSION, features=tuple(FEATURES),
         coef=tuple(round(float(c), 6) for c in coef), intercept=round(b, 6),
@@ -159,6 +181,7 @@ def main() -> None:
              "pairs": int(len(ya)), "positives": int(ya.sum()),
              "heldout_ece": round(ece, 5), "heldout_brier": round(brier, 5)})
     (OUT / f"{name}.json").write_text(cal.to_json())
+    save_rows(name, sig, y, q, cal)
     print(f"{name}: pairs={len(ya)} positives={int(ya.sum())} held-out ECE={ece:.4f} "
           f"Brier={brier:.4f}")
     print(dict(zip(cal.features, cal.coef, strict=True)), "b =", cal.intercept)

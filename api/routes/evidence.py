@@ -61,7 +61,8 @@ def _as_seen(state: ServiceState, key: KeyInfo, result: dict) -> tuple[dict, set
     """The result as the tenant sees it on /v1/screen (its licensed works set aside), so
     the decision the evidence states and the audit records is the one screening gave."""
     licensed = state.access.licensed(key.tenant)
-    return apply_licences(result, licensed, state.writer.thresholds), licensed
+    return apply_licences(state.recalibrated(result, key.tenant), licensed,
+                          state.writer.thresholds), licensed
 
 
 @router.post("/image", summary="Evidence sheet (PNG) for one image's match",

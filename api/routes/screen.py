@@ -73,6 +73,7 @@ def screen_image(request: Request, state: StateDep, screeners: ScreenersDep, key
         request.app.state.metrics.stage.labels("screen_image").observe(each)
         if "error" in result:  # the whole request is refused; nothing was recorded
             raise InvalidInputError(f"{label}: {result['error']}")
+        result = state.recalibrated(result, key.tenant)
         done.append((data, apply_licences(result, licensed, state.writer.thresholds)))
     for data, result in done:
         record_decision(state, request, "screen/image", key, data, result)
@@ -107,7 +108,8 @@ def screen_text(request: Request, body: TextRequest, state: StateDep, screeners:
         ).to_dict()
         request.app.state.metrics.stage.labels("screen_text").observe(
             time.perf_counter() - start)
-        result = apply_licences(result, licensed, state.writer.thresholds)
+        result = apply_licences(state.recalibrated(result, key.tenant), licensed,
+                                state.writer.thresholds)
         record_decision(state, request, "screen/text", key, text.encode("utf-8"), result)
         out.append(result)
     return ScreenResponse(request_id=request.state.request_id, results=out)

@@ -89,17 +89,21 @@ def load_calibrator(name: str) -> LogisticCalibrator:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
-                 iterations: int = 100) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression by Newton's method; returns (coef, intercept)."""
+                 iterations: int = 100, weights: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method; returns (coef, intercept).
+    `weights`: each row's weight in the mean log-loss (default 1)."""
     n, d = x.shape
+    sw = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    total = float(sw.sum())
     xa = np.hstack([x, np.ones((n, 1))])
     w = np.zeros(d + 1)
     reg = np.full(d + 1, l2)
     reg[-1] = 0.0
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(xa @ w, -40, 40)))
-        grad = xa.T @ (p - y) / n + reg * w
-        hess = (xa * (p * (1 - p))[:, None]).T @ xa / n + np.diag(reg)
+        grad = xa.T @ (sw * (p - y)) / total + reg * w
+        hess = (xa * (sw * p * (1 - p))[:, None]).T @ xa / total + np.diag(reg)
         step = np.linalg.solve(hess + 1e-9 * np.eye(d + 1), grad)
         w -= step
         if np.max(np.abs(step)) < 1e-9:
@@ -107,15 +111,15 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
     return w[:-1], float(w[-1])
 
 
-def fit_monotone_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3
-                          ) -> tuple[np.ndarray, float]:
+def fit_monotone_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3,
+                          weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Logistic regression whose coefficients are all >= 0, so more evidence of copying can
     never lower the probability (every signal is a similarity). Features whose coefficient
     comes out negative are dropped one at a time, most negative first, and the rest refitted.
     """
     active = list(range(x.shape[1]))
     while True:
-        coef, b = fit_logistic(x[:, active], y, l2)
+        coef, b = fit_logistic(x[:, active], y, l2, weights=weights)
         if len(active) == 0 or coef.min() >= 0:
             full = np.zeros(x.shape[1])
             full[active] = coef

@@ -6,7 +6,10 @@ so a few dozen verdicts move the model only where they carry information. The fi
 (benchmarks/fit_*_calibration.py) write one file per calibrator,
 `screening/calibration_data/<name>.rows.npz`: the raw signals by name (the calibrator's
 hinge features are computed from them), the label, and the query each row came from (folds
-for cross-fitting keep a query's rows together).
+for cross-fitting keep a query's rows together), and each row's weight: most rows are
+easy negatives (an unrelated work far below the report threshold), so the file keeps a
+random share of those, each weighted by the inverse of that share (importance sampling:
+the weighted fit sees the same loss in expectation, and the file stays small).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class TrainingRows:
     values: np.ndarray
     labels: np.ndarray
     groups: np.ndarray
+    weights: np.ndarray
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -41,7 +45,18 @@ class TrainingRows:
         values = np.array([[float(s.get(k, 0.0)) for k in keys] for s in signals],
                           dtype=np.float32).reshape(len(signals), len(keys))
         return cls(keys, values, np.asarray(labels, dtype=np.float64),
-                   np.asarray(groups, dtype=np.int64))
+                   np.asarray(groups, dtype=np.int64), np.ones(len(signals)))
+
+    def thinned(self, easy: np.ndarray, keep: float, seed: int = 0) -> TrainingRows:
+        """Keep a random `keep` share of the rows marked `easy` (weighted 1 / keep), and
+        every other row."""
+        if not 0 < keep <= 1:
+            raise ValueError("keep must be in (0, 1]")
+        draw = np.random.default_rng(seed).random(len(self.labels)) < keep
+        rows = ~easy | draw
+        w = np.where(easy, self.weights / keep, self.weights)
+        return TrainingRows(self.names, self.values[rows], self.labels[rows],
+                            self.groups[rows], w[rows])
 
     def signals(self) -> list[dict[str, float]]:
         return [dict(zip(self.names, map(float, row), strict=True)) for row in self.values]
@@ -49,14 +64,17 @@ class TrainingRows:
     def save(self, path: Path) -> None:
         buf = io.BytesIO()
         np.savez_compressed(buf, names=np.array(self.names), values=self.values,
-                            labels=self.labels.astype(np.uint8), groups=self.groups)
+                            labels=self.labels.astype(np.uint8), groups=self.groups,
+                            weights=self.weights.astype(np.float32))
         path.write_bytes(buf.getvalue())
 
     @classmethod
     def read(cls, data: bytes) -> TrainingRows:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return cls(tuple(str(n) for n in z["names"]), z["values"],
-                       z["labels"].astype(np.float64), z["groups"].astype(np.int64))
+                       z["labels"].astype(np.float64), z["groups"].astype(np.int64),
+                       z["weights"].astype(np.float64) if "weights" in z.files
+                       else np.ones(len(z["labels"])))
 
 
 def shipped_rows(name: str) -> TrainingRows:

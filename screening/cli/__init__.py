@@ -19,6 +19,7 @@ from models.errors import ModelError
 from screening.cli import (
     audit,
     background,
+    calibrate,
     index,
     keys,
     plan,
@@ -41,6 +42,7 @@ app.command("underwrite")(underwrite.underwrite_cmd)
 app.command("serve")(serve.serve)
 app.command("scan")(scan.scan_cmd)
 app.command("audit")(audit.audit_cmd)
+app.command("calibrate")(calibrate.calibrate_cmd)
 __all__ = ["app", "main"]
 
 

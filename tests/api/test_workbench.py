@@ -4,6 +4,7 @@ review cases, case pages, verdicts (stored and audited), works, underwriting, re
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from screening.review.cases import QueueFilter
+from tests.api.helpers import wait_for
 from tests.api.workbench_fixtures import csrf_of, make_registry, sign_in, workbench_settings
 from tests.conftest import png_bytes
 from tests.screening.text_fixtures import kjv
@@ -258,3 +260,47 @@ def test_retention_zero_keeps_nothing_and_expired_cases_are_purged(wb, model_cac
         left = conn.execute(text("SELECT count(*) FROM review_cases WHERE label = "
                                  "'expiring.png'")).scalar()
     assert left == 0
+
+
+def test_verdicts_refit_a_calibration_the_service_uses_and_rolls_back(wb, cli) -> None:  # type: ignore[no-untyped-def]
+    client, keys, photo, data_dir = wb
+    for name in ("refit-a.png", "refit-b.png"):
+        screen_crop(client, keys["screen"], photo, name)
+    as_user(client, keys["admin"])
+    token = csrf_of(client.get("/ui/queue").text)
+    open_ids = re.findall(r'data-href="/ui/cases/(\d+)"', client.get("/ui/queue").text)
+    assert len(open_ids) >= 2
+    for case_id, verdict in zip(open_ids[:2], ("infringing", "not_infringing"), strict=True):
+        r = client.post(f"/ui/cases/{case_id}/verdict",
+                        data={"verdict": verdict, "csrf": token}, follow_redirects=False)
+        assert r.status_code == 303
+    # too few for the default minimum: reported, nothing written
+    r = cli("--data-dir", data_dir, "calibrate", "--from-verdicts", "--tenant", "acme")
+    assert r.code == 0, r.err
+    report = json.loads(r.out.splitlines()[0])
+    assert report["changed"] is False and report["written"] is False
+    r = cli("--data-dir", data_dir, "calibrate", "--from-verdicts", "--tenant", "acme",
+            "--min-verdicts", "2")
+    assert r.code == 0, r.err
+    report = json.loads(r.out.splitlines()[0])
+    assert report["written"] is True and "verdicts_heldout" in report
+    version = report["version"]
+
+    def in_force() -> str:
+        res = screen_crop(client, keys["screen"], photo, "after-refit.png")
+        return res["versions"]["calibration"]
+
+    wait_for(lambda: in_force() == version, timeout=20)
+    # another tenant keeps the packaged calibrator
+    other = client.post("/v1/screen/image", headers={"X-API-Key": keys["globex"]},
+                        files={"files": ("g.png", png_bytes(photo.crop((40, 40, 420, 420))),
+                                         "image/png")}).json()["results"][0]
+    assert other["versions"]["calibration"] != version
+    r = cli("--data-dir", data_dir, "calibrate", "--rollback", version.partition("@")[0],
+            "--tenant", "acme")
+    assert r.code == 0 and version in r.out
+    wait_for(lambda: in_force() != version, timeout=20)
+    r = cli("--data-dir", data_dir, "calibrate", "--rollback", version.partition("@")[0],
+            "--tenant", "acme")
+    assert r.code != 0 and "to roll back" in r.err
+    assert cli("--data-dir", data_dir, "calibrate").code != 0  # says which option to give
