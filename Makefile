@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install install-gpu test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character calibrate calibrate-text calibrate-character clean \
+	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-workbench bench-verdicts calibrate calibrate-text calibrate-character clean \
 	bench-scan bench-scan-million bench-nodes
 
 $(STAMP): pyproject.toml constraints.txt
@@ -111,6 +111,14 @@ bench-scan-million: $(STAMP)
 
 bench-nodes: $(STAMP)
 	$(BIN)/python benchmarks/multi_node.py
+
+# The workbench: its pages with 10,000 queued cases (about 5 minutes), and verdicts on an
+# edit the calibrators never saw (reuses bench-image's cached set and run).
+bench-workbench: $(STAMP) $(DATA)/.done
+	$(BIN)/python benchmarks/workbench_queue.py --data $(DATA)/root
+
+bench-verdicts: $(STAMP) $(DATA)/.done
+	$(BIN)/python benchmarks/verdict_calibration.py --data $(DATA)/root
 
 calibrate-text: $(STAMP)
 	$(BIN)/python benchmarks/fit_text_calibration.py

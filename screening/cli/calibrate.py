@@ -22,8 +22,9 @@ def calibrate_cmd(
         "that has verdicts.")] = None,
     min_verdicts: Annotated[int, typer.Option(
         "--min-verdicts", help="Usable verdicts needed before anything changes.")] = 20,
-    weight: Annotated[float, typer.Option(
-        help="A verdict's weight against one of the shipped training rows.")] = 5.0,
+    weight: Annotated[float | None, typer.Option(
+        help="A verdict's weight against one shipped training row (default: the best of "
+        "1, 2, 5, 10 and 20 held out that flags no more shipped distractors).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Report what the refit would change; write nothing.")] = False,
     rollback: Annotated[str | None, typer.Option(

@@ -43,7 +43,8 @@ def test_shipped_rows_refit_to_the_packaged_calibrator(name: str) -> None:
     # measured: image calibrators within 0.01-0.023 (thinning); the text rows are today's
     # signals on the calibrator's data, which moved a little since its fit (16,055 pairs
     # then 16,070): 14 pairs differ by more than 0.05, at most 0.125
-    assert np.average(gap, weights=rows.weights) < 1e-3 and gap.max() < (0.15 if name == "text" else 0.05)
+    bound = 0.15 if name == "text" else 0.05
+    assert np.average(gap, weights=rows.weights) < 1e-3 and gap.max() < bound
 
 
 def verdicts_from(rows: TrainingRows, pick: np.ndarray, label: float) -> list[dict]:
@@ -72,10 +73,34 @@ def test_refit_follows_verdicts_and_waits_for_enough() -> None:
     assert none is None and report["changed"] is False and "at least 20" in report["reason"]
     new, report = refit(cal, rows, got, 0.5, weight=20, min_verdicts=20)
     assert new is not None and new.version.startswith(cal.version + "+verdicts")
-    held = report["verdicts_heldout"]
-    assert held["after"]["recall"] > held["before"]["recall"]
+    assert report["weight"] == 20 and len(report["tried"]) == 1
+    assert report["after"]["verdicts"]["recall"] > report["before"]["verdicts"]["recall"]
     # the shipped rows' own false flags stay small: the verdicts did not wreck the model
-    assert report["shipped_heldout"]["after"]["false_flags"] < 0.01
+    assert report["after"]["shipped"]["false_flags"] < 0.01
+
+
+def test_auto_weight_keeps_the_guard_on_shipped_distractors() -> None:
+    """Without a weight, each of WEIGHTS is measured and the one kept flags no more of the
+    shipped distractor queries than the calibrator in force."""
+    name = "image-accurate-bg"
+    cal, rows = load_calibrator(name), shipped_rows(name)
+    p = cal.probabilities_of(rows.signals())
+    doubted = (rows.labels == 1) & (p >= 0.05) & (p < 0.5)
+    rng = np.random.default_rng(1)
+    negatives = np.zeros(len(p), dtype=bool)
+    negatives[rng.choice(np.flatnonzero((rows.labels == 0) & (p < 0.05)),
+                         int(doubted.sum()), replace=False)] = True
+    got = usable(verdicts_from(rows, doubted, 1.0) + verdicts_from(rows, negatives, 0.0),
+                 cal.features)
+    new, report = refit(cal, rows, got, 0.5, min_verdicts=20)
+    assert [t["weight"] for t in report["tried"]] == [1.0, 2.0, 5.0, 10.0, 20.0]
+    guard = report["before"]["shipped_queries"]["flagged"]
+    if new is None:
+        assert all(t["shipped_queries"]["flagged"] > guard for t in report["tried"])
+    else:
+        assert report["after"]["shipped_queries"]["flagged"] <= guard
+        kept = [t for t in report["tried"] if t["shipped_queries"]["flagged"] <= guard]
+        assert report["after"]["verdict_log_loss"] == min(t["verdict_log_loss"] for t in kept)
 
 
 def test_unsure_derivative_and_incomplete_verdicts_are_not_used() -> None:
