@@ -40,6 +40,9 @@ def table() -> str:
     char, short = _load("image_character_similarity"), _load("text_short_works")
     scan, nodes = _load("scan_throughput"), _load("multi_node")
     million = _load("scan_million")
+    bench, verdicts = _load("workbench"), _load("verdict_calibration")
+    queue = bench["pages"]["queue, first page"]
+    shipped, refit = verdicts["rows"][0], verdicts["rows"][1]
     one = char["settings"][0]["scores"]
     whole = [x for x in short["scores"] if x["case"] == "whole"]
     n = sum(x["n"] for x in whole)
@@ -97,6 +100,14 @@ def table() -> str:
          "cross-node lag max s",
          f"{nodes['failed']} of {nodes['requests']}; {nodes['lag_s']['max'] or 0:.1f}",
          f"bound {nodes['max_index_lag_s']:.0f} s", "scan", nodes),
+        (f"Workbench: review queue's first page, {bench['cases']:,} open cases, p50 / p95 ms",
+         f"{queue['p50_ms']:.0f} / {queue['p95_ms']:.0f}", "target 300 ms", "workbench",
+         bench),
+        (f"After {verdicts['verdicts']} verdicts on {verdicts['edit']}es of works (an edit "
+         "never fitted): copies found; benchmark distractors flagged",
+         f"{refit['shifted_recall']:.3f}; {refit['benchmark_flagged_n']}",
+         f"{shipped['shifted_recall']:.3f}; {shipped['benchmark_flagged_n']} (shipped "
+         "calibrator)", "workbench", verdicts),
     ]
     out = ["| what | ipscreen | baseline, same run | run |", "|---|---|---|---|"]
     for what, ours, theirs, page, r in rows:
