@@ -29,9 +29,9 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def require(scope: str | None) -> Callable[..., KeyInfo]:
-    """A dependency that verifies the request's key, that it has `scope` (None: any valid
-    key) and its rate limit."""
+def require(scope: str | tuple[str, ...] | None) -> Callable[..., KeyInfo]:
+    """A dependency that verifies the request's key, that it has `scope` (one of them, for a
+    tuple; None: any valid key) and its rate limit."""
     def dependency(request: Request, state: StateDep) -> KeyInfo:
         key = state.access.verify(_presented_key(request))
         if scope is not None:
@@ -54,6 +54,10 @@ ScreenKey = Annotated[KeyInfo, Depends(require("screen"))]
 EvidenceKey = Annotated[KeyInfo, Depends(_evidence_key)]
 RegisterKey = Annotated[KeyInfo, Depends(require("register"))]
 UnderwriteKey = Annotated[KeyInfo, Depends(require("underwrite"))]
+#: Recording and ending licences: not `screen`, whose key screens the outputs a licence
+#: would clear (screening/access.py SCOPES).
+LicenceKey = Annotated[KeyInfo, Depends(require("licence"))]
+LicenceReaderKey = Annotated[KeyInfo, Depends(require(("screen", "licence")))]
 AnyKey = Annotated[KeyInfo, Depends(require(None))]
 
 
@@ -75,7 +79,8 @@ def record_decision(state: ServiceState, request: Request, route: str, key: KeyI
                     data: bytes, result: dict) -> None:
     """Append a screening decision to the audit table: who, which route, the SHA-256 of the
     input (the input itself only with STORE_INPUTS), the decision, its versions, and the
-    works it was about (the best matches with their scores; licensed ones apart). A review
+    works it was about (the best matches with their scores; licensed ones apart, with the
+    evidence of the licence that set each aside, under `licensed_matches`). A review
     or block decision also becomes a case for the workbench's queue (the input kept for
     review only, for REVIEW_RETENTION_DAYS)."""
     digest = hashlib.sha256(data).hexdigest()
@@ -84,7 +89,17 @@ def record_decision(state: ServiceState, request: Request, route: str, key: KeyI
                        result.get("decision", "error"), float(result.get("risk_score", 0.0)),
                        result.get("versions", {}),
                        data if state.settings.store_inputs else None,
-                       {"matches": [{"external_id": m["external_id"], "score": m["score"]}
-                                    for m in result.get("matches", [])[:AUDITED_MATCHES]],
-                        "licensed": [m["external_id"]
-                                     for m in result.get("licensed_matches", [])]})
+                       audited_matches(result))
+
+
+def audited_matches(result: dict) -> dict:
+    """The works a decision was about, as its audit entry names them (AccessStore.audit)."""
+    licensed = result.get("licensed_matches", [])
+    named: dict = {"matches": [{"external_id": m["external_id"], "score": m["score"]}
+                               for m in result.get("matches", [])[:AUDITED_MATCHES]],
+                   "licensed": [m["external_id"] for m in licensed]}
+    if licensed:  # the underwriter's sample (screening/review/sample.py) reads them back
+        named["licensed_matches"] = [{"external_id": m["external_id"], "score": m["score"],
+                                      "licence": m.get("licence")}
+                                     for m in licensed[:AUDITED_MATCHES]]
+    return named

@@ -2,10 +2,12 @@
 
 A key is `ips_<prefix>_<secret>`; only the SHA-256 of the whole key is stored, the prefix
 finds the row and identifies the key in logs and the audit without revealing it. Keys carry
-scopes (screen, register, underwrite, admin) and a rate limit. The audit records every
+scopes (screen, register, underwrite, licence, admin) and a rate limit. The audit records every
 screening and pricing decision with the versions that produced it and a hash of the input;
 the input itself only when the operator asks for it (platforms will not send outputs to a
-service that keeps them). A tenant's licences mark works that never count against it.
+service that keeps them). A tenant's licences mark works that do not count against it
+while their term runs; only a key with the `licence` scope records them, with their evidence
+(screening/licences.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +31,7 @@ from screening.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from screening.licences import MISSING_EVIDENCE, LicenceTerms, status, today_utc
 from screening.registry.models import (
     ApiKey,
     AuditEntry,
@@ -38,7 +42,10 @@ from screening.registry.models import (
 )
 from screening.registry.repository import check_no_surrogates
 
-SCOPES = ("screen", "register", "underwrite", "admin")
+#: `licence`: record and end the tenant's licences. Apart from `screen` because a licence
+#: sets matches aside: the key that screens the applicant's outputs must not be the one
+#: that declares what they may copy.
+SCOPES = ("screen", "register", "underwrite", "licence", "admin")
 
 
 @dataclass(frozen=True)
@@ -153,9 +160,12 @@ class AccessStore:
             return info
 
     @staticmethod
-    def require(info: KeyInfo, scope: str) -> None:
-        if not info.allows(scope):
-            raise PermissionDeniedError(f"this key lacks the {scope!r} scope (it has: "
+    def require(info: KeyInfo, scope: str | Sequence[str]) -> None:
+        """PermissionDeniedError unless the key has `scope` (one of them, for several)."""
+        wanted = (scope,) if isinstance(scope, str) else tuple(scope)
+        if not any(info.allows(s) for s in wanted):
+            named = " or ".join(repr(s) for s in wanted)
+            raise PermissionDeniedError(f"this key lacks the {named} scope (it has: "
                                         f"{', '.join(info.scopes)})")
 
     def list_keys(self) -> list[KeyInfo]:
@@ -178,7 +188,10 @@ class AccessStore:
               decision: str, score: float, versions: dict, data: bytes | None = None,
               matches: dict | None = None) -> None:
         """Append one entry. `matches`: the works the decision was about, as
-        {"matches": [{"external_id", "score"}, ...], "licensed": [external_id, ...]}."""
+        {"matches": [{"external_id", "score"}, ...], "licensed": [external_id, ...]}, and
+        optionally "licensed_matches": [{"external_id", "score", "licence"}, ...] (the
+        licensed ones with their scores and licence evidence) or, for a licence change,
+        "licence": the licence's evidence."""
         with Session(self.engine) as s, s.begin():
             s.add(AuditEntry(request_id=request_id, tenant=key.tenant, key_prefix=key.prefix,
                              route=route, input_sha256=input_sha256, decision=decision,
@@ -228,31 +241,73 @@ class AccessStore:
                      "stored_input": a.input is not None} for a in rows]
 
     # -- licences ---------------------------------------------------------------------------
-    def add_licence(self, tenant: str, external_id: str) -> None:
+    def add_licence(self, tenant: str, external_id: str, terms: LicenceTerms,
+                    recorded_by: str) -> dict:
+        """Record a licence with its evidence; `recorded_by` is the recording key's prefix.
+        One licence per tenant and work: a renewal ends the old one first."""
+        check_no_surrogates(external_id, "external_id")
         try:
             with Session(self.engine) as s, s.begin():
-                s.add(Licence(tenant=tenant, external_id=external_id))
+                row = Licence(tenant=tenant, external_id=external_id, licensor=terms.licensor,
+                              contract_ref=terms.contract_ref, valid_from=terms.valid_from,
+                              expires=terms.expires, perpetual=terms.perpetual,
+                              territory=" ".join(terms.territory), media=terms.media,
+                              recorded_by=recorded_by, evidence="recorded")
+                s.add(row)
+                s.flush()
+                return _licence(row, today_utc())
         except IntegrityError:
-            raise ConflictError(f"{tenant} already licenses {external_id}") from None
+            raise ConflictError(f"{tenant} already licenses {external_id}; end that licence "
+                                "(DELETE) before recording a renewal") from None
 
-    def remove_licence(self, tenant: str, external_id: str) -> None:
-        """End a licence: the work counts against the tenant again from the next request."""
+    def remove_licence(self, tenant: str, external_id: str) -> dict:
+        """End a licence: the work counts against the tenant again from the next request.
+        Returns the licence as it was (its evidence goes to the audit)."""
         check_no_surrogates(external_id, "external_id")
         with Session(self.engine) as s, s.begin():
             row = s.scalar(select(Licence).where(Licence.tenant == tenant,
                                                  Licence.external_id == external_id))
             if row is None:
                 raise NotFoundError(f"{tenant} holds no licence for {external_id!r}")
+            ended = _licence(row, today_utc())
             s.delete(row)
+            return ended
 
-    def licences(self, tenant: str) -> list[dict]:
-        """The tenant's licences, by external id, with when each was recorded."""
+    def licences(self, tenant: str, today: date | None = None) -> list[dict]:
+        """The tenant's licences, by external id, with their evidence and status (in_force,
+        expired, not_yet_valid), in force or not."""
         with Session(self.engine) as s:
             rows = s.scalars(select(Licence).where(Licence.tenant == tenant)
                              .order_by(Licence.external_id))
-            return [{"external_id": r.external_id, "since": utc_iso(r.created_at)}
-                    for r in rows]
+            return [_licence(r, today or today_utc()) for r in rows]
 
-    def licensed(self, tenant: str) -> set[str]:
+    def licensed(self, tenant: str, today: date | None = None) -> dict[str, dict]:
+        """The works the tenant's licences in force `today` (UTC) set aside: external id ->
+        the licence's evidence, which decision.apply_licences attaches to the match."""
+        day = today or today_utc()
         with Session(self.engine) as s:
-            return set(s.scalars(select(Licence.external_id).where(Licence.tenant == tenant)))
+            rows = s.scalars(select(Licence).where(
+                Licence.tenant == tenant,
+                or_(Licence.valid_from.is_(None), Licence.valid_from <= day),
+                or_(Licence.expires.is_(None), Licence.expires >= day)))
+            return {r.external_id: evidence_of(r) for r in rows}
+
+
+def evidence_of(row: Licence) -> dict:
+    """A licence's evidence, as attached to the matches it sets aside and to the audit."""
+    missing = row.evidence == "missing"
+    return {"licensor": row.licensor, "contract_ref": row.contract_ref,
+            "valid_from": row.valid_from.isoformat() if row.valid_from else None,
+            "expires": row.expires.isoformat() if row.expires else None,
+            "perpetual": bool(row.perpetual),
+            "territory": (None if not row.territory else
+                          "worldwide" if row.territory == "worldwide" else row.territory.split()),
+            "media": row.media, "recorded_by": row.recorded_by,
+            "recorded_at": utc_iso(row.created_at), "evidence": row.evidence,
+            **({"note": MISSING_EVIDENCE} if missing else {})}
+
+
+def _licence(row: Licence, today: date) -> dict:
+    return {"external_id": row.external_id, **evidence_of(row),
+            "status": status(row.valid_from, row.expires, today),
+            "since": utc_iso(row.created_at)}  # recorded_at, as the earlier answer named it

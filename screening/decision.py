@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from screening.licences import covers
 
 Decision = Literal["clear", "review", "block"]
 
@@ -68,13 +70,22 @@ def match_risk(m: dict) -> float:
     return p
 
 
-def apply_licences(result: dict, licensed: set[str], t: Thresholds) -> dict:
-    """A result as seen by a tenant: matches on works it has licensed move to
-    `licensed_matches` and no longer count towards its decision or risk score."""
+def apply_licences(result: dict, licensed: Mapping[str, dict], t: Thresholds) -> dict:
+    """A result as seen by a tenant: matches on works it holds a licence for (external id
+    -> the licence's evidence, from AccessStore.licensed: those in force today) move to
+    `licensed_matches`, each with its licence's evidence under `licence`, and no longer count
+    towards its decision or risk score. A licence covers the media it names (a licence for
+    images leaves a text output's match counting)."""
     if "error" in result or not licensed:
         return result
-    keep = [m for m in result.get("matches", []) if m.get("external_id") not in licensed]
-    gone = [m for m in result.get("matches", []) if m.get("external_id") in licensed]
+    kind = (result.get("versions") or {}).get("kind")
+
+    def held(m: dict) -> dict | None:
+        evidence = licensed.get(m.get("external_id", ""))
+        return evidence if evidence is not None and covers(evidence, kind) else None
+
+    keep = [m for m in result.get("matches", []) if held(m) is None]
+    gone = [{**m, "licence": held(m)} for m in result.get("matches", []) if held(m) is not None]
     if not gone:
         return result
     # what remains decides as screening decided it: by each match's own decision where it

@@ -45,24 +45,25 @@ def _pick(matches: Sequence[M], external_id: str | None, review: float) -> M:
     return best
 
 
-def _headers(request: Request, decision: str, match: ImageMatch | TextMatch,
-             licensed: set[str], label: str, suffix: str) -> dict[str, str]:
+def _headers(request: Request, seen: dict, match: ImageMatch | TextMatch, label: str,
+             suffix: str) -> dict[str, str]:
     # The file name a client saving the answer gets is the CLI's, unique per (input, work)
     # whatever the work's id contains.
     name = evidence_file_name(0, label, match.work.external_id, suffix)
-    return {"X-Request-ID": request.state.request_id, "X-Ipscreen-Decision": decision,
+    licensed = {m["external_id"] for m in seen.get("licensed_matches", [])}
+    return {"X-Request-ID": request.state.request_id, "X-Ipscreen-Decision": seen["decision"],
             "Content-Disposition": f'inline; filename="{name}"',
             "X-Ipscreen-Work": match.work.external_id,
             "X-Ipscreen-Score": f"{match.score:.6f}",
             "X-Ipscreen-Licensed": "true" if match.work.external_id in licensed else "false"}
 
 
-def _as_seen(state: ServiceState, key: KeyInfo, result: dict) -> tuple[dict, set[str]]:
-    """The result as the tenant sees it on /v1/screen (its licensed works set aside), so
-    the decision the evidence states and the audit records is the one screening gave."""
-    licensed = state.access.licensed(key.tenant)
-    return apply_licences(state.recalibrated(result, key.tenant), licensed,
-                          state.writer.thresholds), licensed
+def _as_seen(state: ServiceState, key: KeyInfo, result: dict) -> dict:
+    """The result as the tenant sees it on /v1/screen (the works its licences in force set
+    aside), so the decision the evidence states and the audit records is the one screening
+    gave."""
+    return apply_licences(state.recalibrated(result, key.tenant),
+                          state.access.licensed(key.tenant), state.writer.thresholds)
 
 
 @router.post("/image", summary="Evidence sheet (PNG) for one image's match",
@@ -88,14 +89,13 @@ def image_evidence(request: Request, state: StateDep, screeners: ScreenersDep, k
     result = screener.screen_bytes(label, data, state.writer.limits)
     if result.error is not None:
         raise InvalidInputError(f"{label}: {result.error}")
-    seen, licensed = _as_seen(state, key, result.to_dict())
+    seen = _as_seen(state, key, result.to_dict())
     record_decision(state, request, "evidence/image", key, data, seen)
     match = _pick(result.matches, external_id, state.writer.thresholds.review)
     png = image_sheet_png(data, match, state.writer.blobs, state.writer.limits, label,
                           seen["decision"])
     return Response(png, media_type="image/png",
-                    headers=_headers(request, seen["decision"], match, licensed, label,
-                                             ".png"))
+                    headers=_headers(request, seen, match, label, ".png"))
 
 
 class TextEvidenceRequest(BaseModel):
@@ -124,10 +124,9 @@ def text_evidence(request: Request, body: TextEvidenceRequest, state: StateDep,
     check_text(body.text, s.max_text_bytes)
     result = screeners.text.screen_text(
         body.text, body.id, paraphrase=body.paraphrase and screeners.text.paraphrase_enabled)
-    seen, licensed = _as_seen(state, key, result.to_dict())
+    seen = _as_seen(state, key, result.to_dict())
     record_decision(state, request, "evidence/text", key, body.text.encode("utf-8"), seen)
     match = _pick(result.matches, body.external_id, state.writer.thresholds.review)
     work = state.writer.blobs.get(match.work.content_sha256).decode("utf-8")
     page = text_page(body.text, match, work, body.id, seen["decision"])
-    return HTMLResponse(page, headers=_headers(request, seen["decision"], match, licensed,
-                                              body.id, ".html"))
+    return HTMLResponse(page, headers=_headers(request, seen, match, body.id, ".html"))

@@ -1,8 +1,7 @@
-"""Registry resource: register, list, read, withdraw works; bulk import as a job; licences."""
+"""Registry resource: register, list, read, withdraw works; bulk import as a job."""
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -13,9 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RegisterKey, ScreenKey, StateDep
 from api.jobs import Job, JobsBusy
-from api.state import ServiceState
 from api.strict_json import StrictJSONRoute
-from screening.access import KeyInfo
 from screening.errors import InvalidInputError, NotFoundError
 from screening.registry.manifest import kind_of
 from screening.registry.repository import WorkMeta, WorkRecord
@@ -78,10 +75,6 @@ class JobPublic(BaseModel):
          "failed": 2, "outcomes": {"created": 418, "error": 2},
          "errors": [{"row": 17, "external_id": "X-17", "error": "empty text"}],
          "notes": [], "detail": ""}]}}
-
-
-class LicenceIn(BaseModel):
-    external_id: str = Field(min_length=1, max_length=200)
 
 
 @router.post("/v1/works", response_model=WorkPublic, status_code=201,
@@ -313,40 +306,3 @@ def get_job(job_id: str, request: Request, key: RegisterKey) -> JobPublic:
     if job is None:
         raise NotFoundError(f"no job {job_id!r} in this worker")
     return JobPublic(**job.public())
-
-
-@router.post("/v1/licences", status_code=201, summary="Mark a work as licensed by your "
-             "tenant: it never counts against you")
-def add_licence(body: LicenceIn, request: Request, state: StateDep, key: ScreenKey) -> dict:
-    state.writer.registry.get(body.external_id)  # 404 for an unknown work
-    state.access.add_licence(key.tenant, body.external_id)
-    _audit_licence(request, state, key, body.external_id, "licence_added")
-    return {"tenant": key.tenant, "external_id": body.external_id}
-
-
-@router.delete("/v1/licences/{external_id:path}", summary="End a licence: the work counts "
-               "against your tenant again", responses={404: {"description": "no such licence"}})
-def remove_licence(external_id: str, request: Request, state: StateDep, key: ScreenKey) -> dict:
-    state.access.remove_licence(key.tenant, external_id)
-    _audit_licence(request, state, key, external_id, "licence_removed")
-    return {"tenant": key.tenant, "external_id": external_id, "removed": True}
-
-
-def _audit_licence(request: Request, state: ServiceState, key: KeyInfo, external_id: str,
-                   what: str) -> None:
-    """A licence changes what counts against a tenant, so the audit table records who
-    changed it and when. The work is named in the entry's `licensed` list, where the audit
-    is searched by work; the request itself is kept only with STORE_INPUTS, as for every
-    other route (it was kept always)."""
-    data = external_id.encode("utf-8")
-    state.access.audit(request.state.request_id, key, "licences",
-                       hashlib.sha256(data).hexdigest(), what, 0.0, {},
-                       data if state.settings.store_inputs else None,
-                       {"matches": [], "licensed": [external_id]})  # found by the work
-
-
-@router.get("/v1/licences", summary="Works licensed by your tenant")
-def list_licences(state: StateDep, key: ScreenKey) -> dict:
-    held = state.access.licences(key.tenant)
-    return {"tenant": key.tenant, "external_ids": [h["external_id"] for h in held],
-            "licences": held}

@@ -123,6 +123,8 @@ def _scope(route: Any) -> str:
             return "EVIDENCE_SCOPE (screen)"
         if getattr(call, "__name__", "") == "dependency":
             scope = inspect.getclosurevars(call).nonlocals.get("scope", "")
+            if isinstance(scope, tuple):  # any one of several
+                return " or ".join(scope)
             return scope or "any key"
     return "none"
 

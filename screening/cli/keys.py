@@ -16,8 +16,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP service.
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
     tenant: Annotated[str, typer.Option(help="Tenant (platform, insurer) it belongs to.")],
-    scope: Annotated[list[str], typer.Option(help="screen, register, underwrite or admin; "
-                                             "repeat for several.")],
+    scope: Annotated[list[str], typer.Option(help="screen, register, underwrite, licence or "
+                                             "admin; repeat for several.")],
     rate: Annotated[int | None, typer.Option(
         help="Requests per minute (default: the setting DEFAULT_RATE_PER_MINUTE).")] = None,
     expires_in_days: Annotated[float | None, typer.Option(

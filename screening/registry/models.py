@@ -7,10 +7,11 @@ the works changed after R. It doubles as the audit trail rights holders and insu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -126,12 +127,14 @@ class AuditEntry(Base):
     score: Mapped[float] = mapped_column(Float)
     versions: Mapped[str] = mapped_column(Text)
     input: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    #: JSON: {"matches": [{"external_id", "score"}, ...], "licensed": [external_id, ...]}
+    #: JSON: {"matches": [{"external_id", "score"}, ...], "licensed": [external_id, ...]},
+    #: with "licensed_matches" (scores and licence evidence) or "licence" where they apply
     matches: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Licence(Base):
-    """A work a tenant has licensed: never counted against that tenant."""
+    """A work a tenant declares it has licensed, with the evidence it gave (screening/
+    licences.py): matches on it do not count against that tenant while the term runs."""
 
     __tablename__ = "licences"
     __table_args__ = (UniqueConstraint("tenant", "external_id"),)
@@ -140,6 +143,20 @@ class Licence(Base):
     tenant: Mapped[str] = mapped_column(String(200), index=True)
     external_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    licensor: Mapped[str] = mapped_column(String(300), default="")
+    contract_ref: Mapped[str] = mapped_column(String(200), default="")
+    #: the term, both days included; None for rows recorded before 0008 (no term known)
+    valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: None: perpetual (new rows say so) or unknown (rows recorded before 0008)
+    expires: Mapped[date | None] = mapped_column(Date, nullable=True)
+    perpetual: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: "worldwide", or space-separated two-letter codes; "" where unknown (before 0008)
+    territory: Mapped[str] = mapped_column(String(1000), default="")
+    media: Mapped[str] = mapped_column(String(16), default="all")
+    #: the prefix of the key that recorded it ("" before 0008)
+    recorded_by: Mapped[str] = mapped_column(String(16), default="")
+    #: "recorded", or "missing" for rows recorded before evidence was required
+    evidence: Mapped[str] = mapped_column(String(16), default="recorded")
 
 
 class Content(Base):

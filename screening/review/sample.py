@@ -2,8 +2,9 @@
 
 The workbench's underwriting page prices a tenant from what the service screened for it
 over a period, with no file to upload: each audited screening decision becomes a result
-(the full result where a review case kept it, otherwise the audit's best matches with the
-works' registry records), and each hit can link to its case.
+(the full result where a review case kept it, otherwise the audit's best matches, and those
+the tenant's licences set aside, with the works' registry records), and each hit can link
+to its case.
 """
 
 from __future__ import annotations
@@ -60,8 +61,13 @@ def tenant_sample(access: AccessStore, cases: CaseStore, registry: WorksRegistry
             linked[name] = case[0]
             results.append({**case[1], "input": name})
             continue
-        results.append({"input": name, "decision": e["decision"], "risk_score": e["score"],
-                        "versions": e["versions"],
-                        "matches": [{**described(m["external_id"]), "score": m["score"]}
-                                    for m in e.get("matches", [])]})
+        result = {"input": name, "decision": e["decision"], "risk_score": e["score"],
+                  "versions": e["versions"],
+                  "matches": [{**described(m["external_id"]), "score": m["score"]}
+                              for m in e.get("matches", [])]}
+        if e.get("licensed_matches"):  # set aside by the tenant's licences: shown apart
+            result["licensed_matches"] = [
+                {**described(m["external_id"]), "score": m["score"], "licence": m["licence"]}
+                for m in e["licensed_matches"]]
+        results.append(result)
     return TenantSample(results, linked, since.isoformat())

@@ -6,7 +6,8 @@ of outputs above some threshold). It gets a Beta-Binomial posterior whose prior 
 reference hit rate and strength: posterior mean = Z x sample rate + (1 - Z) x prior rate with
 credibility Z = n / (n + prior strength) (Buhlmann). Reported with the central 90% credible
 interval and, for comparison, the sample-only 90% interval (Clopper-Pearson), whose upper end
-with zero hits is about 3 / n.
+with zero hits is about 3 / n. Matches a tenant's licences set aside (`licensed_matches`)
+stay out of the hit rate and are shown on their own line (underwriting/licensed.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scipy.stats import beta as beta_dist
 from screening.errors import InvalidInputError
 from screening.files import read_file_limited
 from screening.finite_json import NonFiniteNumberError, loads_finite
+from screening.underwriting.licensed import LicensedHits, licensed_hits
 from screening.underwriting.plan import SEVERITY_CLASSES, RatingPlan
 from screening.underwriting.risk import OutputRisk, output_risk
 
@@ -52,6 +54,7 @@ class RiskProfile:
     scores: list[float]
     warnings: list[str] = field(default_factory=list)
     versions: list[dict] = field(default_factory=list)
+    licensed: LicensedHits = field(default_factory=LicensedHits)
 
     def to_dict(self) -> dict:
         r6 = lambda x: round(float(x), 6)  # noqa: E731
@@ -69,6 +72,7 @@ class RiskProfile:
             "jurisdiction_mix": {k: r6(v) for k, v in self.jurisdiction_mix.items()},
             "distinct_works": self.distinct_works, "distinct_owners": self.distinct_owners,
             "top_contributions": [t.to_dict() for t in self.top],
+            "licensed": self.licensed.to_dict(),
             "warnings": self.warnings, "screening_versions": self.versions,
         }
 
@@ -103,10 +107,11 @@ def validate_result(obj: object, where: str) -> dict:
         raise InvalidInputError(f"{where}: not a screening result (an object with 'input')")
     if "error" in obj:
         return obj
-    matches = obj.get("matches")
-    if not isinstance(matches, list):
+    if not isinstance(obj.get("matches"), list):
         raise InvalidInputError(f"{where}: 'matches' must be a list")
-    for m in matches:
+    if not isinstance(obj.get("licensed_matches", []), list):
+        raise InvalidInputError(f"{where}: 'licensed_matches' must be a list")
+    for m in [*obj["matches"], *obj.get("licensed_matches", [])]:
         score = m.get("score") if isinstance(m, dict) else None
         if not isinstance(score, int | float) or not 0 <= score <= 1:
             raise InvalidInputError(f"{where}: every match needs a score in [0, 1]")
@@ -184,6 +189,8 @@ def build_profile(results: list[dict], plan: RatingPlan,
     if len(results) - n > 0.1 * len(results):
         warnings.append(f"{len(results) - n} of {len(results)} outputs could not be screened; "
                         "they are left out of the hit rate")
+    licensed = licensed_hits(screened, risks, plan)
+    warnings.extend(licensed.warnings())
     levels = Counter(r.level for r in risks)
     return RiskProfile(
         outputs=n, unscreened=len(results) - n, expected_hits=hits,
@@ -198,4 +205,5 @@ def build_profile(results: list[dict], plan: RatingPlan,
         distinct_works=len({r.external_id for r in hit_risks}),
         distinct_owners=len({r.owner for r in hit_risks if r.owner}),
         top=sorted(hit_risks, key=lambda r: (-r.probability, r.input))[:top],
-        scores=[r.probability for r in risks], warnings=warnings, versions=versions)
+        scores=[r.probability for r in risks], warnings=warnings, versions=versions,
+        licensed=licensed)

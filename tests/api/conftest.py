@@ -34,7 +34,7 @@ def service_dir(tmp_path_factory, photos, model_cache):
                      kjv(19, 23))
     access = AccessStore(ws.registry.engine)
     keys = {scope: access.create_key(f"test-{scope}", "acme", [scope], 10_000)[0]
-            for scope in ("screen", "register", "underwrite", "admin")}
+            for scope in ("screen", "register", "underwrite", "licence", "admin")}
     keys["other-tenant"] = access.create_key("other", "globex", ["screen"], 10_000)[0]
     keys["slow"] = access.create_key("slow", "acme", ["screen"], 2)[0]
     keys["revoked"] = access.create_key("gone", "acme", ["admin"])[0]

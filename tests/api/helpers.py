@@ -22,3 +22,8 @@ def wait_for(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-de
             return
         time.sleep(0.2)
     raise AssertionError("condition not met in time")
+
+
+#: A licence with its evidence, as POST /v1/licences takes it (external_id to add).
+LICENCE = {"licensor": "The Crown", "contract_ref": "KJV-LIC-7", "valid_from": "2026-01-01",
+           "perpetual": True, "expires": None, "territory": ["GB", "cn"], "media": "all"}

@@ -10,7 +10,7 @@ import pytest
 from PIL import ImageOps
 
 from tests.api.conftest import auth
-from tests.api.helpers import problem, wait_for
+from tests.api.helpers import LICENCE, problem, wait_for
 from tests.conftest import png_bytes
 from tests.screening.text_fixtures import kjv
 
@@ -39,10 +39,10 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
     wait_for(lambda: top()["decision"] == "block")  # searchable without a restart
     ready = client.get("/readyz").json()
     assert ready["ready"] and ready["index_revision"] <= ready["registry_revision"]
-    # a tenant's licensed works never count against it; other tenants are unaffected
-    r = client.post("/v1/licences", headers=auth(keys["screen"]),
-                    json={"external_id": "KJV-EXO-20"})
-    assert r.status_code == 201
+    # a tenant's licensed works do not count against it; other tenants are unaffected
+    r = client.post("/v1/licences", headers=auth(keys["licence"]),
+                    json={**LICENCE, "external_id": "KJV-EXO-20"})
+    assert r.status_code == 201, r.text
     mine = top()
     assert mine["decision"] == "clear" and mine["licensed_matches"][0]["external_id"] == \
         "KJV-EXO-20"
@@ -60,19 +60,20 @@ def test_register_withdraw_and_licences_while_serving(client, keys):
     held = client.get("/v1/licences", headers=auth(keys["screen"])).json()
     assert held["external_ids"] == ["KJV-EXO-20"] and held["licences"][0]["since"]
     # a licence that ends: the work counts against the tenant again at once
-    r = client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["screen"]))
+    r = client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["licence"]))
     assert r.status_code == 200 and r.json()["removed"] is True
     again = top()
     assert again["decision"] == "block" and "licensed_matches" not in again
-    problem(client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["screen"])), 404,
+    problem(client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["licence"])), 404,
             "acme holds no licence for 'KJV-EXO-20'")
-    problem(client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys["underwrite"])), 403,
-            "scope")
+    for other in ("underwrite", "screen"):
+        problem(client.delete("/v1/licences/KJV-EXO-20", headers=auth(keys[other])), 403,
+                "scope")
     # both changes are in the audit table, with the key that made them
     changes = [e for e in client.app.state.service.access.audit_entries()
                if e["route"] == "licences"]
     assert [e["decision"] for e in changes] == ["licence_added", "licence_removed"]
-    assert {e["key"] for e in changes} == {keys["screen"].split("_")[1]}
+    assert {e["key"] for e in changes} == {keys["licence"].split("_")[1]}
     # the request is not kept without STORE_INPUTS (it was, for licences only); the work is
     # still named, which is how the entries are found by it
     assert not any(e["stored_input"] for e in changes)

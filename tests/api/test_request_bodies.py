@@ -18,7 +18,7 @@ from tests.conftest import png_bytes
     ("patch", "/v1/works/KJV-GEN-1", "register", '{"owner": "x\\ud800"}', "body.owner"),
     ("post", "/v1/works/KJV-GEN-1/withdraw", "register", '{"reason": "\\ud800"}',
      "body.reason"),
-    ("post", "/v1/licences", "screen", '{"external_id": "K\\udfff"}', "body.external_id"),
+    ("post", "/v1/licences", "licence", '{"external_id": "K\\udfff"}', "body.external_id"),
     ("post", "/v1/screen/text", "screen", '{"texts": ["x"], "\\udc00": 1}', "body key"),
 ])
 def test_unpaired_surrogates_in_json_are_a_400_naming_the_field(client, keys, method, path,

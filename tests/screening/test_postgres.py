@@ -80,11 +80,22 @@ def test_keys_audit_and_licences_on_postgres(postgres_url):
     assert [e["request_id"] for e in access.audit_entries(input_sha256="E" * 64)] == ["req-2"]
     assert [e["request_id"] for e in access.audit_entries(limit=1)] == ["req-2"]
     assert access.audit_entries(tenant="tenant-b") == []
-    access.add_licence("tenant-a", "W-1")
+    from datetime import date, timedelta
+
+    from screening.licences import LicenceTerms
+
+    terms = LicenceTerms.of(licensor="L", contract_ref="C-1", valid_from=date(2020, 1, 1),
+                            expires=None, perpetual=True, territory="worldwide")
+    access.add_licence("tenant-a", "W-1", terms, info.prefix)
     with pytest.raises(ConflictError):
-        access.add_licence("tenant-a", "W-1")
-    assert access.licensed("tenant-a") == {"W-1"}
-    access.add_licence("tenant-a", "W-2")
+        access.add_licence("tenant-a", "W-1", terms, info.prefix)
+    assert access.licensed("tenant-a")["W-1"]["contract_ref"] == "C-1"
+    soon = LicenceTerms.of(licensor="L", contract_ref="C-3", valid_from=date.today(),
+                           expires=date.today() + timedelta(days=1), territory=["CN"])
+    access.add_licence("tenant-a", "W-3", soon, info.prefix)  # dates compare on PostgreSQL
+    assert set(access.licensed("tenant-a", date.today() + timedelta(days=2))) == {"W-1"}
+    access.remove_licence("tenant-a", "W-3")
+    access.add_licence("tenant-a", "W-2", terms, info.prefix)
     access.remove_licence("tenant-a", "W-2")
     with pytest.raises(NotFoundError):
         access.remove_licence("tenant-a", "W-2")
