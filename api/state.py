@@ -85,7 +85,7 @@ class ServiceState:
     def open(cls, settings: ApiSettings) -> ServiceState:
         writer = Workspace(settings, create=True, progress=False)
         engine = writer.registry.engine
-        return cls(settings, writer, AccessStore(engine), load_plan(),
+        return cls(settings, writer, AccessStore(engine), load_plan(settings.plan_path),
                    CaseStore(engine, settings.review_retention_days),
                    SessionStore(engine, settings.ui_session_hours),
                    CalibrationStore(engine))

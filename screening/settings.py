@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     derivative_categories: list[str] = Field(
         default=["character", "logo", "artwork"], description="Work categories the "
         "same-character signal applies to (others, photos say, keep copy detection only).")
+    #: A plan updated from the ledger (`ipscreen plan update --from-claims`) is put in force
+    #: by pointing this at it; every quote names the plan version and SHA-256 it used.
+    plan_path: Path | None = Field(
+        default=None, description="Rating plan YAML that prices quotes (default: the plan "
+        "shipped with ipscreen).")
     default_profile: Profile = Field(
         default="accurate",
         description="Image profile used when none is named: accurate, cascade, fast or hash.")

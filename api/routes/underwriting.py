@@ -44,7 +44,9 @@ class ProfileSummary(BaseModel):
 class QuoteRequest(BaseModel):
     applicant: dict = Field(description="The applicant (fields as in "
                             "plans/example-applicant.yaml).")
-    limit: float = Field(gt=0, le=1e11)
+    limit: float = Field(gt=0, le=1e11, description="Per claim.")
+    aggregate_limit: float | None = Field(default=None, gt=0, le=1e11, description="The "
+                                          "most paid in a year (default: the limit).")
     deductible: float = Field(default=0, ge=0)
     currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
     results: list[dict] | None = Field(default=None, description="Screening results (a "
@@ -83,21 +85,23 @@ def price(request: Request, body: QuoteRequest, state: StateDep, key: Underwrite
     if body.results is not None:  # the CLI's underwriting job, one code path
         _, q = underwrite(_results(body.results, state.settings.max_sample), applicant,
                           state.plan, body.limit, body.deductible, body.currency,
-                          body.index_revision)
+                          body.index_revision, body.aggregate_limit)
     elif body.profile is not None:
         if body.profile.expected_hits > body.profile.outputs:
             raise InvalidInputError("profile.expected_hits exceeds profile.outputs")
         sample = SampleSummary(body.profile.outputs, body.profile.expected_hits,
                                body.profile.severity_mix)
-        q = quote(state.plan, applicant, sample, body.limit, body.deductible, body.currency)
+        q = quote(state.plan, applicant, sample, body.limit, body.deductible, body.currency,
+                  aggregate_limit=body.aggregate_limit)
         q.profile = body.profile.model_dump()
     else:
         raise InvalidInputError("give either results or profile")
     out = q.to_dict()
     versions = q.screening_versions
     digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    state.access.audit(request.state.request_id, key, "pricing/quote", digest, "quoted",
-                       out["premium"], {"plan": out["plan"], "screening": versions},
+    state.access.audit(request.state.request_id, key, "pricing/quote", digest,
+                       "quoted" if q.decision == "quote" else q.decision, q.premium,
+                       {"plan": out["plan"], "screening": versions},
                        body.model_dump_json().encode() if state.settings.store_inputs
                        else None)
     return {"request_id": request.state.request_id, **out}

@@ -1,6 +1,7 @@
 """Underwriting in the workbench: a tenant's screened outputs over a period priced as an
-applicant, with the report's charts, the rating worksheet, and the hits behind the quote,
-each linked to its review case where one was kept."""
+applicant, with the report's charts, the rating worksheet, the hits behind the quote (each
+linked to its review case where one was kept), and the hits the tenant's own licences set
+aside, with each licence's evidence."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from api.ui.session import CsrfField, UnderwriteViewer, check_csrf, render
 from screening.review.sample import tenant_sample
 from screening.underwriting.applicant import parse_applicant
 from screening.underwriting.plan import read_yaml_mapping
-from screening.underwriting.report import charts
+from screening.underwriting.report import (
+    aggregate_table,
+    charts,
+    decision_line,
+    licence_term,
+    licence_territory,
+)
 from screening.underwriting.underwrite import underwrite
 
 router = APIRouter()
@@ -54,10 +61,16 @@ def price(request: Request, state: StateDep, v: UnderwriteViewer,
     out = quote.to_dict()
     digest = hashlib.sha256(f"{who}|{days}|{limit}|{deductible}|{applicant}".encode()
                             ).hexdigest()
-    state.access.audit(request.state.request_id, v.key, "ui/quote", digest, "quoted",
-                       out["premium"], {"plan": out["plan"],
+    state.access.audit(request.state.request_id, v.key, "ui/quote", digest,
+                       "quoted" if quote.decision == "quote" else quote.decision,
+                       quote.premium, {"plan": out["plan"],
                                         "screening": quote.screening_versions})
     hits = [{**t.to_dict(), "case": sample.cases.get(t.input)} for t in profile.top]
+    p = profile.to_dict()
+    licensed = [{**w, "licence": w["licence"] or {}, "term": licence_term(w["licence"]),
+                 "territory": licence_territory(w["licence"])} for w in p["licensed"]["works"]]
     return render(request, "underwriting.html", applicant=applicant, tenant=who, days=days,
-                  limit=limit, deductible=deductible, quote=out, profile=profile.to_dict(),
-                  charts=charts(profile, quote), hits=hits, since=sample.since)
+                  limit=limit, deductible=deductible, quote=out, profile=p,
+                  charts=charts(profile, quote), hits=hits, licensed=licensed,
+                  since=sample.since, decision_line=decision_line(out),
+                  aggregate_table=aggregate_table(out["aggregate_loss"]))

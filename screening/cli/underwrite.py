@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from screening.cli.app import err, workspace
+from screening.cli.app import err, settings, workspace
 from screening.errors import InvalidInputError
 
 
@@ -16,10 +16,12 @@ def underwrite_cmd(
     sample: Annotated[Path, typer.Argument(help="JSON Lines of screening results, or a folder "
                                            "of outputs to screen first.")],
     applicant: Annotated[Path, typer.Option(help="Applicant YAML.")],
-    limit: Annotated[float, typer.Option(help="Limit of liability.")],
+    limit: Annotated[float, typer.Option(help="Limit of liability per claim.")],
     deductible: Annotated[float, typer.Option(help="Deductible per claim.")] = 0.0,
-    plan: Annotated[Path | None, typer.Option(help="Rating plan YAML (default: the "
-                                              "shipped plans/default.yaml).")] = None,
+    aggregate_limit: Annotated[float | None, typer.Option(
+        "--aggregate-limit", help="Most paid in a year (default: the limit).")] = None,
+    plan: Annotated[Path | None, typer.Option(help="Rating plan YAML (default: the setting "
+                                              "PLAN_PATH, else the shipped plan).")] = None,
     currency: Annotated[str | None, typer.Option(help="Currency of limit, deductible and "
                                                  "premium (default: the plan's).")] = None,
     index_revision: Annotated[int | None, typer.Option(
@@ -34,7 +36,7 @@ def underwrite_cmd(
     from screening.underwriting.report import render_report
     from screening.underwriting.underwrite import load_results, underwrite
 
-    rating_plan = load_plan(plan)
+    rating_plan = load_plan(plan or settings().plan_path)
     who = load_applicant(applicant)
     if report is not None:  # before any screening: a quote is not lost to a bad path
         _check_report_path(report)
@@ -44,7 +46,7 @@ def underwrite_cmd(
     else:
         results = load_results(sample)
     profile, quote = underwrite(results, who, rating_plan, limit, deductible, currency,
-                                index_revision)
+                                index_revision, aggregate_limit)
     for w in profile.warnings:
         err(f"warning: {w}")
     if report is not None:
@@ -70,8 +72,15 @@ def underwrite_cmd(
     for st in quote.steps:
         f = "" if st.factor is None else f"x {st.factor:.4f}"
         typer.echo(f"  {st.name:28} {f:>10}  = {st.value:14,.2f}   {st.input}")
-    typer.echo(f"premium {quote.premium:,.2f} {quote.currency} (plan {rating_plan.plan_id} "
-               f"{rating_plan.version}, sha256 {rating_plan.sha256[:12]})")
+    plan_name = (f"plan {rating_plan.plan_id} {rating_plan.version}, sha256 "
+                 f"{rating_plan.sha256[:12]}")
+    if quote.decision != "quote":
+        typer.echo(f"{quote.decision.upper()}: no premium offered ({plan_name}); indicated "
+                   f"{quote.premium:,.2f} {quote.currency}")
+        for reason in quote.reasons:
+            typer.echo(f"  - {reason}")
+        return
+    typer.echo(f"premium {quote.premium:,.2f} {quote.currency} ({plan_name})")
 
 
 def _check_report_path(report: Path) -> None:

@@ -182,6 +182,32 @@ class Experience(Sourced):
     expected_claims_per_year: float = Field(gt=0)
     max_mod: float = Field(ge=1)
     min_mod: float = Field(gt=0, le=1)
+    #: claims that give the ledger's severity fit half credibility (plan update)
+    severity_credibility_k: float = Field(gt=0)
+    #: posterior hit-rate band edges, for the ledger's segments
+    hit_rate_bands: list[float] = Field(min_length=1)
+
+    @field_validator("hit_rate_bands")
+    @classmethod
+    def _edges(cls, edges: list[float]) -> list[float]:
+        if edges != sorted(set(edges)) or not all(0 < x < 1 for x in edges):
+            raise ValueError("hit_rate_bands must increase strictly within (0, 1)")
+        return edges
+
+
+class PortfolioModel(Sourced):
+    """How a book's policies share events (screening/underwriting/portfolio.py)."""
+
+    shared_share: float = Field(ge=0, le=1)
+    concentration: float = Field(gt=0, le=1)
+
+
+class Appetite(Sourced):
+    """Where the plan stops quoting: above these it refers (a person decides) or declines."""
+
+    max_rate_on_line: float = Field(gt=0, le=1)
+    max_loss_to_limit: float = Field(gt=0, le=1)
+    decline_hit_rate: float = Field(gt=0, le=1)
 
 
 class Expenses(Sourced):
@@ -212,6 +238,9 @@ class ReferenceApplicant(Sourced):
     premium: float = Field(gt=0)
     applicant: dict
     sample: ReferenceSample
+    #: true: the base loss cost is solved from this premium (`ipscreen plan check` holds the
+    #: plan to it); false once the plan has learnt from claims and moved away from it
+    pinned: bool = True
 
 
 class RatingPlan(Strict):
@@ -230,6 +259,8 @@ class RatingPlan(Strict):
     jurisdiction: Jurisdiction
     schedule: Schedule
     experience: Experience
+    appetite: Appetite
+    portfolio: PortfolioModel
     expenses: Expenses
     fx: Fx
     reference_applicant: ReferenceApplicant

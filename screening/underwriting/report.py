@@ -2,7 +2,8 @@
 
 Sections: decision summary, hit rate with its intervals, score distribution, severity /
 category / jurisdiction mix, the factor waterfall from base loss cost to premium, the
-worksheet, and the top matched works with their evidence.
+worksheet, the top matched works with their evidence, and the licensed hits (matches the
+applicant's own licences set aside, left out of the price) with each licence's evidence.
 """
 
 from __future__ import annotations
@@ -70,7 +71,81 @@ def charts(profile: RiskProfile, quote: Quote) -> dict[str, str]:
     ax.set_xticks(range(len(values)), names, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel(quote.plan.currency)
     out["waterfall"] = _svg(fig)
+    agg = quote.distribution
+    if agg is not None and agg.mean > 0:
+        fig, ax = plt.subplots(figsize=(7, 2.8))
+        pts = agg.cdf_points(200)
+        ax.semilogy([x for x, _ in pts], [max(1 - c, 1e-7) for _, c in pts], color="#4472c4")
+        ax.axvline(agg.aggregate_limit, color="#c00000", linestyle="--", label="aggregate limit")
+        ax.axvline(agg.var(0.995), color="#7f7f7f", linestyle=":", label="VaR 99.5%")
+        ax.set_xlabel(f"annual loss ({quote.plan.currency})")
+        ax.set_ylabel("P(loss > x)")
+        ax.legend(fontsize=8)
+        out["aggregate"] = _svg(fig)
     return out
+
+
+def decision_line(q: dict) -> str:
+    """The quote's outcome in words: the premium, or why none is offered."""
+    if q["decision"] == "quote":
+        return (f"Premium {q['premium']:,.2f} {q['currency']} for a limit of {q['limit']:,.0f} "
+                f"({q['aggregate_limit']:,.0f} a year) and a deductible of "
+                f"{q['deductible']:,.0f} (rate on line {q['rate_on_line']:.2%}).")
+    return (f"{q['decision'].capitalize()}: no premium offered for a limit of "
+            f"{q['limit']:,.0f} ({q['aggregate_limit']:,.0f} a year); the worksheet indicates "
+            f"{q['indicated_premium']:,.2f} {q['currency']} (rate on line "
+            f"{q['rate_on_line']:.2%}). " + " ".join(r[0].upper() + r[1:] + "." for r in
+                                                   q["reasons"]))
+
+
+def aggregate_table(a: dict) -> str:
+    """The annual aggregate loss's figures as one HTML table row."""
+    if not a:
+        return ""
+    cells = [a["mean"], a["sd"], a["var"]["0.99"], a["var"]["0.995"], a["tvar"]["0.99"],
+             a["tvar"]["0.995"], a["mean_capped"]]
+    return ("<table><tr><th>mean</th><th>sd</th><th>VaR 99%</th><th>VaR 99.5%</th>"
+            "<th>TVaR 99%</th><th>TVaR 99.5%</th><th>expected loss within the aggregate "
+            "limit</th><th>P(limit used up)</th></tr><tr>"
+            + "".join(f"<td class=num>{c:,.0f}</td>" for c in cells)
+            + f"<td class=num>{a['prob_exhaust']:.2e}</td></tr></table>")
+
+
+def licence_term(licence: dict | None) -> str:
+    """A licence's term and evidence status in a few words (report and workbench)."""
+    if not licence or licence.get("evidence") != "recorded":
+        return "no evidence on record" + (f" ({licence['note']})"
+                                          if licence and licence.get("note") else "")
+    if licence.get("perpetual"):
+        return f"perpetual from {licence.get('valid_from')}"
+    return f"{licence.get('valid_from')} to {licence.get('expires')}"
+
+
+def licence_territory(licence: dict | None) -> str:
+    territory = (licence or {}).get("territory")
+    return " ".join(territory) if isinstance(territory, list) else str(territory or "-")
+
+
+def _licensed(lic: dict) -> str:
+    e = html.escape
+    if not lic["outputs"]:
+        return "<p>No output's best match is on a work the applicant declares licensed.</p>"
+    rows = "".join(
+        f"<tr><td>{e(w['external_id'])} {e(w['title'])}</td><td>{e(w['owner'])}</td>"
+        f"<td class=num>{w['outputs']}</td><td class=num>{w['expected_hits']:.3f}</td>"
+        f"<td>{e(str((w['licence'] or {}).get('licensor') or '-'))}</td>"
+        f"<td>{e(str((w['licence'] or {}).get('contract_ref') or '-'))}</td>"
+        f"<td>{e(licence_term(w['licence']))}</td><td>{e(licence_territory(w['licence']))}"
+        f"</td><td>{e(str((w['licence'] or {}).get('media') or '-'))}</td>"
+        f"<td class=src>{e(str((w['licence'] or {}).get('recorded_by') or '-'))} "
+        f"{e(str((w['licence'] or {}).get('recorded_at') or ''))}</td></tr>"
+        for w in lic["works"])
+    return f"""<p>{lic['outputs']} outputs' best match is on a work the applicant declares
+licensed: {lic['expected_hits']:.3f} expected hits, left out of the hit rate above
+({lic['expected_hits_without_licences']:.3f} expected hits had no licence held).</p>
+<table><tr><th>work</th><th>owner</th><th>outputs</th><th>expected hits</th><th>licensor</th>
+<th>contract</th><th>term</th><th>territory</th><th>media</th><th>recorded by</th></tr>
+{rows}</table>"""
 
 
 def render_report(profile: RiskProfile, quote: Quote) -> str:
@@ -98,9 +173,7 @@ def render_report(profile: RiskProfile, quote: Quote) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Underwriting report: {e(quote.applicant.name)}</title><style>{_CSS}</style></head><body>
 <h1>Underwriting report: {e(quote.applicant.name)}</h1>
-<p class="big">Premium {q['premium']:,.2f} {e(q['currency'])} for a limit of
-{q['limit']:,.0f} and a deductible of {q['deductible']:,.0f} (rate on line
-{q['rate_on_line']:.2%}).</p>
+<p class="big">{e(decision_line(q))}</p>
 <p class=src>Plan {e(q['plan']['plan_id'])} {e(q['plan']['version'])} (effective
 {e(q['plan']['effective_date'])}, sha256 {e(q['plan']['sha256'])}).</p>{warn}
 <h2>Decision summary</h2>
@@ -123,9 +196,14 @@ def render_report(profile: RiskProfile, quote: Quote) -> str:
 <h2>From base loss cost to premium</h2>{charts_['waterfall']}
 <table><tr><th>step</th><th>input</th><th>factor</th><th>running value
 ({e(quote.plan.currency)})</th><th>source</th></tr>{steps}</table>
+<h2>Annual aggregate loss ({e(quote.plan.currency)})</h2>{aggregate_table(q['aggregate_loss'])}
+{charts_.get('aggregate', '')}<p class=src>Compound Poisson: {q['expected_claims']:.4f} claims a
+year above the deductible, each paid in the layer, the year's total capped at the aggregate
+limit; computed by FFT on a grid that keeps the layer's mean.</p>
 <h2>Top matched works</h2>
 <table><tr><th>output</th><th>probability</th><th>level</th><th>work</th><th>owner</th>
 <th>category / severity</th><th>evidence</th></tr>{top}</table>
+<h2>Licensed hits</h2>{_licensed(p['licensed'])}
 <h2>Screening versions</h2><p class=src>{versions}</p>
 </body></html>
 """

@@ -53,11 +53,12 @@ def load_results(sample: Path, screen_images: Callable | None = None,
 
 def underwrite(results: list[dict], applicant: Applicant, plan: RatingPlan, limit: float,
                deductible: float, currency: str | None = None,
-               index_revision: int | None = None) -> tuple[RiskProfile, Quote]:
+               index_revision: int | None = None, aggregate_limit: float | None = None
+               ) -> tuple[RiskProfile, Quote]:
     profile = build_profile(results, plan, index_revision)
     q = quote(plan, applicant,
               SampleSummary(profile.outputs, profile.expected_hits, profile.severity_mix),
-              limit, deductible, currency)
+              limit, deductible, currency, aggregate_limit=aggregate_limit)
     q.screening_versions = profile.versions
     q.profile = profile.to_dict()
     return profile, q

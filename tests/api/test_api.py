@@ -205,14 +205,17 @@ def test_underwriting_profile_and_quote_with_audit(client, keys):
         "results": results, "applicant": applicant, "limit": 700000, "deductible": 10000})
     assert q.status_code == 200, q.text
     quote = q.json()
-    assert quote["premium"] > 0 and quote["plan"]["sha256"]
+    assert quote["indicated_premium"] > 0 and quote["plan"]["sha256"]
+    # a premium is offered only within the plan's appetite; otherwise the reasons say why
+    assert (quote["decision"] == "quote") == (quote["premium"] is not None)
+    assert quote["decision"] == "quote" or quote["reasons"]
     assert [s["name"] for s in quote["worksheet"]][0] == "base loss cost"
     assert quote["screening_versions"][0]["kind"] == "text"
     q2 = client.post("/v1/pricing/quote", headers=h, json={
         "profile": {"outputs": prof["outputs"], "expected_hits": prof["expected_hits"],
                     "severity_mix": prof["severity_mix"]},
         "applicant": applicant, "limit": 700000, "deductible": 10000})
-    assert q2.json()["premium"] == quote["premium"]
+    assert q2.json()["indicated_premium"] == quote["indicated_premium"]
     problem(client.post("/v1/underwriting/profile", headers=h,
                         json={"results": results, "index_revision": 10**6}), 400,
             "index revision")

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from screening.review.cases import QueueFilter
-from tests.api.helpers import wait_for
+from tests.api.helpers import LICENCE, wait_for
 from tests.api.workbench_fixtures import csrf_of, make_registry, sign_in, workbench_settings
 from tests.conftest import png_bytes
 from tests.screening.text_fixtures import kjv
@@ -206,12 +206,43 @@ def test_underwriting_prices_the_tenant_and_links_hits_to_cases(wb) -> None:  # 
         "csrf": csrf_of(page.text), "days": "30", "limit": "700000", "deductible": "10000",
         "applicant": html.unescape(applicant.group(1))})
     assert r.status_code == 200, r.text[:2000]
-    assert "Premium" in r.text and 'id="hits"' in r.text
+    assert re.search(r"<h2 id=\"decision\">(Premium [0-9,.]+|(Refer|Decline): no premium "
+                     r"offered)", r.text)
+    assert 'id="hits"' in r.text and "Annual aggregate loss" in r.text
     assert re.search(r'href="/ui/cases/\d+"', r.text)
     assert "data:image/svg+xml;base64," in r.text
     bad = client.post("/ui/underwriting", data={"csrf": csrf_of(page.text),
                                                 "applicant": "name: [unclosed"})
     assert bad.status_code == 400 and "YAML" in bad.text
+
+
+def test_underwriting_shows_the_hits_the_tenants_licences_set_aside(wb) -> None:  # type: ignore[no-untyped-def]
+    """A hit the tenant's own licence clears is no case and no priced hit, but the
+    underwriter sees it, from the audit, with the licence's evidence."""
+    client, keys, _, _ = wb
+    lic = {"X-API-Key": client.app.state.service.access.create_key(
+        "wb licences", "acme", ["licence"], 100_000)[0]}
+    r = client.post("/v1/licences", headers=lic, json={**LICENCE, "external_id": "KJV-PSA-23"})
+    assert r.status_code == 201, r.text
+    try:
+        seen = client.post("/v1/screen/text", headers={"X-API-Key": keys["screen"]},
+                           json={"texts": [" ".join(kjv(19, 23).split()[:60])]}
+                           ).json()["results"][0]
+        assert seen["decision"] == "clear" and seen["licensed_matches"]
+        as_user(client, keys["underwrite"])
+        page = client.get("/ui/underwriting")
+        applicant = re.search(r'<textarea name="applicant"[^>]*>(.*?)</textarea>', page.text,
+                              re.S)
+        assert applicant is not None
+        r = client.post("/ui/underwriting", data={
+            "csrf": csrf_of(page.text), "days": "30", "limit": "700000",
+            "deductible": "10000", "applicant": html.unescape(applicant.group(1))})
+        assert r.status_code == 200, r.text[:2000]
+        table = r.text[r.text.index('<table id="licensed">'):]
+        assert "KJV-PSA-23" in table and "KJV-LIC-7" in table and "The Crown" in table
+        assert "perpetual from 2026-01-01" in table and "CN GB" in table
+    finally:
+        client.delete("/v1/licences/KJV-PSA-23", headers=lic)
 
 
 def test_revoked_key_ends_its_sessions_and_logout_ends_one(wb) -> None:  # type: ignore[no-untyped-def]
@@ -283,7 +314,7 @@ def test_verdicts_refit_a_calibration_the_service_uses_and_rolls_back(wb, cli) -
             "--min-verdicts", "2")
     assert r.code == 0, r.err
     report = json.loads(r.out.splitlines()[0])
-    assert report["written"] is True and "verdicts_heldout" in report
+    assert report["written"] is True and "before" in report and "after" in report
     version = report["version"]
 
     def in_force() -> str:

@@ -86,7 +86,8 @@ def test_worked_example_step_by_step():
     loss = PLAN.base_loss_cost.value * math.prod(f[k] for k in (
         "exposure factor", "screening factor", "category-mix factor", "jurisdiction factor",
         "increased-limit factor", "deductible factor", "schedule factor",
-        "experience modification"))
+        "experience modification", "aggregate-limit factor"))
+    assert 0.9 < f["aggregate-limit factor"] <= 1.0
     assert q.premium == pytest.approx((loss + 1500) / (1 - 0.25 - 0.05), abs=0.01)
     values = [s.value for s in q.steps]
     assert values[-1] == pytest.approx(q.premium, abs=0.01)
