@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install install-gpu test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-workbench bench-verdicts calibrate calibrate-text calibrate-character clean \
+	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-workbench bench-verdicts bench-pricing calibrate calibrate-text calibrate-character clean \
 	bench-scan bench-scan-million bench-nodes
 
 $(STAMP): pyproject.toml constraints.txt
@@ -116,6 +116,10 @@ bench-nodes: $(STAMP)
 # edit the calibrators never saw (reuses bench-image's cached set and run).
 bench-workbench: $(STAMP) $(DATA)/.done
 	$(BIN)/python benchmarks/workbench_queue.py --data $(DATA)/root
+
+# A synthetic book priced, claimed against and updated from its own ledger (a few minutes).
+bench-pricing: $(STAMP)
+	$(BIN)/python benchmarks/pricing_backtest.py
 
 bench-verdicts: $(STAMP) $(DATA)/.done
 	$(BIN)/python benchmarks/verdict_calibration.py --data $(DATA)/root

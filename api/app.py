@@ -18,7 +18,7 @@ from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContext
 from api.problems import install
 from api.ratelimit import RateLimiter, rate_limiter
-from api.routes import audit, evidence, health, screen, underwriting, works
+from api.routes import audit, evidence, health, ledger, licences, screen, underwriting, works
 from api.settings import ApiSettings, get_api_settings
 from api.state import ServiceState
 from api.ui import install as install_workbench
@@ -53,8 +53,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.limiter = RateLimiter()
     app.state.jobs = JobStore(max_pending=settings.max_pending_jobs)
     install(app)
-    for router in (screen.router, evidence.router, works.router, underwriting.router,
-                   audit.router, health.router):
+    for router in (screen.router, evidence.router, works.router, licences.router,
+                   underwriting.router, ledger.router, audit.router, health.router):
         app.include_router(router)
     install_workbench(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

@@ -20,9 +20,11 @@ from screening.cli import (
     audit,
     background,
     calibrate,
+    claims,
     index,
     keys,
     plan,
+    policies,
     scan,
     screen,
     serve,
@@ -38,6 +40,8 @@ app.add_typer(index.index_app, name="index")
 app.add_typer(background.background_app, name="background")
 app.add_typer(plan.plan_app, name="plan")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(policies.policies_app, name="policies")
+app.add_typer(claims.claims_app, name="claims")
 app.command("underwrite")(underwrite.underwrite_cmd)
 app.command("serve")(serve.serve)
 app.command("scan")(scan.scan_cmd)

@@ -1,0 +1,1 @@
+"""Policies and claims: the ledger experience rating learns from (issue 30)."""
