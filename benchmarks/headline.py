@@ -41,6 +41,8 @@ def table() -> str:
     scan, nodes = _load("scan_throughput"), _load("multi_node")
     million = _load("scan_million")
     bench, verdicts = _load("workbench"), _load("verdict_calibration")
+    backtest = _load("pricing_backtest")
+    learnt = backtest["rows"][min(3, len(backtest["rows"]) - 1)]  # priced after 3 years
     queue = bench["pages"]["queue, first page"]
     shipped, refit = verdicts["rows"][0], verdicts["rows"][1]
     one = char["settings"][0]["scores"]
@@ -108,6 +110,13 @@ def table() -> str:
          f"{refit['shifted_recall']:.3f}; {refit['benchmark_flagged_n']}",
          f"{shipped['shifted_recall']:.3f}; {shipped['benchmark_flagged_n']} (shipped "
          "calibrator)", "workbench", verdicts),
+        (f"Pricing backtest, {backtest['policies']}-policy synthetic book: base loss cost vs "
+         f"truth after 3 years; year {learnt['year']} loss ratio, expected under the truth "
+         "(plan's target)",
+         f"{learnt['base_vs_truth']:+.1%}; {learnt['loss_ratio']:.2f}, "
+         f"{learnt['expected_loss_ratio']:.2f} ({learnt['target_loss_ratio']:.2f})",
+         f"{backtest['rows'][0]['base_vs_truth']:+.1%} (shipped plan)", "pricing-backtest",
+         backtest),
     ]
     out = ["| what | ipscreen | baseline, same run | run |", "|---|---|---|---|"]
     for what, ours, theirs, page, r in rows:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RegisterKey, ScreenKey, StateDep
 from api.jobs import Job, JobsBusy
+from api.state import ServiceState
 from api.strict_json import StrictJSONRoute
 from screening.errors import InvalidInputError, NotFoundError
 from screening.registry.manifest import kind_of
@@ -91,23 +92,31 @@ def register_work(state: StateDep, key: RegisterKey,
                   registration_no: Annotated[str, Form(max_length=200)] = "",
                   kind: Annotated[Literal["image", "text"] | None, Form()] = None,
                   replace: Annotated[bool, Form()] = False) -> JSONResponse:
+    meta = WorkMeta(external_id,
+                    kind or kind_of(Path(file.filename or "upload.bin")),  # type: ignore[arg-type]
+                    title, owner, category, jurisdiction, registration_no)
+    record, outcome = register_upload(state, meta, file, replace)
+    body = WorkPublic(outcome=outcome, **record.public()).model_dump()
+    return JSONResponse(body, status_code=201 if outcome == "created" else 200)
+
+
+def register_upload(state: ServiceState, meta: WorkMeta, file: UploadFile,
+                    replace: bool = False) -> tuple[WorkRecord, str]:
+    """Read an uploaded work within its kind's size limit and register it (the API's and
+    the workbench's one way in)."""
     s = state.settings
-    work_kind = kind or kind_of(Path(file.filename or "upload.bin"))
-    meta = WorkMeta(external_id, work_kind, title, owner, category,  # type: ignore[arg-type]
-                    jurisdiction, registration_no)
-    limit = s.max_text_bytes if work_kind == "text" else s.max_image_bytes
+    limit = s.max_text_bytes if meta.kind == "text" else s.max_image_bytes
     data = file.file.read(limit + 1)
     if len(data) > limit:
         raise InvalidInputError(f"{file.filename}: larger than {limit} bytes")
     with state.write_lock:
-        if work_kind == "text":
+        if meta.kind == "text":
             record, outcome = state.writer.register_text(meta, decode_text(data, limit),
                                                          replace)
         else:
             record, outcome = state.writer.register_image(meta, data, replace)
     state.changed()
-    body = WorkPublic(outcome=outcome, **record.public()).model_dump()
-    return JSONResponse(body, status_code=201 if outcome == "created" else 200)
+    return record, outcome
 
 
 @router.get("/v1/works", response_model=WorkList, summary="List registered works")

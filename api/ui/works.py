@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import StateDep
+from api.routes.works import register_upload
 from api.ui.review import media_type
 from api.ui.session import (
     HEADERS,
@@ -22,10 +23,8 @@ from api.ui.session import (
     check_csrf,
     render,
 )
-from screening.errors import InvalidInputError
 from screening.registry.manifest import kind_of
 from screening.registry.records import WorkMeta
-from screening.text.input import decode_text
 
 router = APIRouter()
 PER_PAGE = 50
@@ -80,20 +79,10 @@ def register(state: StateDep, v: RegisterViewer,
              jurisdiction: Annotated[str, Form(max_length=100)] = "",
              registration_no: Annotated[str, Form(max_length=200)] = "") -> Response:
     check_csrf(v, csrf)
-    s = state.settings
-    work_kind = kind_of(Path(file.filename or "upload.bin"))
-    meta = WorkMeta(external_id.strip(), work_kind,  # type: ignore[arg-type]
+    meta = WorkMeta(external_id.strip(),
+                    kind_of(Path(file.filename or "upload.bin")),  # type: ignore[arg-type]
                     title, owner, category, jurisdiction, registration_no)
-    limit = s.max_text_bytes if work_kind == "text" else s.max_image_bytes
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise InvalidInputError(f"{file.filename}: larger than {limit} bytes")
-    with state.write_lock:
-        if work_kind == "text":
-            record, _ = state.writer.register_text(meta, decode_text(data, limit))
-        else:
-            record, _ = state.writer.register_image(meta, data)
-    state.changed()
+    record, _ = register_upload(state, meta, file)
     return RedirectResponse(f"/ui/works/{quote(record.external_id, safe='')}",
                             status_code=303)
 
