@@ -49,6 +49,7 @@ class PolicyYear:
     premium: float
     jurisdiction: str
     severity_claims: dict[str, int]
+    severity_loss: dict[str, float]
     severity_share: dict[str, float]
     controls: tuple[str, ...]
     hit_band: str
@@ -64,11 +65,14 @@ class Segment:
     claims: int
     credibility: float
     relativity: float  # credibility-weighted, relative to the book
+    loss: float = 0.0  # what its claims cost (observed severity: loss / claims)
 
     def to_dict(self) -> dict:
         x = self.claims / self.expected if self.expected > 0 else None
         return {"segment": self.name, "expected_claims": round(self.expected, 4),
                 "claims": self.claims, "actual_to_expected": None if x is None else round(x, 4),
+                "loss": round(self.loss, 2),
+                "average_severity": round(self.loss / self.claims, 2) if self.claims else None,
                 "credibility": round(self.credibility, 4),
                 "relativity": round(self.relativity, 4)}
 
@@ -153,16 +157,18 @@ def policy_years(ledger: list[dict], plan: RatingPlan, as_of: date) -> list[Poli
                    date.fromisoformat(c["reported_date"]) <= as_of]
         losses = [min(c["incurred"], p["limit"]) for c in counted]
         sev: dict[str, int] = {}
-        for c in counted:
+        sev_loss: dict[str, float] = {}
+        for c, x in zip(counted, losses, strict=True):
             cls = plan.severity_classes.of(c["category"] or "")
             sev[cls] = sev.get(cls, 0) + 1
+            sev_loss[cls] = sev_loss.get(cls, 0.0) + x
         juris = s.get("jurisdictions") or {"OTHER": 1.0}
         mix = s.get("severity_mix") or plan.category_mix.reference_mix
         claims_exp, loss_exp = on_level(p, plan)
         out.append(PolicyYear(
             p["policy_no"], share, claims_exp * share, loss_exp * share,
             len(counted), min(sum(losses), p["aggregate_limit"]), p["premium"] * share,
-            max(sorted(juris), key=lambda k: juris[k]), sev,
+            max(sorted(juris), key=lambda k: juris[k]), sev, sev_loss,
             {str(k): float(v) for k, v in mix.items()},
             tuple(s.get("controls") or ()), _band(s["hit_rate"], plan.experience.hit_rate_bands),
             p["deductible"],
@@ -243,25 +249,30 @@ def experience(ledger: list[dict], plan: RatingPlan, as_of: date) -> Experience:
     dims: dict[str, dict[str, tuple[float, int]]] = {"jurisdiction": {}, "severity class": {},
                                                      "hit-rate band": {}, "controls": {}}
 
-    def add(dim: str, key: str, w: float, c: int) -> None:
+    seg_loss: dict[tuple[str, str], float] = {}
+
+    def add(dim: str, key: str, w: float, c: int, loss: float) -> None:
         w0, c0 = dims[dim].get(key, (0.0, 0))
         dims[dim][key] = (w0 + w, c0 + c)
+        seg_loss[dim, key] = seg_loss.get((dim, key), 0.0) + loss
 
     for y in years:
-        add("jurisdiction", y.jurisdiction, y.expected_claims, y.claims)
-        add("hit-rate band", y.hit_band, y.expected_claims, y.claims)
+        add("jurisdiction", y.jurisdiction, y.expected_claims, y.claims, y.loss)
+        add("hit-rate band", y.hit_band, y.expected_claims, y.claims, y.loss)
         for ctl in plan.schedule.items:
             add("controls", f"{ctl}: {'yes' if ctl in y.controls else 'no'}",
-                y.expected_claims, y.claims)
+                y.expected_claims, y.claims, y.loss)
         # a class's expected share of the claims: its share of the hits weighted by its
         # relativity (the plan's statement of how much more a severe hit costs)
         rel = {str(c): v for c, v in plan.category_mix.relativities.items()}
         total = sum(share * rel.get(c, 1.0) for c, share in y.severity_share.items()) or 1.0
         for cls, share in y.severity_share.items():
             add("severity class", cls, y.expected_claims * share * rel.get(cls, 1.0) / total,
-                y.severity_claims.get(cls, 0))
+                y.severity_claims.get(cls, 0), y.severity_loss.get(cls, 0.0))
     for dim, groups in dims.items():
         out.segments[dim], out.k[dim] = buhlmann_straub(groups)
+        for seg in out.segments[dim]:
+            seg.loss = seg_loss.get((dim, seg.name), 0.0)
     return out
 
 

@@ -49,6 +49,9 @@ def test_no_claims_no_change() -> None:
 def test_update_moves_toward_the_data_and_sources_every_change() -> None:
     exp = experience(book(400, [1, 2, 0, 1]), PLAN, AS_OF)  # 1.0 claims on 0.5 expected
     assert exp.claims == 400 and exp.expected_claims == pytest.approx(200)
+    (cn,) = exp.segments["jurisdiction"]  # observed frequency and severity per segment
+    assert cn.to_dict()["actual_to_expected"] == 2.0
+    assert cn.to_dict()["average_severity"] == pytest.approx(exp.loss / 400)
     new, changes, _ = update_plan(PLAN, exp, AS_OF)
     assert new.version == "1.2.0" and not new.reference_applicant.pinned
     base = next(c for c in changes if c["field"] == "base_loss_cost.value")
