@@ -68,6 +68,9 @@ def book_risk(ledger: list[dict], plan: RatingPlan, as_of: date, years: int = 10
     weights = [[w / s for w in row] if (s := sum(row)) > 0 else row for row in weights]
     groups = groups_from_shares(pols, shares, weights, owners, pm.concentration) \
         if owners else []
+    # the simulation holds years x policies counts and payments: keep each array near
+    # 160 MB (a 2,000-policy book gets 10,000 years; the figures say how many were used)
+    years = min(years, max(1_000, 20_000_000 // len(pols)))
     sim = simulate_portfolio(pols, groups, years, seed)
     pmf, span = independent_portfolio(pols)
     dep, ind = RiskSummary.of_samples(sim.total), RiskSummary.of_distribution(pmf, span)
