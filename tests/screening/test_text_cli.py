@@ -153,7 +153,8 @@ def test_underwrite_screens_a_folder_of_outputs_first(text_dir, cli, tmp_path):
     q = json.loads(r.out)
     assert q["profile"]["outputs"] == 2 and q["profile"]["levels"]["high"] == 1
     assert q["profile"]["top_contributions"][0]["external_id"] == "KJV-GEN-1"
-    assert q["screening_versions"][0]["kind"] == "text" and q["premium"] > 0
+    assert q["screening_versions"][0]["kind"] == "text" and q["indicated_premium"] > 0
+    assert (q["premium"] is None) == (q["decision"] != "quote")
 
 
 def test_evidence_pages_mark_the_copied_passage_for_files_and_stdin(text_dir, cli, tmp_path,

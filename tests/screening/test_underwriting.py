@@ -294,7 +294,8 @@ def test_cli_quote_is_byte_for_byte_repeatable_and_report_is_self_contained(cli,
     assert r.code == 0, r.err
     page = report.read_text()
     # charts inline, nothing fetched when the page is opened (XML namespaces are only names)
-    assert page.count("<svg") == 3 and "<script" not in page and "<link" not in page
+    # scores, mix, waterfall, annual loss exceedance
+    assert page.count("<svg") == 4 and "<script" not in page and "<link" not in page
     assert not re.search(r"""(?:src|href)=["']https?:""", page)
     assert "Premium" in page and "USD" in page
     r = cli("underwrite", sample, "--applicant", applicant, "--limit", "-1")
