@@ -111,3 +111,33 @@ def list_claims(state: StateDep, key: UnderwriteKey,
                 status: Annotated[str | None, Query(
                     pattern="^(open|closed|denied|withdrawn)$")] = None) -> dict:
     return {"claims": _store(state).claims(policy_no, status, _book(key))}
+
+
+@router.get("/v1/portfolio", summary="Your book's annual aggregate loss, with and without "
+            "the events its policies share")
+def portfolio(state: StateDep, key: UnderwriteKey,
+              as_of: Annotated[date | None, Query(description="default: today")] = None,
+              years: Annotated[int, Query(ge=1_000, le=200_000)] = 20_000,
+              seed: Annotated[int, Query(ge=0)] = 0) -> dict:
+    from screening.ledger.book import book_risk
+
+    risk = book_risk(_store(state).experience(_book(key)), state.plan,
+                     as_of or date.today(), years, seed)
+    return {k: v for k, v in risk.items() if k != "curve"}
+
+
+@router.get("/v1/experience", summary="What your book's claims say about the plan in force: "
+            "the experience and the changes `ipscreen plan update --from-claims` would make")
+def experience_report(state: StateDep, key: UnderwriteKey,
+                      as_of: Annotated[date | None, Query(description="default: today")]
+                      = None) -> dict:
+    from screening.ledger.experience import experience
+    from screening.ledger.update import update_plan
+
+    day = as_of or date.today()
+    exp = experience(_store(state).experience(_book(key)), state.plan, day)
+    new, changes, _ = update_plan(state.plan, exp, day)
+    return {"plan": {"plan_id": state.plan.plan_id, "version": state.plan.version,
+                     "sha256": state.plan.sha256},
+            "experience": exp.to_dict(), "changes": changes,
+            "proposed_version": new.version if changes else None}

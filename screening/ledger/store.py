@@ -211,11 +211,14 @@ class LedgerStore:
                 q = q.where(Policy.tenant == tenant)
             return [claim_dict(c, no) for c, no in s.execute(q)]
 
-    def experience(self) -> list[dict]:
-        """Every bound or cancelled policy with its claims: what experience rating reads."""
+    def experience(self, tenant: str | None = None) -> list[dict]:
+        """Every bound or cancelled policy (of one book, or all) with its claims: what
+        experience rating reads."""
         with Session(self.engine) as s:
             by_policy: dict[int, list[Claim]] = {}
             for c in s.scalars(select(Claim).order_by(Claim.id)):
                 by_policy.setdefault(c.policy_id, []).append(c)
-            return [policy_dict(p, by_policy.get(p.id, []))
-                    for p in s.scalars(select(Policy).order_by(Policy.id))]
+            q = select(Policy).order_by(Policy.id)
+            if tenant is not None:
+                q = q.where(Policy.tenant == tenant)
+            return [policy_dict(p, by_policy.get(p.id, [])) for p in s.scalars(q)]

@@ -65,3 +65,33 @@ def test_a_referred_quote_cannot_be_bound(client, keys) -> None:  # type: ignore
         "cannot be bound")
     problem(client.post("/v1/policies", headers=auth(keys["underwrite"]), json={
         "policy_no": "API-P-3", "period_start": "2027-01-01"}), 400, "either quote or policy")
+
+
+def test_portfolio_and_experience_of_the_book(client, keys, service_dir) -> None:  # type: ignore[no-untyped-def]
+    engine = open_engine(f"sqlite:///{service_dir[0] / 'registry.sqlite3'}")
+    key, _ = AccessStore(engine).create_key("book insurer", "initech", ["underwrite"], 1000)
+    h = auth(key)
+    problem(client.get("/v1/portfolio", headers=h, params={"as_of": "2027-06-01"}), 400,
+            "no policy in force")
+    q = priced(client, key, 2.0)
+    for i in range(3):
+        assert client.post("/v1/policies", headers=h, json={
+            "policy_no": f"BOOK-{i}", "period_start": "2027-01-01", "quote": q}
+        ).status_code == 201
+    r = client.get("/v1/portfolio", headers=h, params={"as_of": "2027-06-01",
+                                                       "years": 5000})
+    assert r.status_code == 200, r.text
+    book = r.json()
+    assert book["policies"] == 3 and book["dependent"]["years"] == 5000
+    assert book["independent"]["mean"] > 0
+    problem(client.get("/v1/portfolio", headers=h, params={"years": 10}), 422)
+    r = client.get("/v1/experience", headers=h, params={"as_of": "2027-12-31"})
+    assert r.status_code == 200 and r.json()["changes"] == []  # no claims: no change
+    assert client.post("/v1/claims", headers=h, json={
+        "claim_no": "BOOK-C-1", "policy_no": "BOOK-0", "loss_date": "2027-03-01",
+        "paid": 50_000}).status_code == 201
+    r = client.get("/v1/experience", headers=h, params={"as_of": "2027-12-31"})
+    report = r.json()
+    assert report["experience"]["policies"] == 3 and report["experience"]["claims"] == 1
+    assert any(c["field"] == "base_loss_cost.value" for c in report["changes"])
+    assert report["proposed_version"] != report["plan"]["version"]
