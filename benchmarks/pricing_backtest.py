@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -40,11 +39,13 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from scipy.stats import norm
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from machine import describe, line  # noqa: E402
+from publish import save  # noqa: E402
 
 from screening.ledger.experience import experience  # noqa: E402
 from screening.ledger.records import ClaimIn, policy_from_quote  # noqa: E402
@@ -55,7 +56,6 @@ from screening.underwriting.applicant import Applicant  # noqa: E402
 from screening.underwriting.plan import RatingPlan, default_plan_path, parse_plan  # noqa: E402
 from screening.underwriting.pricing import SampleSummary, quote  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 MIXES = ({"CN": 1.0}, {"CN": 0.7, "US": 0.3}, {"US": 1.0}, {"EU": 0.6, "CN": 0.4},
          {"CN": 0.5, "UK": 0.2, "US": 0.3})
 CATEGORY = {"severe": "character", "major": "artwork", "minor": "news"}
@@ -95,10 +95,8 @@ def true_claims(truth: RatingPlan, a: dict, rng: np.random.Generator
               DEDUCTIBLE)
     n = int(rng.poisson(q.expected_claims))
     sev = truth.severity
-    s_d = 0.5 * math.erfc((math.log(DEDUCTIBLE) - sev.mu) / (sev.sigma * math.sqrt(2)))
-    u = 1 - rng.uniform(0, 1, n) * s_d  # the CDF above the deductible, inverted
-    from scipy.stats import norm
-
+    # the CDF above the deductible, inverted
+    u = 1 - rng.uniform(0, 1, n) * sev.survival(DEDUCTIBLE)
     x = np.exp(sev.mu + sev.sigma * norm.ppf(u))
     paid = np.minimum(x - DEDUCTIBLE, LIMIT)
     if paid.sum() > LIMIT:  # the aggregate limit: the last claims are paid what is left
@@ -208,15 +206,10 @@ def write(args: argparse.Namespace, rows: list[dict], final: dict, truth: Rating
     lines.append(f"| truth | | | | | | | {t['base_loss_cost']:,.0f} | {t['severity'][0]:,.0f}, "
                  f"{t['severity'][1]:.3f} | {t['us_relativity']:.3f} | "
                  f"{t['severe_relativity']:.3f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / "pricing_backtest.md").open("a") as f:
-        f.write(text + "\n")
-    (RESULTS / "pricing_backtest.json").write_text(json.dumps(
-        {"date": now, "machine": describe(), "policies": args.policies, "years": args.years,
-         "seed": args.seed, "truth_base": args.truth_base, "rows": rows, "final": final,
-         "truth": t, "seconds": round(seconds, 1)}, indent=2) + "\n")
+    save("pricing_backtest", {
+        "date": now, "machine": describe(), "policies": args.policies, "years": args.years,
+        "seed": args.seed, "truth_base": args.truth_base, "rows": rows, "final": final,
+        "truth": t, "seconds": round(seconds, 1)}, "\n".join(lines) + "\n", append=True)
 
 
 if __name__ == "__main__":

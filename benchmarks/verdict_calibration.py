@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from image_data import bench_set  # noqa: E402
 from image_eval import cached_run, open_workspace  # noqa: E402
 from machine import describe, line  # noqa: E402
+from publish import save  # noqa: E402
 
 from models.imaging import load_image  # noqa: E402
 from screening.calibration import load_calibrator  # noqa: E402
@@ -45,7 +46,6 @@ from screening.calibration.verdicts import refit, usable  # noqa: E402
 from screening.calibration.versions import ActiveCalibrations  # noqa: E402
 from screening.decision import Thresholds  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 CALIBRATOR = "image-accurate-bg"
 
 
@@ -187,19 +187,16 @@ def main() -> None:
         lines.append(f"| {r['calibrator']} | " + " | ".join(cells) + " |")
     lines += [""] + ["Refit report: " + json.dumps(rep) for rep in reports] + [""]
     text = "\n".join(lines)
-    print(text)
-    if not args.probe:
-        RESULTS.mkdir(exist_ok=True)
-        with (RESULTS / "verdict_calibration.md").open("a") as f:
-            f.write(text + "\n")
-        (RESULTS / "verdict_calibration.json").write_text(json.dumps(
-            {"date": now, "machine": describe(), "edit": args.edit,
-             "verdicts": len(verdicts), "rows": [
-                 {"calibrator": r["calibrator"], "weight": r["weight"],
+    if args.probe:  # a look, not a result
+        print(text)
+        return
+    save("verdict_calibration", {
+        "date": now, "machine": describe(), "edit": args.edit, "verdicts": len(verdicts),
+        "rows": [{"calibrator": r["calibrator"], "weight": r["weight"],
                   **{f"{k}_recall": round(r[k][0], 4) for k in sets},
                   **{f"{k}_flagged": round(r[k][1], 4) for k in sets},
                   **{f"{k}_flagged_n": r[k][4] for k in sets}} for r in rows]},
-            indent=2) + "\n")
+         text, append=True)
 
 
 if __name__ == "__main__":

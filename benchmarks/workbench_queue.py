@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).parent))
 
 from machine import describe, line  # noqa: E402
+from publish import save  # noqa: E402
 
 from models.imaging import is_blank, load_image  # noqa: E402
 from screening.access import AccessStore  # noqa: E402
@@ -43,7 +43,6 @@ from screening.review.cases import CaseStore  # noqa: E402
 from screening.service import Workspace  # noqa: E402
 from screening.settings import Settings  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 QUERY_EDITS = ("crop", "scene", "rotate", "colour_caption")
 
 
@@ -176,16 +175,10 @@ def main() -> None:
              "", "| page | p50 ms | p95 ms | max ms |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['p50_ms']} | {v['p95_ms']} | {v['max_ms']} |"
               for k, v in figures.items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / "workbench.md").open("a") as f:
-        f.write(text + "\n")
-    (RESULTS / "workbench.json").write_text(json.dumps(
-        {"date": now, "machine": describe(), "cases": args.cases, "repeat": args.repeat,
-         "works": args.works, "distinct_results": distinct,
-         "pages": figures},
-        indent=2) + "\n")
+    save("workbench", {"date": now, "machine": describe(), "cases": args.cases,
+                       "repeat": args.repeat, "works": args.works,
+                       "distinct_results": distinct, "pages": figures},
+         "\n".join(lines) + "\n", append=True)
 
 
 if __name__ == "__main__":

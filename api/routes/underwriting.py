@@ -100,7 +100,7 @@ def price(request: Request, body: QuoteRequest, state: StateDep, key: Underwrite
     versions = q.screening_versions
     digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     state.access.audit(request.state.request_id, key, "pricing/quote", digest,
-                       "quoted" if q.decision == "quote" else q.decision, q.premium,
+                       q.audited_as, q.premium,
                        {"plan": out["plan"], "screening": versions},
                        body.model_dump_json().encode() if state.settings.store_inputs
                        else None)

@@ -62,7 +62,7 @@ def price(request: Request, state: StateDep, v: UnderwriteViewer,
     digest = hashlib.sha256(f"{who}|{days}|{limit}|{deductible}|{applicant}".encode()
                             ).hexdigest()
     state.access.audit(request.state.request_id, v.key, "ui/quote", digest,
-                       "quoted" if quote.decision == "quote" else quote.decision,
+                       quote.audited_as,
                        quote.premium, {"plan": out["plan"],
                                         "screening": quote.screening_versions})
     hits = [{**t.to_dict(), "case": sample.cases.get(t.input)} for t in profile.top]

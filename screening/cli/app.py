@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from screening.errors import IpscreenError, first_validation_error
+from screening.errors import InvalidInputError, IpscreenError, first_validation_error
 from screening.service import Workspace
 from screening.settings import Settings
 
@@ -46,3 +47,24 @@ def workspace(create: bool = False) -> Workspace:
 
 def err(msg: str) -> None:
     typer.echo(msg, err=True)
+
+
+def as_of_day(value: str | None) -> date:
+    """An `--as-of` option's day (default: today), or a clear error."""
+    try:
+        return date.fromisoformat(value) if value else date.today()
+    except ValueError:
+        raise InvalidInputError(f"--as-of: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def write_page(path: Path, page: str) -> None:
+    """Write an HTML report atomically, readable by whoever it is shared with (mkstemp
+    creates 0600), or a clear error naming the path."""
+    from indexes.store import atomic_write
+
+    try:
+        atomic_write(path, page.encode("utf-8"))
+        path.chmod(0o644)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the report to {path}: "
+                                f"{exc.strerror or exc}") from None

@@ -4,13 +4,12 @@ claims ledger."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from screening.cli.app import err, workspace
+from screening.cli.app import as_of_day, err, workspace
 
 plan_app = typer.Typer(no_args_is_help=True, help="Check and calibrate rating plans.")
 
@@ -64,10 +63,7 @@ def plan_update(
 
     if not from_claims:
         raise InvalidInputError("give --from-claims (the only source a plan learns from)")
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        raise InvalidInputError(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)") from None
+    day = as_of_day(as_of)
     ws = workspace()
     current = load_plan(plan or ws.settings.plan_path)
     exp = experience(LedgerStore(ws.registry.engine).experience(), current, day)

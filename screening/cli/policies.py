@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from screening.cli.app import workspace
+from screening.cli.app import as_of_day, workspace, write_page
 
 if TYPE_CHECKING:
     from screening.ledger.store import LedgerStore
@@ -96,26 +96,18 @@ def policies_portfolio(
 ) -> None:
     """The book's annual aggregate loss: mean, sd, VaR and TVaR at 99% and 99.5%, with the
     events its policies share through rights owners (simulated) and without (exact)."""
-    from indexes.store import atomic_write
     from screening.errors import InvalidInputError
     from screening.ledger.book import book_risk, render_book
     from screening.underwriting.plan import load_plan
 
     if not 1_000 <= years <= 10_000_000:
         raise InvalidInputError("--years must be between 1,000 and 10,000,000")
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        raise InvalidInputError(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)") from None
+    day = as_of_day(as_of)
     ws = workspace(create=True)
+    rating = load_plan(plan or ws.settings.plan_path)
     from screening.ledger.store import LedgerStore
 
-    rating = load_plan(plan or ws.settings.plan_path)
     risk = book_risk(LedgerStore(ws.registry.engine).experience(), rating, day, years, seed)
     if report is not None:
-        try:
-            atomic_write(report, render_book(risk).encode("utf-8"))
-        except OSError as exc:
-            raise InvalidInputError(f"cannot write the report to {report}: "
-                                    f"{exc.strerror or exc}") from None
+        write_page(report, render_book(risk))
     typer.echo(json.dumps({k: v for k, v in risk.items() if k != "curve"}, indent=2))

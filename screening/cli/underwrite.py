@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from screening.cli.app import err, settings, workspace
+from screening.cli.app import err, settings, workspace, write_page
 from screening.errors import InvalidInputError
 
 
@@ -50,14 +50,7 @@ def underwrite_cmd(
     for w in profile.warnings:
         err(f"warning: {w}")
     if report is not None:
-        from indexes.store import atomic_write
-
-        try:
-            atomic_write(report, render_report(profile, quote).encode("utf-8"))
-            report.chmod(0o644)  # a page to share, not a secret (mkstemp creates 0600)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot write the report to {report}: "
-                                    f"{exc.strerror or exc}") from None
+        write_page(report, render_report(profile, quote))
         err(f"report written to {report}")
     if as_json:
         typer.echo(quote.to_json(), nl=False)

@@ -13,7 +13,6 @@ independent, side by side; the report is one self-contained HTML page.
 from __future__ import annotations
 
 import html
-import math
 from datetime import date
 
 import numpy as np
@@ -45,9 +44,8 @@ def book_policies(ledger: list[dict], plan: RatingPlan) -> list[Policy]:
             raise InvalidInputError(f"policy {p['policy_no']}: currency {p['currency']} is not "
                                     "in the plan's fx table")
         d = p["deductible"] * rate
-        above = 1.0 if d <= 0 else 0.5 * math.erfc((math.log(d) - sev.mu)
-                                                   / (sev.sigma * math.sqrt(2)))
-        out.append(Policy(p["policy_no"], p["summary"]["expected_claims"] / above, sev.median,
+        out.append(Policy(p["policy_no"], p["summary"]["expected_claims"] / sev.survival(d),
+                          sev.median,
                           sev.sigma, d, p["limit"] * rate, p["aggregate_limit"] * rate))
     return out
 

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from screening.underwriting.plan import RatingPlan
+from screening.underwriting.plan import RatingPlan, lognormal_survival
 
 
 @dataclass(frozen=True)
@@ -224,10 +224,6 @@ def fit_lognormal(amounts: list[tuple[float, float, bool]]) -> tuple[float, floa
     return float(res.x[0]), float(math.exp(res.x[1]))
 
 
-def _survival(median: float, sigma: float, x: float) -> float:
-    return 1.0 if x <= 0 else float(norm.sf((math.log(x) - math.log(median)) / sigma))
-
-
 def experience(ledger: list[dict], plan: RatingPlan, as_of: date) -> Experience:
     years = policy_years(ledger, plan, as_of)
     severity = _severity(years, plan)
@@ -239,8 +235,8 @@ def experience(ledger: list[dict], plan: RatingPlan, as_of: date) -> Experience:
     # of the share above the deductible as a change of frequency).
     new = severity.get("blended")
     e_basis = e if not new else sum(
-        y.expected_claims * _survival(new["median"], new["sigma"], y.deductible)
-        / _survival(plan.severity.median, plan.severity.sigma, y.deductible) for y in years)
+        y.expected_claims * lognormal_survival(new["median"], new["sigma"], y.deductible)
+        / plan.severity.survival(y.deductible) for y in years)
     z = e / (e + plan.experience.credibility_k) if e > 0 else 0.0
     out = Experience(len(years), sum(y.earned for y in years), e, n,
                      sum(y.expected_loss for y in years), sum(y.loss for y in years),

@@ -63,6 +63,17 @@ class Severity(Sourced):
         z = (math.log(limit) - mu) / s
         return (math.exp(mu + s * s / 2) * _phi(z - s)) + limit * (1 - _phi(z))
 
+    def survival(self, x: float) -> float:
+        """P(X > x): the share of claims that pass a deductible of x."""
+        return lognormal_survival(self.median, self.sigma, x)
+
+
+def lognormal_survival(median: float, sigma: float, x: float) -> float:
+    """P(X > x) for a lognormal with this median and sigma (1 at and below 0)."""
+    if x <= 0:
+        return 1.0
+    return 0.5 * math.erfc((math.log(x) - math.log(median)) / (sigma * math.sqrt(2)))
+
 
 def _phi(x: float) -> float:
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))

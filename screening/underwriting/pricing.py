@@ -97,6 +97,11 @@ class Quote:
     #: the annual aggregate loss itself, for charts (not serialised)
     distribution: AggregateLoss | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def audited_as(self) -> str:
+        """The audit entry's decision: quoted, refer or decline."""
+        return "quoted" if self.decision == "quote" else self.decision
+
     def factors(self) -> dict[str, float]:
         return {s.name: s.factor for s in self.steps if s.factor is not None}
 
@@ -256,7 +261,7 @@ def quote(plan: RatingPlan, applicant: Applicant, sample: SampleSummary, limit: 
                           value / rate, plan.fx.source))
     q = Quote(plan, applicant, limit, deductible, currency, rate, steps, premium, premium_plan,
               aggregate_limit=aggregate_limit, expected_loss=expected_loss,
-              expected_claims=lam * (1 - _severity_cdf(plan, ded_p)),
+              expected_claims=lam * sev.survival(ded_p),
               aggregate={**agg.to_dict(), "currency": plan.currency},
               sample={"outputs": sample.outputs, "expected_hits": _r(sample.expected_hits),
                       "severity_mix": {k: _r(v) for k, v in sample.severity_mix.items()},
@@ -264,13 +269,6 @@ def quote(plan: RatingPlan, applicant: Applicant, sample: SampleSummary, limit: 
     q.distribution = agg
     q.decision, q.reasons = appetite(plan, q, post)
     return q
-
-
-def _severity_cdf(plan: RatingPlan, x: float) -> float:
-    if x <= 0:
-        return 0.0
-    return 0.5 * (1 + math.erf((math.log(x) - plan.severity.mu)
-                               / (plan.severity.sigma * math.sqrt(2))))
 
 
 def appetite(plan: RatingPlan, q: Quote, hit_rate: float) -> tuple[str, list[str]]:
