@@ -41,9 +41,13 @@ def policies_bind(
     from screening.ledger.records import policy_from_quote
 
     try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end) if end else None
+    except ValueError:
+        raise InvalidInputError(f"--start / --end: {start!r} / {end!r}: a date is "
+                                "YYYY-MM-DD") from None
+    try:
         q = loads_finite(read_file_limited(quote_file, 16 * 1024 * 1024, "a quote")
                          .decode("utf-8"))
-        first, last = date.fromisoformat(start), date.fromisoformat(end) if end else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{quote_file}: {exc}") from None
     typer.echo(json.dumps(_store().bind(policy_from_quote(q, policy_no, first, tenant,
