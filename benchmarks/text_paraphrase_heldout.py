@@ -19,12 +19,9 @@ work (stride 30; no alignment, no calibration).
 from __future__ import annotations
 
 import argparse
-import importlib
 import random
-import re
 import sys
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -42,23 +39,11 @@ from text_data import (  # noqa: E402
     chapter_text,
     filler,
     split,
+    verse,
 )
 from text_eval import open_text_workspace  # noqa: E402
 
 FITTED, HELD_OUT = ("web",), ("asv", "ylt", "roth")
-
-
-@cache
-def bible(version: str):  # type: ignore[no-untyped-def]
-    return importlib.import_module(f"pythonbible_{version}.plain_text_readers_bible").bible
-
-
-def verse(version: str, vid: int) -> str:
-    b = bible(version)
-    if vid not in b.verse_start_indices:
-        return ""
-    text = b.get_scripture(vid, vid) or ""
-    return re.sub(r"\s+", " ", text.replace("[", "").replace("]", "")).strip()
 
 
 def verse_range(rng: random.Random, ch: Chapter, version: str) -> tuple[str, str]:

@@ -162,3 +162,18 @@ def test_publish_writes_the_report_and_its_table(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "results" / "demo.json").read_text()) == {"rows": [1, 2]}
     assert (tmp_path / "results" / "demo.md").read_text() == md == "| rows | 2 |\n"
     assert "| rows | 2 |" in capsys.readouterr().out
+
+
+def test_a_translation_numbered_otherwise_is_not_taken_as_aligned() -> None:
+    """The Douay-Rheims numbers the Psalms as the Vulgate does (its Psalm 11 is the second
+    half of the KJV's Psalm 10), so a verse range taken by the KJV's numbers is another
+    passage; the WEB shares the KJV's numbers. text_data.aligned tells them apart from the
+    words alone."""
+    pytest.importorskip("pythonbible_dr")
+    from benchmarks.text_data import aligned, chapters
+
+    psalm11 = next(c for c in chapters() if c.key == "kjv-19-011")
+    genesis1 = next(c for c in chapters() if c.key == "kjv-01-001")
+    assert aligned("web", psalm11) and aligned("web", genesis1)
+    assert not aligned("dr", psalm11)
+    assert aligned("dr", genesis1)
