@@ -18,6 +18,7 @@ from screening.underwriting.plan import load_plan
 from screening.underwriting.profile import build_profile
 from screening.underwriting.report import render_report
 from screening.underwriting.underwrite import underwrite
+from tests.screening.old_registry import old_registry
 
 DAY = date(2026, 6, 1)
 TERMS = dict(licensor="Tsuburaya Productions", contract_ref="TP-42", valid_from=date(2026, 1, 1),
@@ -93,27 +94,14 @@ def test_licences_recorded_before_evidence_keep_applying_marked_missing(tmp_path
     """A registry at 0007 with a bare licence row upgrades in place: the licence still
     applies (decisions do not change on upgrade), says its evidence is missing, and the
     underwriter's profile says so."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from screening.registry.database import MIGRATIONS
-
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    old = create_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with old.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0007")
-        conn.execute(text("INSERT INTO licences (tenant, external_id, created_at) VALUES "
-                          "('acme', 'W-1', '2026-11-01 00:00:00')"))
-    old.dispose()
+    url, head = old_registry(tmp_path, "0007", (
+        "INSERT INTO licences (tenant, external_id, created_at) VALUES "
+        "('acme', 'W-1', '2026-11-01 00:00:00')", {}))
     access = AccessStore(open_engine(url))
     with access.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == \
-            ScriptDirectory.from_config(cfg).get_current_head()
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
     (row,) = access.licences("acme")
     assert row["evidence"] == "missing" and row["status"] == "in_force"
     assert row["note"] == "recorded before evidence was required"

@@ -13,6 +13,7 @@ from screening.errors import ConflictError, InvalidInputError, NotFoundError
 from screening.registry.database import open_engine
 from screening.registry.models import Change
 from screening.registry.repository import WorkMeta, WorksRegistry
+from tests.screening.old_registry import old_registry
 
 
 @pytest.fixture
@@ -41,42 +42,27 @@ def test_a_registry_of_the_previous_schema_is_upgraded_in_place(tmp_path):
     opens under the current schema: its keys still verify (no expiry), its audit entries
     read back (no matches recorded) and are found by input hash, and its works (written
     before works held reference images, 0004) list and have no references."""
-    from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from screening.access import AccessStore
-    from screening.registry.database import MIGRATIONS
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    old = create_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with old.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
-        conn.execute(text(
-            "INSERT INTO api_keys (prefix, key_sha256, name, tenant, scopes, "
-            "rate_per_minute, created_at) VALUES ('abc', :h, 'n', 't', 'screen', 60, "
-            "'2026-11-01 00:00:00')"),
-            {"h": hashlib.sha256(b"ips_abc_secret").hexdigest()})
-        conn.execute(text(
-            "INSERT INTO audit (at, request_id, tenant, key_prefix, route, input_sha256, "
-            "decision, score, versions) VALUES ('2026-11-01 00:00:00', 'r1', 't', 'abc', "
-            "'screen/text', :sha, 'block', 0.9, '{}')"), {"sha": "f" * 64})
-        conn.execute(text(
-            "INSERT INTO works (external_id, kind, title, owner, category, jurisdiction, "
-            "registration_no, content_sha256, content_bytes, status, revision, created_at, "
-            "updated_at) VALUES ('OLD-1', 'image', '', '', 'character', '', '', :sha, 10, "
-            "'active', 1, '2026-11-01 00:00:00', '2026-11-01 00:00:00')"), {"sha": "e" * 64})
-    old.dispose()
+    url, head = old_registry(
+        tmp_path, "0002",
+        ("INSERT INTO api_keys (prefix, key_sha256, name, tenant, scopes, rate_per_minute, "
+         "created_at) VALUES ('abc', :h, 'n', 't', 'screen', 60, '2026-11-01 00:00:00')",
+         {"h": hashlib.sha256(b"ips_abc_secret").hexdigest()}),
+        ("INSERT INTO audit (at, request_id, tenant, key_prefix, route, input_sha256, "
+         "decision, score, versions) VALUES ('2026-11-01 00:00:00', 'r1', 't', 'abc', "
+         "'screen/text', :sha, 'block', 0.9, '{}')", {"sha": "f" * 64}),
+        ("INSERT INTO works (external_id, kind, title, owner, category, jurisdiction, "
+         "registration_no, content_sha256, content_bytes, status, revision, created_at, "
+         "updated_at) VALUES ('OLD-1', 'image', '', '', 'character', '', '', :sha, 10, "
+         "'active', 1, '2026-11-01 00:00:00', '2026-11-01 00:00:00')", {"sha": "e" * 64}))
     access = AccessStore(open_engine(url))
     assert access.verify("ips_abc_secret").expires_at is None
     (entry,) = access.audit_entries(input_sha256="f" * 64)
     assert entry["request_id"] == "r1" and "matches" not in entry
     with access.engine.connect() as conn:
-        head = ScriptDirectory.from_config(cfg).get_current_head()
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
     works = WorksRegistry(access.engine)
     assert [w.external_id for w in works.list_works()] == ["OLD-1"]
