@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 
-def session_rss(sid: int) -> int:
-    """Bytes resident in the processes of session `sid` now (shared pages counted per
-    process, so an upper bound)."""
-    total = 0
+def session_memory(sid: int) -> tuple[int, int]:
+    """(resident, shared) bytes of the processes of session `sid` now. Resident counts
+    shared pages per process (an upper bound). Shared is the part in shared memory: Ray's
+    object store, which each worker maps and touches page by page as results pass through it.
+    Those pages belong to the store, whose size is fixed, not to the process."""
+    total = shared = 0
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -23,10 +25,17 @@ def session_rss(sid: int) -> int:
             for line in (proc / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
-                    break
+                elif line.startswith("RssShmem:"):
+                    shared += int(line.split()[1]) * 1024
         except (OSError, ValueError):
             continue
-    return total
+    return total, shared
+
+
+def session_rss(sid: int) -> int:
+    """Bytes resident in the processes of session `sid` now (shared pages counted per
+    process, so an upper bound)."""
+    return session_memory(sid)[0]
 
 
 class RssSampler:
@@ -34,17 +43,22 @@ class RssSampler:
 
     def __init__(self, sid: int, every: float = 0.5) -> None:
         self.sid, self.every = sid, every
-        self.peak = 0
+        self.peak = self.peak_private = 0
         self.series: list[tuple[float, int]] = []
+        #: resident less shared memory (the object store's pages), per sample
+        self.private: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._t0 = time.monotonic()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            rss = session_rss(self.sid)
+            rss, shared = session_memory(self.sid)
             self.peak = max(self.peak, rss)
-            self.series.append((time.monotonic() - self._t0, rss))
+            self.peak_private = max(self.peak_private, rss - shared)
+            at = time.monotonic() - self._t0
+            self.series.append((at, rss))
+            self.private.append((at, rss - shared))
             self._stop.wait(self.every)
 
     def __enter__(self) -> RssSampler:
@@ -69,4 +83,6 @@ def run_measured(args: list[str], env: dict, log: Path) -> dict:
     if rc != 0:
         raise SystemExit(f"{' '.join(args[:6])} ... failed ({rc}); see {log}")
     return {"seconds": seconds, "peak_rss_mb": rss.peak / 2**20,
-            "rss_series_mb": [(round(s, 1), round(b / 2**20)) for s, b in rss.series]}
+            "peak_private_mb": rss.peak_private / 2**20,
+            "rss_series_mb": [(round(s, 1), round(b / 2**20)) for s, b in rss.series],
+            "private_series_mb": [(round(s, 1), round(b / 2**20)) for s, b in rss.private]}
