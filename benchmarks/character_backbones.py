@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from character_data import DATA_DIR, Character, build, fetch, render, split  # noqa: E402
+from image_eval import micro_ap, threshold_at_precision  # noqa: E402
 from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 
@@ -130,16 +131,6 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def ap_and_recall(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    order = np.argsort(-scores, kind="stable")
-    lab = labels[order]
-    tp = np.cumsum(lab)
-    precision = tp / np.arange(1, len(lab) + 1)
-    ap = float((precision * lab).sum() / max(lab.sum(), 1))
-    ok = precision >= 0.99
-    return ap, float(tp[ok].max() / lab.sum()) if ok.any() else 0.0
-
-
 def evaluate(meta: list, pair: Callable[[int, int], float], references: int) -> dict:
     """The figures of one scoring function on one split."""
     order: list[str] = []
@@ -166,7 +157,10 @@ def evaluate(meta: list, pair: Callable[[int, int], float], references: int) -> 
             right.append(s[j] if s.argmax() == j else -np.inf)
         else:
             unregistered.append(s.max())
-    ap, recall = ap_and_recall(np.array(scores), np.array(labels))
+    s_all, truth = np.array(scores), np.array(labels, dtype=bool)
+    ap = micro_ap(s_all, truth, int(truth.sum()))
+    recall = float((s_all[truth] >= threshold_at_precision(s_all, truth, 0.99)).sum()
+                   / max(int(truth.sum()), 1))
     bar = float(np.quantile(unregistered, 0.98))
     return {"micro_ap": round(ap, 4), "recall_p99": round(recall, 4),
             "found_at_2pct": round(float(np.mean(np.array(right) > bar)), 4)}

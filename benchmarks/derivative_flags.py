@@ -29,32 +29,30 @@ from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 
 from screening.calibration import LogisticCalibrator, load_calibrator  # noqa: E402
+from screening.decision import DECISIONS, Thresholds  # noqa: E402
 from screening.evaluation.edits import EDITS  # noqa: E402
+from screening.image.character import DerivativeRule, match_decision  # noqa: E402
 from screening.settings import Settings  # noqa: E402
 
 EARLIER = "30b0cf1"  # the commit that shipped the sprite-only calibrator
-RANK = {"clear": 0, "review": 1, "block": 2}
 
 
-def decision(result: dict, calibrator: LogisticCalibrator | None, review: float,
-             s: Settings) -> tuple[str, set[str], bool]:
-    """(decision, works flagged, whether the derivative signal made it) had each match's
-    derivative probability come from `calibrator` (None: never) at review threshold
-    `review`; it never blocks, as shipped. The copy decision is the shipped one."""
-    best, works = "clear", set()
+def decision(result: dict, calibrator: LogisticCalibrator, review: float,
+             t: Thresholds) -> tuple[str, set[str], bool]:
+    """(decision, works flagged, whether only the derivative signal flagged it) had each
+    match's derivative probability come from `calibrator` at review threshold `review`
+    (never block, as shipped), through the screener's own match rule."""
+    rule = DerivativeRule(review=review)
+    best, works, by_copy = "clear", set(), False
     for m in result.get("matches", []):
-        d = "block" if m["score"] >= s.block_threshold else (
-            "review" if m["score"] >= s.review_threshold else "clear")
-        if calibrator is not None and m.get("derivative_score") is not None and d == "clear" \
-                and calibrator.probability(m["signals"]) >= review:
-            d = "review"
-        if RANK[d] > RANK[best]:
-            best = d
+        p = calibrator.probability(m["signals"]) if m.get("derivative_score") is not None \
+            else None
+        d, kind = match_decision(m["score"], p, t, rule)
+        best = max(best, d, key=DECISIONS.index)
         if d != "clear":
             works.add(m["external_id"])
-    by_derivative = calibrator is not None and best != "clear" and \
-        decision(result, None, review, s)[0] == "clear"
-    return best, works, by_derivative
+            by_copy = by_copy or kind == "copy"
+    return best, works, best != "clear" and not by_copy
 
 
 def main() -> None:
@@ -73,6 +71,7 @@ def main() -> None:
         ["git", "show", f"{args.earlier}:screening/calibration_data/image-character.json"],
         capture_output=True, text=True, check=True).stdout))
     s = Settings()
+    t = Thresholds(s.block_threshold, s.review_threshold, s.report_threshold)
     shipped = load_calibrator("image-character")
     rows: dict[str, dict] = {}
     for name, cal, review in (("shipped", shipped, s.derivative_review_threshold),
@@ -80,7 +79,7 @@ def main() -> None:
         per_edit: dict[str, list[bool]] = {e: [] for e in EDITS}
         neg, by_derivative = [], 0
         for q, r in zip(queries, run.results, strict=True):
-            d, works, derivative = decision(r, cal, review, s)
+            d, works, derivative = decision(r, cal, review, t)
             if q.source:
                 per_edit[q.edit].append(d != "clear" and q.source in works)
             else:
@@ -91,10 +90,9 @@ def main() -> None:
                       "copies": {e: len(v) for e, v in per_edit.items()},
                       "distractors": len(neg),
                       "distractors_flagged": round(sum(neg) / len(neg), 4),
-                      "flagged_by_derivative": by_derivative,
-                      "shipped_decisions_agree": None}
+                      "flagged_by_derivative": by_derivative}
     # the recomputed shipped decision must be the screener's own (a check of decision())
-    agree = sum(decision(r, shipped, s.derivative_review_threshold, s)[0]
+    agree = sum(decision(r, shipped, s.derivative_review_threshold, t)[0]
                 == r.get("decision", "clear") for r in run.results)
     rows["shipped"]["shipped_decisions_agree"] = f"{agree} of {len(run.results)}"
     rows["shipped"]["calibrator"] = f"shipped, review {s.derivative_review_threshold}"

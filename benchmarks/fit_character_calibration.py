@@ -51,7 +51,6 @@ MAX_FLAGGED = 0.02
 #: ... and at most this share of the clip-art distractors (the image benchmark's target for
 #: false flags of any kind is 1%).
 MAX_CLIPART = 0.01
-GAMES = ("caveexpress", "flare", "widelands")
 PLACEHOLDER = LogisticCalibrator("fit", "0", ("char_trunk",), (0.0,), 0.0, {})
 
 
@@ -69,9 +68,11 @@ def operating_points(p: np.ndarray, y: np.ndarray, query: np.ndarray, known: np.
     return out
 
 
-def game_rows(data: Path, work: Path) -> tuple[list[dict], list[float], list[int], list[bool]]:
+def game_rows(data: Path, work: Path
+              ) -> tuple[list[dict], list[float], list[int], list[bool], list[str]]:
     """(signals, label, query, registered?) of every (query, candidate) pair of the
-    training games: three of every four characters registered from their first pose."""
+    training games (three of every four characters registered from their first pose), and
+    the games' names."""
     fetch(data)
     train, _ = split(build(data))
     registered = {c.id for i, c in enumerate(train) if i % 4 != 3}
@@ -97,7 +98,7 @@ def game_rows(data: Path, work: Path) -> tuple[list[dict], list[float], list[int
                 y.append(float(right))
                 g.append(start + i)
                 known.append(q.character in registered)
-    return x, y, g, known
+    return x, y, g, known, sorted({c.game for c in train})
 
 
 def clipart_rows(root: Path, work: Path) -> tuple[list[dict], list[int], int]:
@@ -143,7 +144,7 @@ def main() -> None:
                     help="unpacked Debian data root of `make data` (openclipart-png)")
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/character-fit"))
     args = ap.parse_args()
-    x, y, g, known = game_rows(args.data, args.work)
+    x, y, g, known, games = game_rows(args.data, args.work)
     cx, cg, n_clip = clipart_rows(args.clipart, args.work)
     offset = max(g) + 1
     x += cx
@@ -151,13 +152,13 @@ def main() -> None:
     g += [offset + q for q in cg]
     xm, ya, ga = feature_matrix(FEATURES, x), np.array(y), np.array(g)
     coef, b, ece, brier, held = cross_fit(xm, ya, ga, L2)
-    games = ga < offset
-    operating = operating_points(held[games], ya[games], ga[games], np.array(known))
+    in_games = ga < offset
+    operating = operating_points(held[in_games], ya[in_games], ga[in_games], np.array(known))
     clip_best = np.array([held[ga == q].max(initial=0.0) for q in range(offset, offset + n_clip)])
     for o in operating:
         o["clipart_flagged"] = round(float(np.mean(clip_best >= o["threshold"])), 4)
     facts = {"data": "benchmarks/character_data.py training games "
-                     f"({', '.join(GAMES)}); three of every four characters registered "
+                     f"({', '.join(games)}); three of every four characters registered "
                      "from their first pose, the fourth left unregistered; and the image "
                      f"calibration split's clip art: 150 works registered as artwork, "
                      f"{n_clip} distractor queries (hard negatives of another style)",

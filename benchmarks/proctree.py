@@ -32,18 +32,12 @@ def session_memory(sid: int) -> tuple[int, int]:
     return total, shared
 
 
-def session_rss(sid: int) -> int:
-    """Bytes resident in the processes of session `sid` now (shared pages counted per
-    process, so an upper bound)."""
-    return session_memory(sid)[0]
-
-
 class RssSampler:
     """Samples session_rss(sid) every `every` seconds in a thread; .peak and .series."""
 
     def __init__(self, sid: int, every: float = 0.5) -> None:
         self.sid, self.every = sid, every
-        self.peak = self.peak_private = 0
+        self.peak = 0
         self.series: list[tuple[float, int]] = []
         #: resident less shared memory (the object store's pages), per sample
         self.private: list[tuple[float, int]] = []
@@ -55,7 +49,6 @@ class RssSampler:
         while not self._stop.is_set():
             rss, shared = session_memory(self.sid)
             self.peak = max(self.peak, rss)
-            self.peak_private = max(self.peak_private, rss - shared)
             at = time.monotonic() - self._t0
             self.series.append((at, rss))
             self.private.append((at, rss - shared))
@@ -83,6 +76,6 @@ def run_measured(args: list[str], env: dict, log: Path) -> dict:
     if rc != 0:
         raise SystemExit(f"{' '.join(args[:6])} ... failed ({rc}); see {log}")
     return {"seconds": seconds, "peak_rss_mb": rss.peak / 2**20,
-            "peak_private_mb": rss.peak_private / 2**20,
+            "peak_private_mb": max((b for _, b in rss.private), default=0) / 2**20,
             "rss_series_mb": [(round(s, 1), round(b / 2**20)) for s, b in rss.series],
             "private_series_mb": [(round(s, 1), round(b / 2**20)) for s, b in rss.private]}

@@ -118,10 +118,10 @@ def render(r: dict) -> str:
         "tenth | results MB |", "|---|---|---|---|---|---|---|---|",
         f"| {r['items']:,} | {r['screened']:,} | {r['seconds']:.0f} | {r['items_per_s']:.0f} "
         f"| {r['peak_rss_mb']:.0f} | {r['peak_rss_first_tenth_mb']} / "
-        f"{r['peak_rss_last_tenth_mb']} | {r.get('peak_private_first_tenth_mb', '-')} / "
-        f"{r.get('peak_private_last_tenth_mb', '-')} | {r['results_mb']:.0f} |", "",
+        f"{r['peak_rss_last_tenth_mb']} | {r['peak_private_first_tenth_mb']} / "
+        f"{r['peak_private_last_tenth_mb']} | {r['results_mb']:.0f} |", "",
         f"Resident memory at each tenth of the run (MB): {r['rss_every_tenth_mb']}; less "
-        f"shared: {r.get('private_every_tenth_mb', '-')}; decisions: {r['by_decision']}."]
+        f"shared: {r['private_every_tenth_mb']}; decisions: {r['by_decision']}."]
     ) + "\n"
 
 
