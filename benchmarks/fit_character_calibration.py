@@ -13,7 +13,9 @@ signal flagged the image benchmark's clip-art distractors (39 of its 50 false fl
 and their margins enter as plain slopes (FEATURES); the fit is monotone (more likeness never
 lowers the probability) and two-fold cross-fitted by query for the held-out error recorded
 in the file. The review threshold recorded is the lowest that flags at most 2% of the
-unregistered characters' poses and at most 1% of the clip-art distractors, held out.
+unregistered characters' poses and at most 1% of the clip-art distractors, held out. The
+file also records the operating points with each game held out whole, and the threshold the
+same rule would choose on those (not used: see docs, image character similarity).
 
     python benchmarks/fit_character_calibration.py [--clipart .cache/data/root]
 """
@@ -32,7 +34,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from character_data import DATA_DIR, build, fetch, split  # noqa: E402
 from character_eval import character_screener, open_registry, queries, work_id  # noqa: E402
 
-from screening.calibration import LogisticCalibrator, cross_fit, feature_matrix  # noqa: E402
+from screening.calibration import (  # noqa: E402
+    LogisticCalibrator,
+    cross_fit,
+    feature_matrix,
+    fit_monotone_logistic,
+)
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
 VERSION = "2026.12.2"
@@ -68,11 +75,41 @@ def operating_points(p: np.ndarray, y: np.ndarray, query: np.ndarray, known: np.
     return out
 
 
+def by_game(xm: np.ndarray, ya: np.ndarray, ga: np.ndarray, row_game: np.ndarray,
+            known: np.ndarray, n_clip: int) -> list[dict]:
+    """Operating points with each training game held out in turn: its rows scored by a fit on
+    the other games (and half the clip art, whose halves are held out in turn). The
+    query-held-out points keep a game's style on both sides of the fit; these say what a
+    game nobody fitted on would see."""
+    held = np.zeros(len(ya))
+    clip = row_game == ""
+    half = (ga % 2).astype(bool)
+    for gm in sorted(set(row_game[~clip])):
+        fit = (~clip & (row_game != gm)) | (clip & half)
+        coef, b = fit_monotone_logistic(xm[fit], ya[fit], L2)
+        held[row_game == gm] = 1 / (1 + np.exp(-(xm[row_game == gm] @ coef + b)))
+    for f in (False, True):
+        coef, b = fit_monotone_logistic(xm[~clip | (half != f)], ya[~clip | (half != f)], L2)
+        part = clip & (half == f)
+        held[part] = 1 / (1 + np.exp(-(xm[part] @ coef + b)))
+    out = operating_points(held[~clip], ya[~clip], ga[~clip], known)
+    offset = int(ga[~clip].max()) + 1
+    best = np.array([held[ga == q].max(initial=0.0) for q in range(offset, offset + n_clip)])
+    for o in out:
+        o["clipart_flagged"] = round(float(np.mean(best >= o["threshold"])), 4)
+    return out
+
+
+def chosen(points: list[dict]) -> float:
+    """The lowest threshold within MAX_FLAGGED and MAX_CLIPART (1 when none is)."""
+    return next((o["threshold"] for o in points if o["unregistered_flagged"] <= MAX_FLAGGED
+                 and o["clipart_flagged"] <= MAX_CLIPART), 1.0)
+
+
 def game_rows(data: Path, work: Path
               ) -> tuple[list[dict], list[float], list[int], list[bool], list[str]]:
-    """(signals, label, query, registered?) of every (query, candidate) pair of the
-    training games (three of every four characters registered from their first pose), and
-    the games' names."""
+    """(signals, label, query, registered?, game) of every (query, candidate) pair of the
+    training games (three of every four characters registered from their first pose)."""
     fetch(data)
     train, _ = split(build(data))
     registered = {c.id for i, c in enumerate(train) if i % 4 != 3}
@@ -82,7 +119,8 @@ def game_rows(data: Path, work: Path
     ext = {c.id: work_id(c) for c in train}
     family = {work_id(c): c.family for c in train}
     by_id = {w.id: w.external_id for w in ws.registry.list_works(references=True)}
-    x, y, g, known = [], [], [], []
+    x, y, g, known, game = [], [], [], [], []
+    game_of = {c.id: c.game for c in train}
     for start in range(0, len(qs), 32):
         batch = qs[start:start + 32]
         for i, (q, per_work) in enumerate(zip(batch, screener.signals([b.image for b in batch]),
@@ -98,7 +136,8 @@ def game_rows(data: Path, work: Path
                 y.append(float(right))
                 g.append(start + i)
                 known.append(q.character in registered)
-    return x, y, g, known, sorted({c.game for c in train})
+                game.append(game_of[q.character])
+    return x, y, g, known, game
 
 
 def clipart_rows(root: Path, work: Path) -> tuple[list[dict], list[int], int]:
@@ -144,7 +183,8 @@ def main() -> None:
                     help="unpacked Debian data root of `make data` (openclipart-png)")
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/character-fit"))
     args = ap.parse_args()
-    x, y, g, known, games = game_rows(args.data, args.work)
+    x, y, g, known, game = game_rows(args.data, args.work)
+    games = sorted(set(game))
     cx, cg, n_clip = clipart_rows(args.clipart, args.work)
     offset = max(g) + 1
     x += cx
@@ -157,6 +197,7 @@ def main() -> None:
     clip_best = np.array([held[ga == q].max(initial=0.0) for q in range(offset, offset + n_clip)])
     for o in operating:
         o["clipart_flagged"] = round(float(np.mean(clip_best >= o["threshold"])), 4)
+    per_game = by_game(xm, ya, ga, np.array(game + [""] * len(cx)), np.array(known), n_clip)
     facts = {"data": "benchmarks/character_data.py training games "
                      f"({', '.join(games)}); three of every four characters registered "
                      "from their first pose, the fourth left unregistered; and the image "
@@ -165,9 +206,10 @@ def main() -> None:
              "pairs": len(ya), "positives": int(ya.sum()),
              "heldout_ece": round(ece, 4), "heldout_brier": round(brier, 5),
              "operating_points": operating,
-             "review_threshold": next((o["threshold"] for o in operating
-                                       if o["unregistered_flagged"] <= MAX_FLAGGED
-                                       and o["clipart_flagged"] <= MAX_CLIPART), 1.0),
+             "review_threshold": chosen(operating),
+             # not used: what the same rule would choose on games held out whole
+             "operating_points_by_game": per_game,
+             "review_threshold_by_game": chosen(per_game),
              "fitted": date.today().isoformat()}
     cal = LogisticCalibrator("image-character", VERSION, tuple(FEATURES),
                              tuple(round(float(c), 6) for c in coef), round(b, 6), facts)
