@@ -61,22 +61,28 @@ MAX_CLIPART = 0.01
 PLACEHOLDER = LogisticCalibrator("fit", "0", ("char_trunk",), (0.0,), 0.0, {})
 
 
-def operating_points(p: np.ndarray, y: np.ndarray, query: np.ndarray, known: np.ndarray
-                     ) -> list[dict]:
-    """Per threshold (held-out probabilities): the share of registered characters' poses
-    whose own work reaches it, and of unregistered characters' poses any work reaches."""
+def operating_points(p: np.ndarray, y: np.ndarray, query: np.ndarray, known: np.ndarray,
+                     offset: int, n_clip: int) -> list[dict]:
+    """Per threshold (held-out probabilities `p` of every row; queries below `offset` are
+    the games', the `n_clip` from `offset` on the clip-art distractors'): the share of
+    registered characters' poses whose own work reaches it, of unregistered characters'
+    poses any work reaches, and of clip-art distractors any work reaches."""
     out = []
-    regs, unregs = sorted(set(query[known])), sorted(set(query[~known]))
-    best_right = np.array([p[(query == q) & (y == 1)].max(initial=0.0) for q in regs])
-    best_any = np.array([p[query == q].max(initial=0.0) for q in unregs])
+    games = query < offset
+    q, pg = query[games], p[games]
+    regs, unregs = sorted(set(q[known])), sorted(set(q[~known]))
+    best_right = np.array([pg[(q == r) & (y[games] == 1)].max(initial=0.0) for r in regs])
+    best_any = np.array([pg[q == u].max(initial=0.0) for u in unregs])
+    best_clip = np.array([p[query == c].max(initial=0.0) for c in range(offset, offset + n_clip)])
     for t in THRESHOLDS:
         out.append({"threshold": t, "found": round(float(np.mean(best_right >= t)), 4),
-                    "unregistered_flagged": round(float(np.mean(best_any >= t)), 4)})
+                    "unregistered_flagged": round(float(np.mean(best_any >= t)), 4),
+                    "clipart_flagged": round(float(np.mean(best_clip >= t)), 4)})
     return out
 
 
 def by_game(xm: np.ndarray, ya: np.ndarray, ga: np.ndarray, row_game: np.ndarray,
-            known: np.ndarray, n_clip: int) -> list[dict]:
+            known: np.ndarray, offset: int, n_clip: int) -> list[dict]:
     """Operating points with each training game held out in turn: its rows scored by a fit on
     the other games (and half the clip art, whose halves are held out in turn). The
     query-held-out points keep a game's style on both sides of the fit; these say what a
@@ -92,12 +98,7 @@ def by_game(xm: np.ndarray, ya: np.ndarray, ga: np.ndarray, row_game: np.ndarray
         coef, b = fit_monotone_logistic(xm[~clip | (half != f)], ya[~clip | (half != f)], L2)
         part = clip & (half == f)
         held[part] = 1 / (1 + np.exp(-(xm[part] @ coef + b)))
-    out = operating_points(held[~clip], ya[~clip], ga[~clip], known)
-    offset = int(ga[~clip].max()) + 1
-    best = np.array([held[ga == q].max(initial=0.0) for q in range(offset, offset + n_clip)])
-    for o in out:
-        o["clipart_flagged"] = round(float(np.mean(best >= o["threshold"])), 4)
-    return out
+    return operating_points(held, ya, ga, known, offset, n_clip)
 
 
 def chosen(points: list[dict]) -> float:
@@ -192,12 +193,9 @@ def main() -> None:
     g += [offset + q for q in cg]
     xm, ya, ga = feature_matrix(FEATURES, x), np.array(y), np.array(g)
     coef, b, ece, brier, held = cross_fit(xm, ya, ga, L2)
-    in_games = ga < offset
-    operating = operating_points(held[in_games], ya[in_games], ga[in_games], np.array(known))
-    clip_best = np.array([held[ga == q].max(initial=0.0) for q in range(offset, offset + n_clip)])
-    for o in operating:
-        o["clipart_flagged"] = round(float(np.mean(clip_best >= o["threshold"])), 4)
-    per_game = by_game(xm, ya, ga, np.array(game + [""] * len(cx)), np.array(known), n_clip)
+    operating = operating_points(held, ya, ga, np.array(known), offset, n_clip)
+    per_game = by_game(xm, ya, ga, np.array(game + [""] * len(cx)), np.array(known), offset,
+                       n_clip)
     facts = {"data": "benchmarks/character_data.py training games "
                      f"({', '.join(games)}); three of every four characters registered "
                      "from their first pose, the fourth left unregistered; and the image "
