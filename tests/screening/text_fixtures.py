@@ -6,7 +6,7 @@ from screening.evaluation.bible import chapter as bible_chapter
 
 
 def kjv(book: int, chapter: int, version: str = "kjv") -> str:
-    return bible_chapter(book, chapter, version)  # type: ignore[arg-type]
+    return bible_chapter(book, chapter, version)
 
 
 def filler(words: int, start: int = 0) -> str:
