@@ -22,7 +22,10 @@ k-gram, not a winnowed sample: copied with a word or two changed, it may have on
 of k tokens left, and winnowing would have kept that k-gram only by chance. It costs about
 2.5 times the postings of those works, which are short by definition. Short works are also
 looked up by their 3-grams (`short_seeds`, a hash map kept beside the sorted arrays): a
-ten-word saying with one word changed in the middle shares no 5-gram with it.
+ten-word saying with one word changed in the middle shares no 5-gram with it. The shortest
+works (fewer than `PAIR_BELOW` tokens) are looked up by their 2-grams too (`pair_seeds`): an
+n-token work with three tokens changed keeps at least n - 11 of its 3-grams, none below 12
+tokens, but at least n - 7 of its 2-grams, so one of 8 tokens keeps one.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ _POS_MASK = np.uint64(0xFFFFFFFF)
 ALL_KGRAMS_BELOW = 256
 #: The k-gram size of the short works' own look-up.
 SHORT_K = 3
+#: Works of fewer tokens than this are also looked up by their 2-grams (see above).
+PAIR_BELOW = 13
+#: A 2-gram found in more places than this seeds nothing ("of the" says nothing of a work).
+PAIR_MAX_POSTINGS = 50
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class FingerprintIndex(PersistentIndex):
         self._lock = threading.Lock()
         #: 3-gram hash -> [(slot, position)] of the short works' 3-grams (all of them).
         self._short: dict[int, list[tuple[int, int]]] = {}
+        #: 2-gram hash -> [(slot, position)] of the works of fewer than PAIR_BELOW tokens.
+        self._pairs: dict[int, list[tuple[int, int]]] = {}
 
     # -- building ---------------------------------------------------------------------------
     def fingerprints(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,10 +130,19 @@ class FingerprintIndex(PersistentIndex):
         self._slot_of[work_id] = slot
         self._tokens[slot] = tokens
         self._fp_count[slot] = len(self.fingerprints(tokens)[1])
-        if len(tokens) <= self.all_kgrams_below:
-            for pos, key in enumerate(kgram_hashes(tokens, SHORT_K).tolist()):
-                self._short.setdefault(key, []).append((slot, pos))
+        for table, k in self._lookups(tokens):
+            for pos, key in enumerate(kgram_hashes(tokens, k).tolist()):
+                table.setdefault(key, []).append((slot, pos))
         return slot
+
+    def _lookups(self, tokens: np.ndarray) -> list[tuple[dict[int, list[tuple[int, int]]], int]]:
+        """The short-work look-up tables (and their k) a work of these tokens belongs in."""
+        out = []
+        if len(tokens) <= self.all_kgrams_below:
+            out.append((self._short, SHORT_K))
+            if len(tokens) < PAIR_BELOW:
+                out.append((self._pairs, 2))
+        return out
 
     @staticmethod
     def _as_tokens(vectors: np.ndarray) -> np.ndarray:
@@ -158,13 +176,13 @@ class FingerprintIndex(PersistentIndex):
                 continue
             self._slot_work[slot] = -1
             tokens = self._tokens.pop(slot)
-            if len(tokens) <= self.all_kgrams_below:
-                for key in set(kgram_hashes(tokens, SHORT_K).tolist()):
-                    kept = [x for x in self._short.get(key, []) if x[0] != slot]
+            for table, k in self._lookups(tokens):
+                for key in set(kgram_hashes(tokens, k).tolist()):
+                    kept = [x for x in table.get(key, []) if x[0] != slot]
                     if kept:
-                        self._short[key] = kept
+                        table[key] = kept
                     else:
-                        self._short.pop(key, None)
+                        table.pop(key, None)
             n = self._fp_count.pop(slot)
             removed += n
             if slot in self._delta_slots:
@@ -234,11 +252,21 @@ class FingerprintIndex(PersistentIndex):
         """Every (work, work position, query position) where a 3-gram of the query equals a
         3-gram of a live short work (at most `all_kgrams_below` tokens); a 3-gram found in
         more places than `max_postings` seeds nothing."""
+        return self._look_up(self._short, SHORT_K, query_tokens)
+
+    def pair_seeds(self, query_tokens: np.ndarray) -> Seeds:
+        """As `short_seeds`, with 2-grams, for the works of fewer than `PAIR_BELOW` tokens; a
+        2-gram found in more than `PAIR_MAX_POSTINGS` places seeds nothing."""
+        return self._look_up(self._pairs, 2, query_tokens, PAIR_MAX_POSTINGS)
+
+    def _look_up(self, table: dict[int, list[tuple[int, int]]], k: int,
+                 query_tokens: np.ndarray, cap: int | None = None) -> Seeds:
+        cap = self.max_postings if cap is None else cap
         works, wpos, qpos = [], [], []
-        kg = kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), SHORT_K)
+        kg = kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), k)
         for q, key in enumerate(kg.tolist()):
-            hits = self._short.get(key)
-            if not hits or len(hits) > self.max_postings:
+            hits = table.get(key)
+            if not hits or len(hits) > cap:
                 continue
             for slot, pos in hits:
                 work = int(self._slot_work[slot])

@@ -179,8 +179,8 @@ class Settings(BaseSettings):
         default=0.8, gt=0.0, le=1.0, description="Share of a work's tokens found in order "
         "in an output at which the whole-work rule sends it to review (1 is block).")
     text_near_whole_edits: int = Field(
-        default=3, ge=0, le=100, description="A work with at most this many of its tokens "
-        "missing from the output (changed or dropped) is also near-whole: review.")
+        default=3, ge=0, le=8, description="A work within this many token edits (a token "
+        "changed, dropped or added) of a stretch of the output is also near-whole: review.")
     text_stock_phrases_file: Path | None = Field(
         default=None, description="UTF-8 file of stock phrases, one a line, that never "
         "count towards a work's own content for the whole-work rule.")

@@ -13,7 +13,12 @@ Decisions, whatever the work's length:
 
 * fraction 1 (every token, in order): `block`;
 * fraction >= `review_fraction` (0.8 by default: at most one token in five changed or
-  dropped), or at most `near_edits` (3) of the work's tokens missing: at least `review`.
+  dropped), or the work within `near_edits` (3) token edits of a stretch of the output (a
+  token changed, dropped or added counts one; the works under 15 tokens are the ones this
+  adds): at least `review`. Counting edits, not tokens missing, keeps a saying's function
+  words from matching a sentence that shares only them ("The strength of the crocodile is
+  in the water" and "the length of the tuple is the number of expressions in the list"
+  share six of its nine tokens in order, with five edits).
 
 Only works with enough content of their own are eligible, so that a stock phrase registered
 as a work never blocks an output that says it: at least `min_words` words, or `min_cjk` CJK
@@ -39,6 +44,9 @@ from screening.errors import InvalidInputError
 
 WHOLE = "whole"
 NEAR_WHOLE = "near_whole"
+#: Edits are counted only for works with at most this many tokens missing from the output
+#: (each missing token is at least one edit, so the rest are farther than any rule asks).
+MAX_EDITS_COUNTED = 8
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,15 @@ class Reproduction:
     q1: int
     w0: int  # work tokens [w0, w1)
     w1: int
+    #: Token edits between the work and the closest stretch of the output (None: not
+    #: computed, as more than MAX_EDITS_COUNTED of its tokens are missing, or from passages).
+    edits: int | None = None
 
     def kind(self, rule: ReproductionRule) -> str | None:
         if self.fraction >= 1.0:
             return WHOLE
-        near = self.fraction >= rule.review_fraction or self.n - self.matched <= rule.near_edits
+        near = self.fraction >= rule.review_fraction or (
+            self.edits is not None and self.edits <= rule.near_edits)
         return NEAR_WHOLE if near and self.matched > 0 else None
 
 
@@ -65,8 +77,9 @@ class ReproductionRule:
     min_words: int = 8
     min_cjk: int = 15
     review_fraction: float = 0.8
-    #: ... or at most this many of the work's tokens missing (changed or dropped): "a few
-    #: words or characters changed" of a short work, whatever its length.
+    #: ... or at most this many token edits from the output (changed, dropped or added): "a
+    #: few words or characters changed" of a short work, whatever its length (at most
+    #: MAX_EDITS_COUNTED).
     near_edits: int = 3
     #: Works longer than this are measured from the literal passages already found (an
     #: alignment of the whole work would cost more than it tells); the shorter ones are the
@@ -131,8 +144,27 @@ def reproduction(query: np.ndarray, work: np.ndarray, diagonals: Iterable[int]
     if not ops:
         return None
     matched = sum(op.src_end - op.src_start for op in ops)
+    edits = None
+    if 0 < n - matched <= MAX_EDITS_COUNTED:
+        edits = edits_within(work, query[a:b])
     return Reproduction(matched / n, matched, n, a + ops[0].dest_start, a + ops[-1].dest_end,
-                        ops[0].src_start, ops[-1].src_end)
+                        ops[0].src_start, ops[-1].src_end, edits)
+
+
+def edits_within(work: np.ndarray, text: np.ndarray) -> int:
+    """The fewest token edits (change, drop or add one token) that turn `work` into some
+    stretch of `text`: edit distance with the text's start and end free."""
+    m = len(text)
+    cols = np.arange(m + 1)
+    row = np.zeros(m + 1, dtype=np.int64)  # a stretch may start anywhere: row 0 costs nothing
+    for i, tok in enumerate(work.tolist(), start=1):
+        diag = row[:-1] + (text != tok)  # keep or change work token i
+        best = np.empty(m + 1, dtype=np.int64)
+        best[0] = i
+        best[1:] = np.minimum(diag, row[1:] + 1)  # ... or drop it
+        # ... or add text tokens before it: best[j] = min over k <= j of best[k] + (j - k)
+        row = np.minimum.accumulate(best - cols) + cols
+    return int(row.min())
 
 
 def from_passages(n_work: int, spans: Iterable[tuple[int, int, int, int, int]]

@@ -57,6 +57,19 @@ def _diagonals(seeds: Seeds, work_id: int) -> list[int]:
     return (seeds.query_pos[sel] - seeds.work_pos[sel]).tolist()
 
 
+def _pair_candidates(pairs: Seeds, examined: set[int]) -> list[int]:
+    """The shortest works (fewer than PAIR_BELOW tokens) sharing a 2-gram with the output that
+    neither look-up before examined, the most shared 2-grams first: with three of its eight
+    words changed, a saying may keep one 2-gram and no 3-gram. The reproduction rule decides
+    on them; nothing else can (they share no k-gram)."""
+    if len(pairs) == 0:
+        return []
+    works, counts = np.unique(pairs.work_ids, return_counts=True)
+    ranked = sorted((-c, w) for w, c in zip(works.tolist(), counts.tolist(), strict=True)
+                    if w not in examined)
+    return [w for _, w in ranked[:MAX_CANDIDATES]]
+
+
 #: Ordering weight of a match the reproduction rule decided (a whole work first).
 _RULE_RISK = {None: 0.0, "near_whole": 0.5, "whole": 1.0}
 
@@ -159,18 +172,21 @@ class TextScreener:
     def _verbatim(self, norm: NormalizedText, qh: np.ndarray) -> dict[int, _Candidate]:
         seeds = self.fingerprints.seeds(qh)
         short = self.fingerprints.short_seeds(qh)
+        pairs = self.fingerprints.pair_seeds(qh)
         out: dict[int, _Candidate] = {}
-        if len(seeds) == 0 and len(short) == 0:
+        if len(seeds) == 0 and len(short) == 0 and len(pairs) == 0:
             return out
         works, counts = np.unique(seeds.work_ids, return_counts=True)
         order = works[np.argsort(-counts, kind="stable")].tolist()
         examined = order[:MAX_CANDIDATES]
-        for work_id in examined + self._short_candidates(short, set(examined)):
+        examined += self._short_candidates(short, set(examined))
+        for work_id in examined + _pair_candidates(pairs, set(examined)):
             wt = self.fingerprints.tokens_of(work_id)
             runs = exact_runs(seeds, work_id, qh, wt, self.fingerprints.k)
             ps = passages(runs, qh, wt, norm.cjk, self.align)
             if len(wt) <= self.rule.max_tokens:
-                diagonals = [*_diagonals(seeds, work_id), *_diagonals(short, work_id)]
+                diagonals = [*_diagonals(seeds, work_id), *_diagonals(short, work_id),
+                             *_diagonals(pairs, work_id)]
                 rep = reproduction(qh, wt, diagonals)
             else:
                 rep = from_passages(len(wt), [(p.q0, p.q1, p.w0, p.w1, p.matched) for p in ps])

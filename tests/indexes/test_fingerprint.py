@@ -8,7 +8,7 @@ import pytest
 
 from indexes.dense import DenseIndex
 from indexes.errors import IndexCorruptError
-from indexes.fingerprint import FingerprintIndex
+from indexes.fingerprint import PAIR_MAX_POSTINGS, FingerprintIndex
 from indexes.ids import TEXT_WINDOWS_PER_WORK
 from indexes.store import IndexStore
 from models.base import FeatureSpec
@@ -155,3 +155,32 @@ def test_short_works_keep_every_kgram_and_their_3grams_through_updates_and_reloa
     assert len(index.short_seeds(query)) == 0
     index.add(1, short)  # re-added after removal: found again, once
     assert len(index.short_seeds(short)) == 9 - 3 + 1
+
+
+def test_the_shortest_works_are_looked_up_by_2grams_through_updates_and_reloads():
+    rng = np.random.default_rng(8)
+    tiny = rng.integers(0, 1000, size=8).astype(np.uint64)
+    short = rng.integers(0, 1000, size=13).astype(np.uint64)  # PAIR_BELOW tokens: 3-grams only
+    index = FingerprintIndex(SPEC, all_kgrams_below=64)
+    index.add(1, tiny)
+    index.add(2, short)
+    # three tokens changed (1, 4, 6): no 3-gram of the work is left, the 2-gram (2, 3) is
+    edited = tiny.copy()
+    edited[[1, 4, 6]] = [5001, 5002, 5003]
+    query = np.concatenate([rng.integers(2000, 3000, size=20).astype(np.uint64), edited])
+    assert len(index.short_seeds(query)) == 0
+    found = index.pair_seeds(query)
+    assert found.work_ids.tolist() == [1] and found.work_pos.tolist() == [2]
+    assert found.query_pos.tolist() == [22]
+    assert 2 not in set(index.pair_seeds(short).work_ids.tolist())
+    again = FingerprintIndex.deserialize(SPEC, index.serialize(), index.build_params())
+    assert again.pair_seeds(query).work_ids.tolist() == [1]
+    index.remove([1])
+    assert len(index.pair_seeds(query)) == 0
+    index.add(1, tiny)
+    assert len(index.pair_seeds(tiny)) == 8 - 2 + 1
+    # a 2-gram in more than PAIR_MAX_POSTINGS works seeds nothing
+    for w in range(10, 10 + PAIR_MAX_POSTINGS + 1):
+        index.add(w, np.concatenate([tiny[2:4], rng.integers(6000, 7000, size=6)]).astype(
+            np.uint64))
+    assert len(index.pair_seeds(query)) == 0

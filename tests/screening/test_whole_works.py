@@ -25,6 +25,8 @@ BLAKE = ("To see a World in a Grain of Sand, And a Heaven in a Wild Flower, Hold
          "in the palm of your hand, And Eternity in an hour.")
 SAYING = "冰冻三尺，非一日之寒"  # a saying (10 characters): below the 15 of a short work
 PROVERB = "If you want to go fast, go alone. If you want to go far, go together."
+CANDLE = "Must I hold a candle to my shames?"  # eight words (The Merchant of Venice)
+RIVER = "The strength of the river is in the stones."  # nine words, six of them common
 ZH_FILLER = "我很喜欢读古诗，下面这首是我最近背下来的，写得很美：", "这首诗写的是思乡之情。"
 
 
@@ -41,7 +43,8 @@ def ws(tmp_path_factory, model_cache):
     w = Workspace(Settings(data_dir=tmp_path_factory.mktemp("whole") / "data"), create=True,
                   progress=False)
     for wid, text, category in (("POEM", POEM, "poem"), ("BLAKE", BLAKE, "poem"),
-                                ("SAYING", SAYING, "text"), ("PROVERB", PROVERB, "text")):
+                                ("SAYING", SAYING, "text"), ("PROVERB", PROVERB, "text"),
+                                ("CANDLE", CANDLE, "poem"), ("RIVER", RIVER, "text")):
         w.register_text(WorkMeta(wid, "text", wid, "Estate", category), text, sync=False)
     w.texts.sync()
     yield w
@@ -78,6 +81,17 @@ def test_a_whole_english_verse_blocks_whatever_its_copy_probability(ws):
     one = screen(ws, wrap_en(BLAKE.replace("Wild Flower", "Wild Rose")))
     assert one["decision"] in ("review", "block")
     assert one["matches"][0]["reproduction"] == "near_whole"
+
+
+def test_three_words_changed_of_eight_go_to_review_and_common_words_alone_do_not(ws):
+    # hold, candle and shames changed: no 3-gram of the work is left, one 2-gram is
+    r = screen(ws, wrap_en("Must I lend a lantern to my sorrows?"))
+    (m, *_) = r["matches"]
+    assert m["external_id"] == "CANDLE" and m["reproduction"] == "near_whole", r
+    assert r["decision"] == "review"
+    # "the ... of the ... is ... in the": six of the nine words in order, five edits away
+    r = screen(ws, wrap_en("The length of the tuple is the number of expressions in the list."))
+    assert r["decision"] == "clear", r
 
 
 def test_a_stock_phrase_never_flags_and_a_listed_one_neither(ws, tmp_path):
