@@ -51,6 +51,7 @@ def table() -> str:
     one = char["settings"][0]["scores"]
     whole = [x for x in short["scores"] if x["case"] == "whole"]
     n = sum(x["n"] for x in whole)
+    changed = [x for x in short["scores"] if x["case"].startswith("changed")]
     acc = image["methods"]["ipscreen accurate + background norm"]
     base = image["methods"]["baseline SSCD whole image only"]
     cases = text["methods"]["ipscreen"]["cases"]
@@ -81,9 +82,12 @@ def table() -> str:
         ("Paraphrases found (another translation; recall at FPR 1%)",
          f"{cases['paraphrase']['recall_at_fpr1']:.3f}",
          f"{minhash['paraphrase']['recall_at_fpr1']:.3f}", "text-copy-detection", text),
-        (f"Short poems and verse reproduced whole, decided block ({n} works, English and "
-         "Chinese)", f"{sum(x['shipped_block'] * x['n'] for x in whole) / n:.3f}",
-         f"{sum(x['before_block'] * x['n'] for x in whole) / n:.3f} (copy probability alone)",
+        (f"Short poems and verse reproduced whole, decided block / with 1-3 words changed, "
+         f"review or block, worst case ({n} works, English and Chinese)",
+         f"{sum(x['shipped_block'] * x['n'] for x in whole) / n:.3f} / "
+         f"{min(x['shipped_flagged'] for x in changed):.3f}",
+         f"{sum(x['before_block'] * x['n'] for x in whole) / n:.3f} / "
+         f"{min(x['before_flagged'] for x in changed):.3f} (copy probability alone)",
          "text-short-works", short),
         ("Sayings registered as works, flagged when said (English proverbs / Chinese sayings)",
          " / ".join(f"{x['shipped_flagged']:.3f}" for x in short["scores"]

