@@ -47,6 +47,8 @@ NEAR_WHOLE = "near_whole"
 #: Edits are counted only for works with at most this many tokens missing from the output
 #: (each missing token is at least one edit, so the rest are farther than any rule asks).
 MAX_EDITS_COUNTED = 8
+#: Places in the output (distinct alignment diagonals) a short work is looked for.
+MAX_PLACES = 16
 
 
 @dataclass(frozen=True)
@@ -129,13 +131,42 @@ def load_stock_phrases(path: Path | None) -> tuple[tuple[int, ...], ...]:
 def reproduction(query: np.ndarray, work: np.ndarray, diagonals: Iterable[int]
                  ) -> Reproduction | None:
     """The work's tokens found in order in the stretch of output around where shared k-grams
-    place it (`diagonals`: output position minus work position of each shared k-gram)."""
+    place it (`diagonals`: output position minus work position of each shared k-gram).
+
+    The median diagonal is tried first (a stray k-gram elsewhere does not move it), then
+    each other place the k-grams point to, up to MAX_PLACES: a 2-gram such as "to my" may
+    occur in the output more often than the copy it belongs to. The place that finds the
+    most of the work, in the fewest edits, is kept."""
     d = sorted(diagonals)
     n = len(work)
     if not d or n == 0:
         return None
-    start = d[len(d) // 2]  # the median: a stray k-gram elsewhere does not move the window
     slack = max(4, n // 5)
+    places: list[int] = []
+    for start in (d[len(d) // 2], *d):
+        if all(abs(start - p) > slack for p in places):
+            places.append(start)
+        if len(places) == MAX_PLACES:
+            break
+    best: Reproduction | None = None
+    for start in places:
+        rep = _around(query, work, start, slack)
+        if rep is not None and (best is None or _better(rep, best)):
+            best = rep
+            if rep.fraction >= 1.0:
+                break
+    return best
+
+
+def _better(a: Reproduction, b: Reproduction) -> bool:
+    edits_a = a.edits if a.edits is not None else a.n
+    edits_b = b.edits if b.edits is not None else b.n
+    return (a.matched, -edits_a) > (b.matched, -edits_b)
+
+
+def _around(query: np.ndarray, work: np.ndarray, start: int, slack: int
+            ) -> Reproduction | None:
+    n = len(work)
     a, b = max(0, start - slack), min(len(query), start + n + slack)
     if a >= b:
         return None

@@ -89,6 +89,10 @@ def test_three_words_changed_of_eight_go_to_review_and_common_words_alone_do_not
     (m, *_) = r["matches"]
     assert m["external_id"] == "CANDLE" and m["reproduction"] == "near_whole", r
     assert r["decision"] == "review"
+    # the 2-gram left ("to my") said three times before the copy: each place is looked at
+    r = screen(ws, wrap_en("I wrote to my mother, to my father and to my sister. Must I lend "
+                           "a lantern to my sorrows?"))
+    assert r["matches"][0]["external_id"] == "CANDLE" and r["decision"] == "review", r
     # "the ... of the ... is ... in the": six of the nine words in order, five edits away
     r = screen(ws, wrap_en("The length of the tuple is the number of expressions in the list."))
     assert r["decision"] == "clear", r
