@@ -263,7 +263,9 @@ class FingerprintIndex(PersistentIndex):
                  query_tokens: np.ndarray, cap: int | None = None) -> Seeds:
         cap = self.max_postings if cap is None else cap
         works, wpos, qpos = [], [], []
-        kg = kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), k)
+        # a registry without works of this size: no k-gram of the output to hash
+        kg = (kgram_hashes(np.ascontiguousarray(query_tokens, dtype=np.uint64), k) if table
+              else np.zeros(0, dtype=np.uint64))
         for q, key in enumerate(kg.tolist()):
             hits = table.get(key)
             if not hits or len(hits) > cap:
