@@ -5,6 +5,7 @@ signals through the real pipeline (screening/image)."""
 from __future__ import annotations
 
 import io
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,33 @@ def queries(characters: list[Character], first_pose: int, most: int = 5) -> list
     for c in characters:
         for pose, frames in list(c.poses.items())[first_pose:first_pose + most]:
             img = render(frames[0])
+            out.append(Query(c.id, c.family, pose, DecodedImage(img, img.width, img.height, "PNG")))
+    return out
+
+
+def in_scene(frame: Image.Image, scene: Image.Image, rng: random.Random,
+             canvas: int = 512) -> Image.Image:
+    """`frame` (RGBA, transparent around the character) drawn into a random square crop of
+    `scene` at `canvas` px, its longest side 40-60% of the canvas, at a random place: the
+    character in a new pose inside a picture, as a generator outputs a mascot in a scene."""
+    side = min(scene.size)
+    x0, y0 = rng.randint(0, scene.width - side), rng.randint(0, scene.height - side)
+    out = scene.crop((x0, y0, x0 + side, y0 + side)).resize((canvas, canvas)).convert("RGBA")
+    scale = canvas * rng.uniform(0.4, 0.6) / max(frame.size)
+    im = frame.resize((max(1, round(frame.width * scale)), max(1, round(frame.height * scale))),
+                      Image.Resampling.LANCZOS)
+    out.alpha_composite(im, (rng.randint(0, canvas - im.width), rng.randint(0, canvas - im.height)))
+    return out.convert("RGB")
+
+
+def scene_queries(characters: list[Character], first_pose: int, scenes: list[Image.Image],
+                  seed: int = 5, most: int = 5) -> list[Query]:
+    """The poses of `queries`, each drawn into one of `scenes` (see in_scene)."""
+    rng = random.Random(seed)
+    out = []
+    for c in characters:
+        for pose, frames in list(c.poses.items())[first_pose:first_pose + most]:
+            img = in_scene(frames[0].load().convert("RGBA"), rng.choice(scenes), rng)
             out.append(Query(c.id, c.family, pose, DecodedImage(img, img.width, img.height, "PNG")))
     return out
 

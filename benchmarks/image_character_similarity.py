@@ -7,6 +7,8 @@ characters are registered (category `character`) from their first pose, or from 
 three poses (a work with two further reference images); queries are each character's other
 poses, rendered at 512 px as a generator outputs them; the fourth character of each four is
 never registered, so its poses are characters of the same style that must not be flagged.
+A fourth setting draws the same poses into photographs (scikit-image's sample scenes), at
+40-60% of the picture's side: the character in a new pose inside a scene.
 Pairs of two characters the game draws on one model (recolours: `family`) count neither way.
 
 Side by side, in one run and on the same queries, through the accurate profile:
@@ -34,7 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from character_data import DATA_DIR, build, fetch, split  # noqa: E402
-from character_eval import Query, open_registry, queries, work_id  # noqa: E402
+from character_eval import Query, open_registry, queries, scene_queries, work_id  # noqa: E402
+from image_data import skimage_scenes  # noqa: E402
 from image_eval import micro_ap, threshold_at_precision  # noqa: E402
 from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
@@ -140,17 +143,21 @@ def main() -> None:
                     "characters": len(test), "registered": len(registered),
                     "games": sorted({c.game for c in test}), "settings": []}
     accurate_ms = 0.0
-    for refs, first_pose, name in ((1, 1, "one reference image per character (poses 2-6 "
-                                    "as queries)"),
-                                   (1, 3, "one reference image (poses 4-8 as queries)"),
-                                   (3, 3, "three reference images (poses 1-3 registered, "
-                                    "4-8 as queries)")):
+    scenes = skimage_scenes()
+    for refs, first_pose, in_scenes, name in (
+            (1, 1, False, "one reference image per character (poses 2-6 as queries)"),
+            (1, 3, False, "one reference image (poses 4-8 as queries)"),
+            (3, 3, False, "three reference images (poses 1-3 registered, 4-8 as queries)"),
+            (1, 1, True, f"one reference image; poses 2-6 drawn into {len(scenes)} "
+                         "photographs (40-60% of the side)")):
         ws = open_registry(args.work / f"refs{refs}", test, registered_ids, refs,
                            {**settings_, "maintained_profiles": ["accurate"]})
-        qs = queries(test, first_pose)
+        qs = scene_queries(test, first_pose, scenes) if in_scenes else queries(test, first_pose)
         results, per_image = screen(ws, qs)
-        accurate_ms = per_image * 1000
+        if not in_scenes:
+            accurate_ms = per_image * 1000
         report["settings"].append({"name": name, "references": refs, "first_pose": first_pose,
+                                   "scenes": in_scenes,
                                    "scores": score(qs, results, registered, family)})
         ws.close()
     ex = character_extractor()
