@@ -71,14 +71,25 @@ def in_scene(frame: Image.Image, scene: Image.Image, rng: random.Random,
     """`frame` (RGBA, transparent around the character) drawn into a random square crop of
     `scene` at `canvas` px, its longest side 40-60% of the canvas, at a random place: the
     character in a new pose inside a picture, as a generator outputs a mascot in a scene."""
+    return placed_in_scene(frame, scene, rng, canvas)[0]
+
+
+def placed_in_scene(frame: Image.Image, scene: Image.Image, rng: random.Random,
+                    canvas: int = 512
+                    ) -> tuple[Image.Image, tuple[int, int, int, int], Image.Image]:
+    """in_scene's picture, with where the character went (its box, pixels) and the
+    character as drawn there, cut out onto white (what a perfect segmentation would see)."""
     side = min(scene.size)
     x0, y0 = rng.randint(0, scene.width - side), rng.randint(0, scene.height - side)
     out = scene.crop((x0, y0, x0 + side, y0 + side)).resize((canvas, canvas)).convert("RGBA")
     scale = canvas * rng.uniform(0.4, 0.6) / max(frame.size)
     im = frame.resize((max(1, round(frame.width * scale)), max(1, round(frame.height * scale))),
                       Image.Resampling.LANCZOS)
-    out.alpha_composite(im, (rng.randint(0, canvas - im.width), rng.randint(0, canvas - im.height)))
-    return out.convert("RGB")
+    px, py = rng.randint(0, canvas - im.width), rng.randint(0, canvas - im.height)
+    out.alpha_composite(im, (px, py))
+    cut = Image.new("RGBA", im.size, "white")
+    cut.alpha_composite(im)
+    return out.convert("RGB"), (px, py, px + im.width, py + im.height), cut.convert("RGB")
 
 
 def scene_queries(characters: list[Character], first_pose: int, scenes: list[Image.Image],
