@@ -1,0 +1,65 @@
+"""The character benchmark's scene placement (benchmarks/character_eval.py): the picture a
+scene query is, where the character went in it, and its cut-out, on images made here."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+BENCH = str(Path(__file__).resolve().parent.parent / "benchmarks")
+
+
+@pytest.fixture(scope="module")
+def placement():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, BENCH)
+    try:
+        import character_eval
+    finally:
+        sys.path.remove(BENCH)
+    return character_eval
+
+
+def sprite() -> Image.Image:
+    """A red disc on a transparent 40 x 60 canvas."""
+    im = Image.new("RGBA", (40, 60), (0, 0, 0, 0))
+    px = im.load()
+    for y in range(60):
+        for x in range(40):
+            if (x - 20) ** 2 + (y - 30) ** 2 < 18 ** 2:
+                px[x, y] = (220, 10, 10, 255)
+    return im
+
+
+def scene() -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 60, (300, 400, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_character_sits_where_its_box_says_at_40_to_60_percent(placement, seed):
+    picture, (x0, y0, x1, y1), cut = placement.placed_in_scene(
+        sprite(), scene(), random.Random(seed))
+    assert picture.size == (512, 512) and picture.mode == "RGB"
+    assert 0 <= x0 < x1 <= 512 and 0 <= y0 < y1 <= 512
+    assert 0.4 * 512 - 1 <= max(x1 - x0, y1 - y0) <= 0.6 * 512 + 1
+    assert cut.size == (x1 - x0, y1 - y0)
+    a = np.asarray(picture).astype(int)
+    red = a[..., 0] > 150
+    # the disc's red is inside the box and nowhere else (the scene is dark)
+    assert red[y0:y1, x0:x1].mean() > 0.3
+    red[y0:y1, x0:x1] = False
+    assert not red.any()
+    # the cut-out is the disc on white: white corners, red centre
+    c = np.asarray(cut).astype(int)
+    assert c[0, 0].tolist() == [255, 255, 255] and c[c.shape[0] // 2, c.shape[1] // 2, 0] > 150
+
+
+def test_in_scene_is_the_placed_picture_for_the_same_draw(placement):
+    a = placement.in_scene(sprite(), scene(), random.Random(7))
+    b = placement.placed_in_scene(sprite(), scene(), random.Random(7))[0]
+    assert np.array_equal(np.asarray(a), np.asarray(b))
