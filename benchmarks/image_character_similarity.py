@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,7 +76,10 @@ def score(qs: list[Query], results: list[dict], registered: dict[str, str],
             rows["fused"].append((max(m["score"], d), right))
     pos = [i for i, q in enumerate(qs) if q.character in registered]
     neg = [i for i, q in enumerate(qs) if q.character not in registered]
-    out: dict = {"queries": len(pos), "unregistered_queries": len(neg)}
+    share = flagged_share(qs, results, family)
+    out: dict = {"queries": len(pos), "unregistered_queries": len(neg),
+                 "unregistered_sharing_a_model": sum(
+                     any(family[w] == qs[i].family for w in registered.values()) for i in neg)}
     for key, name in zip(("copy", "derivative", "fused"), METHODS, strict=True):
         s = np.array([v for v, _ in rows[key]])
         t = np.array([ok for _, ok in rows[key]], dtype=bool)
@@ -93,15 +97,31 @@ def score(qs: list[Query], results: list[dict], registered: dict[str, str],
         "derivative_kind": round(np.mean([
             results[i]["matches"][0].get("similarity_kind") == "derivative"
             for i in pos if results[i].get("matches")]), 4),
-        "unregistered_flagged": round(np.mean([results[i]["decision"] != "clear"
-                                               for i in neg]), 4) if neg else None})
+        "unregistered_flagged": share(neg, lambda m: m["decision"] != "clear", own=False),
+        "unregistered_flagged_with_recolours": share(
+            neg, lambda m: m["decision"] != "clear", own=True)})
     before = [results[i]["matches"][0]["score"] >= 0.5 if results[i].get("matches") else False
               for i in pos]
-    out["SSCD alone (copy probability)"]["review_or_block"] = round(float(np.mean(before)), 4)
-    out["SSCD alone (copy probability)"]["unregistered_flagged"] = round(float(np.mean(
-        [bool(results[i].get("matches")) and results[i]["matches"][0]["score"] >= 0.5
-         for i in neg])), 4) if neg else None
+    out["SSCD alone (copy probability)"].update({
+        "review_or_block": round(float(np.mean(before)), 4),
+        "unregistered_flagged": share(neg, lambda m: m["score"] >= 0.5, own=False),
+        "unregistered_flagged_with_recolours": share(neg, lambda m: m["score"] >= 0.5,
+                                                     own=True)})
     return out
+
+
+def flagged_share(qs: list[Query], results: list[dict], family: dict[str, str]
+                  ) -> Callable[..., float | None]:
+    """share(indices, flags, own): the share of those queries with a match that `flags`;
+    with own=False, matches of a work the game draws on the query's own model (a recolour:
+    `family`) are not counted, as the pairs are not in the rankings either."""
+    def share(idx: list[int], flags: Callable[[dict], bool], own: bool) -> float | None:
+        if not idx:
+            return None
+        return round(float(np.mean([any(
+            flags(m) and (own or family[m["external_id"]] != qs[i].family)
+            for m in results[i].get("matches", [])) for i in idx])), 4)
+    return share
 
 
 def render(r: dict) -> str:
@@ -117,9 +137,17 @@ def render(r: dict) -> str:
         for name in METHODS:
             m = s[name]
             cells = [m.get("review_or_block"), m.get("block"), m.get("unregistered_flagged")]
-            lines.append(f"| {name} | {m['micro_ap']:.3f} | {m['recall_p99']:.3f} | "
-                         + " | ".join("-" if c is None else f"{c:.3f}" for c in cells) + " |")
+            row = " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
+            if m.get("unregistered_flagged_with_recolours") is not None:
+                row += f" ({m['unregistered_flagged_with_recolours']:.3f})"
+            lines.append(f"| {name} | {m['micro_ap']:.3f} | {m['recall_p99']:.3f} | {row} |")
         lines.append("")
+        if "unregistered_sharing_a_model" in s:
+            lines += [f"{s['unregistered_sharing_a_model']} of the {s['unregistered_queries']} "
+                      "unregistered poses belong to a character the game draws on a registered "
+                      "one's model (a recolour); a flag on that registered character counts "
+                      "neither way, as in the rankings. In brackets: counting those flags "
+                      "too.", ""]
     sp = r["speed"]
     lines.append(f"Character signal: {sp['character_ms']:.1f} ms per image (one SSCD pass with "
                  f"the trunk read out, and the colour histogram); accurate profile with it "
