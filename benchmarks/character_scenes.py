@@ -37,11 +37,10 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from character_backbones import unit  # noqa: E402
+from character_backbones import figures, unit  # noqa: E402
 from character_data import DATA_DIR, Character, build, fetch, render, split  # noqa: E402
 from character_eval import placed_in_scene  # noqa: E402
 from image_data import skimage_scenes  # noqa: E402
-from image_eval import micro_ap, threshold_at_precision  # noqa: E402
 from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 
@@ -73,25 +72,8 @@ def describe_views(ex: RegionalSscd, images: list) -> tuple[np.ndarray, np.ndarr
 
 def evaluate(s: np.ndarray, meta: list[tuple[str, str]], registered: list[str],
              family: dict[str, str]) -> dict:
-    scores, labels, right, unregistered = [], [], [], []
-    for row, (cid, fam) in zip(s, meta, strict=True):
-        for j, w in enumerate(registered):
-            if w != cid and fam and family[w] == fam:
-                continue
-            scores.append(row[j])
-            labels.append(w == cid)
-        if cid in registered:
-            j = registered.index(cid)
-            right.append(row[j] if row.argmax() == j else -np.inf)
-        else:
-            unregistered.append(row.max())
-    s_all, truth = np.array(scores), np.array(labels, dtype=bool)
-    recall = float((s_all[truth] >= threshold_at_precision(s_all, truth, 0.99)).sum()
-                   / max(int(truth.sum()), 1))
-    bar = float(np.quantile(unregistered, 0.98))
-    return {"micro_ap": round(micro_ap(s_all, truth, int(truth.sum())), 4),
-            "recall_p99": round(recall, 4),
-            "found_at_2pct": round(float(np.mean(np.array(right) > bar)), 4)}
+    return figures(((row, cid, fam) for row, (cid, fam) in zip(s, meta, strict=True)),
+                   registered, family)
 
 
 def run_split(ex: RegionalSscd, chars: list[Character], scenes: list,

@@ -1,5 +1,6 @@
-"""The character benchmark's scene placement (benchmarks/character_eval.py): the picture a
-scene query is, where the character went in it, and its cut-out, on images made here."""
+"""The character benchmarks' helpers (benchmarks/character_eval.py, character_backbones.py):
+where a scene query's character went and its cut-out, and the retrieval figures, on images
+and scores made here."""
 
 from __future__ import annotations
 
@@ -63,3 +64,29 @@ def test_in_scene_is_the_placed_picture_for_the_same_draw(placement):
     a = placement.in_scene(sprite(), scene(), random.Random(7))
     b = placement.placed_in_scene(sprite(), scene(), random.Random(7))[0]
     assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.fixture(scope="module")
+def backbones():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, BENCH)
+    try:
+        import character_backbones
+    finally:
+        sys.path.remove(BENCH)
+    return character_backbones
+
+
+def test_retrieval_figures_on_scores_whose_answers_are_known(backbones):
+    registered, family = ["A", "B"], {"A": "A", "B": "B", "C": "C", "D": "A"}
+    rows = [(np.array([0.9, 0.1]), "A", "A"), (np.array([0.2, 0.8]), "B", "B"),
+            (np.array([0.3, 0.5]), "C", "C")]
+    got = backbones.figures(rows, registered, family)
+    # both right pairs outrank every wrong one; both clear the unregistered C's best (0.5)
+    assert got == {"micro_ap": 1.0, "recall_p99": 1.0, "found_at_2pct": 1.0}
+    # D is drawn on A's model: its 0.95 against A is in no ranking. A second query of B
+    # scores 0.85 against A: only A's 0.9 stays above every wrong pair at precision 0.99
+    rows += [(np.array([0.95, 0.1]), "D", "A"), (np.array([0.85, 0.8]), "B", "B")]
+    got = backbones.figures(rows, registered, family)
+    assert got["recall_p99"] == pytest.approx(1 / 3, abs=1e-4)
+    # ranking 0.9 T, 0.85 F, 0.8 T, 0.8 T: AP = (1 + 2/3 + 3/4) / 3
+    assert got["micro_ap"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3, abs=1e-4)
