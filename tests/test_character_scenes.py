@@ -4,6 +4,7 @@ and scores made here."""
 
 from __future__ import annotations
 
+import importlib
 import random
 import sys
 from pathlib import Path
@@ -15,14 +16,18 @@ from PIL import Image
 BENCH = str(Path(__file__).resolve().parent.parent / "benchmarks")
 
 
-@pytest.fixture(scope="module")
-def placement():  # type: ignore[no-untyped-def]
+def bench_module(name: str):  # type: ignore[no-untyped-def]
+    """A module of benchmarks/ (they import each other by bare name)."""
     sys.path.insert(0, BENCH)
     try:
-        import character_eval
+        return importlib.import_module(name)
     finally:
         sys.path.remove(BENCH)
-    return character_eval
+
+
+@pytest.fixture(scope="module")
+def placement():  # type: ignore[no-untyped-def]
+    return bench_module("character_eval")
 
 
 def sprite() -> Image.Image:
@@ -68,12 +73,7 @@ def test_in_scene_is_the_placed_picture_for_the_same_draw(placement):
 
 @pytest.fixture(scope="module")
 def backbones():  # type: ignore[no-untyped-def]
-    sys.path.insert(0, BENCH)
-    try:
-        import character_backbones
-    finally:
-        sys.path.remove(BENCH)
-    return character_backbones
+    return bench_module("character_backbones")
 
 
 def test_retrieval_figures_on_scores_whose_answers_are_known(backbones):
