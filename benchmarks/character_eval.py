@@ -56,12 +56,16 @@ def open_registry(data_dir: Path, characters: list[Character], registered: set[s
     return ws
 
 
-def queries(characters: list[Character], first_pose: int, most: int = 5) -> list[Query]:
-    """Each character's poses from `first_pose` on (at most `most`), first frame, rendered."""
+def queries(characters: list[Character], first_pose: int, most: int = 5,
+            scenes: list[Image.Image] | None = None, seed: int = 5) -> list[Query]:
+    """Each character's poses from `first_pose` on (at most `most`), first frame, rendered on
+    white, or with `scenes` each drawn into one of them (see in_scene; draws from `seed`)."""
+    rng = random.Random(seed)
     out = []
     for c in characters:
         for pose, frames in list(c.poses.items())[first_pose:first_pose + most]:
-            img = render(frames[0])
+            img = render(frames[0]) if scenes is None else in_scene(
+                frames[0].load().convert("RGBA"), rng.choice(scenes), rng)
             out.append(Query(c.id, c.family, pose, DecodedImage(img, img.width, img.height, "PNG")))
     return out
 
@@ -90,18 +94,6 @@ def placed_in_scene(frame: Image.Image, scene: Image.Image, rng: random.Random,
     cut = Image.new("RGBA", im.size, "white")
     cut.alpha_composite(im)
     return out.convert("RGB"), (px, py, px + im.width, py + im.height), cut.convert("RGB")
-
-
-def scene_queries(characters: list[Character], first_pose: int, scenes: list[Image.Image],
-                  seed: int = 5, most: int = 5) -> list[Query]:
-    """The poses of `queries`, each drawn into one of `scenes` (see in_scene)."""
-    rng = random.Random(seed)
-    out = []
-    for c in characters:
-        for pose, frames in list(c.poses.items())[first_pose:first_pose + most]:
-            img = in_scene(frames[0].load().convert("RGBA"), rng.choice(scenes), rng)
-            out.append(Query(c.id, c.family, pose, DecodedImage(img, img.width, img.height, "PNG")))
-    return out
 
 
 def character_screener(ws: Workspace, calibrator: LogisticCalibrator | None = None

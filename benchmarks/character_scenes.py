@@ -56,17 +56,18 @@ ORACLES = {"box": "the character's own box in the scene (oracle)",
 PALETTE = 0.7  # the palette's weight beside the trunk, as in character_backbones.py
 
 
-def describe_views(ex: RegionalSscd, images: list) -> tuple[np.ndarray, np.ndarray]:
-    """(trunk, palette) of every box of every image: (n, len(BOXES), dim)."""
+def describe_views(ex: RegionalSscd, images: list, boxes: tuple = BOXES
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(trunk, palette) of every box of every image: (n, len(boxes), dim)."""
     trunks, palettes = [], []
     for start in tqdm(range(0, len(images), 32), desc="describing", file=sys.stderr):
         batch = images[start:start + 32]
-        trunks.append(unit(ex.pooled(ex.feature_maps(batch), BOXES)))
+        trunks.append(unit(ex.pooled(ex.feature_maps(batch), boxes)))
         for im in batch:
             w, h = im.size
             palettes.append(np.stack([colour_histogram(im.crop((
                 round(b[0] * w), round(b[1] * h), round(b[2] * w), round(b[3] * h))))
-                for b in BOXES]))
+                for b in boxes]))
     return np.concatenate(trunks), np.stack(palettes)
 
 
@@ -80,7 +81,8 @@ def run_split(ex: RegionalSscd, chars: list[Character], scenes: list,
               centre: dict | None) -> tuple[dict, dict]:
     rng = random.Random(5)
     registered = [c for i, c in enumerate(chars) if i % 4 != 3]
-    refs = describe_views(ex, [render(next(iter(c.poses.values()))[0]) for c in registered])
+    refs = describe_views(ex, [render(next(iter(c.poses.values()))[0]) for c in registered],
+                          (WHOLE,))
     meta: dict[str, list] = {"scene": [], "white": []}
     images: dict[str, list] = {"scene": [], "white": [], "box": [], "cut": []}
     for c in chars:
@@ -113,7 +115,7 @@ def run_split(ex: RegionalSscd, chars: list[Character], scenes: list,
                 out.setdefault(key, {})[kind] = evaluate(s, meta[kind], ids, family)
     r = embed(refs[0][:, 0], refs[1][:, 0], True)
     for kind, name in ORACLES.items():  # where a perfect locator / segmenter would look
-        qt, qp = describe_views(ex, images[kind])
+        qt, qp = describe_views(ex, images[kind], (WHOLE,))
         s = embed(qt[:, 0], qp[:, 0], True) @ r.T
         out[f"trunk + palette, {name}"] = {"scene": evaluate(s, meta["scene"], ids, family),
                                            "white": None}

@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from character_data import DATA_DIR, build, fetch, split  # noqa: E402
-from character_eval import Query, open_registry, queries, scene_queries, work_id  # noqa: E402
+from character_eval import Query, open_registry, queries, work_id  # noqa: E402
 from image_data import skimage_scenes  # noqa: E402
 from image_eval import micro_ap, threshold_at_precision  # noqa: E402
 from machine import describe, line  # noqa: E402
@@ -76,7 +76,17 @@ def score(qs: list[Query], results: list[dict], registered: dict[str, str],
             rows["fused"].append((max(m["score"], d), right))
     pos = [i for i, q in enumerate(qs) if q.character in registered]
     neg = [i for i, q in enumerate(qs) if q.character not in registered]
-    share = flagged_share(qs, results, family)
+
+    def share(idx: list[int], flags: Callable[[dict], bool], own: bool) -> float | None:
+        """The share of queries `idx` with a match that `flags`; with own=False, matches of a
+        work the game draws on the query's own model (a recolour: `family`) are not counted,
+        as those pairs are not in the rankings either."""
+        if not idx:
+            return None
+        return round(float(np.mean([any(
+            flags(m) and (own or family[m["external_id"]] != qs[i].family)
+            for m in results[i].get("matches", [])) for i in idx])), 4)
+
     out: dict = {"queries": len(pos), "unregistered_queries": len(neg),
                  "unregistered_sharing_a_model": sum(
                      any(family[w] == qs[i].family for w in registered.values()) for i in neg)}
@@ -108,20 +118,6 @@ def score(qs: list[Query], results: list[dict], registered: dict[str, str],
         "unregistered_flagged_with_recolours": share(neg, lambda m: m["score"] >= 0.5,
                                                      own=True)})
     return out
-
-
-def flagged_share(qs: list[Query], results: list[dict], family: dict[str, str]
-                  ) -> Callable[..., float | None]:
-    """share(indices, flags, own): the share of those queries with a match that `flags`;
-    with own=False, matches of a work the game draws on the query's own model (a recolour:
-    `family`) are not counted, as the pairs are not in the rankings either."""
-    def share(idx: list[int], flags: Callable[[dict], bool], own: bool) -> float | None:
-        if not idx:
-            return None
-        return round(float(np.mean([any(
-            flags(m) and (own or family[m["external_id"]] != qs[i].family)
-            for m in results[i].get("matches", [])) for i in idx])), 4)
-    return share
 
 
 def render(r: dict) -> str:
@@ -180,7 +176,7 @@ def main() -> None:
                          "photographs (40-60% of the side)")):
         ws = open_registry(args.work / f"refs{refs}", test, registered_ids, refs,
                            {**settings_, "maintained_profiles": ["accurate"]})
-        qs = scene_queries(test, first_pose, scenes) if in_scenes else queries(test, first_pose)
+        qs = queries(test, first_pose, scenes=scenes if in_scenes else None)
         results, per_image = screen(ws, qs)
         if not in_scenes:
             accurate_ms = per_image * 1000
