@@ -156,19 +156,22 @@ def figures(rows: Iterable[tuple[np.ndarray, str, str]], registered: list[str],
     """micro-AP and recall at precision 0.99 over (query, registered character) pairs, and
     the share of registered characters' queries with the right one on top above the score
     2% of unregistered characters' queries reach. `rows`: per query, its scores against
-    `registered`, its character and family (pairs within a family count neither way)."""
+    `registered`, its character and family (pairs within a family count neither way: an
+    unregistered character's score against its own family's registered one sets no bar)."""
     scores, labels, right, unregistered = [], [], [], []
     for s, cid, fam in rows:
+        others = []
         for j, w in enumerate(registered):
             if w != cid and fam and family[w] == fam:
                 continue
             scores.append(s[j])
             labels.append(w == cid)
+            others.append(s[j])
         if cid in registered:
             j = registered.index(cid)
             right.append(s[j] if s.argmax() == j else -np.inf)
         else:
-            unregistered.append(s.max())
+            unregistered.append(max(others, default=-np.inf))
     s_all, truth = np.array(scores), np.array(labels, dtype=bool)
     ap = micro_ap(s_all, truth, int(truth.sum()))
     recall = float((s_all[truth] >= threshold_at_precision(s_all, truth, 0.99)).sum()

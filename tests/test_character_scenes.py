@@ -90,3 +90,6 @@ def test_retrieval_figures_on_scores_whose_answers_are_known(backbones):
     assert got["recall_p99"] == pytest.approx(1 / 3, abs=1e-4)
     # ranking 0.9 T, 0.85 F, 0.8 T, 0.8 T: AP = (1 + 2/3 + 3/4) / 3
     assert got["micro_ap"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3, abs=1e-4)
+    # D's 0.95 against its own family sets no bar either (its best elsewhere is 0.1): the bar
+    # is C's 0.5, cleared by A's 0.9 and B's 0.8; the second B query has A on top
+    assert got["found_at_2pct"] == pytest.approx(2 / 3, abs=1e-4)
