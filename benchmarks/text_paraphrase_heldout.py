@@ -9,11 +9,13 @@ in filler. Negatives: the same four translations of unregistered chapters (less 
 KJV text is mostly a registered chapter's: the Bible quotes itself). Darby's translation and
 the Open English Bible are kept for independent evaluation and not used.
 
-Methods in one run: ipscreen as shipped (MiniLM; its calibrated score) and a plain baseline,
-the best MiniLM cosine between any 60-word window of the output and any 60-word window of the
-work (stride 30; no alignment, no calibration).
+Methods in one run, for each sentence model (MiniLM, the default, and USE multilingual,
+`TEXT_MODEL=use-multilingual`, each with its own calibrator): ipscreen as shipped (its
+calibrated score) and a plain baseline, the best cosine of that model between any 60-word
+window of the output and any 60-word window of the work (stride 30; no alignment, no
+calibration).
 
-    python benchmarks/text_paraphrase_heldout.py [--per-case 100]
+    python benchmarks/text_paraphrase_heldout.py [--per-case 100] [--models minilm,...]
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ from text_data import (  # noqa: E402
 )
 from text_eval import open_text_workspace  # noqa: E402
 
+from screening.service import Workspace  # noqa: E402
+
 FITTED, HELD_OUT = ("web",), ("asv", "ylt", "roth")
+#: The sentence models compared (TEXT_MODEL values) and their names in the table.
+MODELS = {"minilm": "MiniLM", "use-multilingual": "USE multilingual"}
 
 
 def verse_range(rng: random.Random, ch: Chapter, version: str) -> tuple[str, str]:
@@ -68,7 +74,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--per-case", type=int, default=100)
     ap.add_argument("--seed", type=int, default=27)
-    ap.add_argument("--work", type=Path, default=Path(".cache/bench/text"))
+    ap.add_argument("--work", type=Path, default=Path(".cache/bench/text"),
+                    help="MiniLM's registry (make bench-text's); other models' beside it")
+    ap.add_argument("--models", default=",".join(MODELS))
     args = ap.parse_args()
     rng = random.Random(args.seed)
     registered, unregistered = split("bench")
@@ -86,17 +94,37 @@ def main() -> None:
                        f"{filler(rng, rng.randint(30, 300))}"
                 queries.append((version, positive, ch.key if positive else None, text))
                 n += 1
-    ws = open_text_workspace(args.work, registered)
+    models = [m for m in args.models.split(",") if m]
+    if not models or set(models) - set(MODELS):
+        ap.error(f"--models: a comma-separated list of {', '.join(MODELS)}")
+    rows: list[dict] = [{"version": v, "positive": p, "ipscreen": {}, "baseline": {},
+                         "flagged": {}} for v, p, _, _ in queries]
+    for model in models:
+        work = args.work if model == "minilm" else args.work.with_name(
+            f"{args.work.name}-{model}")
+        run(model, open_text_workspace(work, registered, model=model), registered, queries,
+            rows)
+    report = {"benchmark": "text_paraphrase_heldout", "machine": describe(),
+              "date": datetime.now(UTC).isoformat(timespec="seconds"),
+              "registered": len(registered), "per_case": args.per_case,
+              "fitted": list(FITTED), "held_out": list(HELD_OUT), "models": models,
+              "scores": {m: score(rows, m) for m in models}}
+    publish("text_paraphrase_heldout", report, render)
+
+
+def run(model: str, ws: Workspace, registered: list[Chapter],
+        queries: list[tuple[str, bool, str | None, str]], rows: list[dict]) -> None:
+    """Screen every query with `model`'s screener and baseline; scores into `rows`."""
     screener = ws.texts.screener()
     emb = ws.texts.embedder()
     work_windows = [(c.key, windows(chapter_text(c))) for c in registered]
     flat = [w for _, ws_ in work_windows for w in ws_]
     owner = [k for k, ws_ in work_windows for _ in ws_]
     wv = np.concatenate([emb.embed(flat[i:i + 512]) for i in
-                         tqdm(range(0, len(flat), 512), desc="baseline windows",
+                         tqdm(range(0, len(flat), 512), desc=f"baseline windows ({model})",
                               file=sys.stderr)])
-    rows = []
-    for version, positive, work, text in tqdm(queries, desc="screening", file=sys.stderr):
+    for (_, positive, work, text), row in zip(
+            tqdm(queries, desc=f"screening ({model})", file=sys.stderr), rows, strict=True):
         r = screener.screen_text(text).to_dict()
         right = next((m["score"] for m in r["matches"] if m["external_id"] == work), 0.0)
         best = r["matches"][0]["score"] if r["matches"] else 0.0
@@ -104,16 +132,10 @@ def main() -> None:
         per_work: dict[str, float] = {}
         for j, s in enumerate(sims.max(axis=0).tolist()):
             per_work[owner[j]] = max(per_work.get(owner[j], -1.0), s)
-        base_best = max(per_work.values())
-        rows.append({"version": version, "positive": positive,
-                     "ipscreen": right if positive else best,
-                     "baseline": per_work.get(work, 0.0) if positive else base_best,
-                     "flagged": r["decision"] != "clear"})
-    report = {"benchmark": "text_paraphrase_heldout", "machine": describe(),
-              "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "registered": len(registered), "per_case": args.per_case,
-              "fitted": list(FITTED), "held_out": list(HELD_OUT), "scores": score(rows)}
-    publish("text_paraphrase_heldout", report, render)
+        row["ipscreen"][model] = right if positive else best
+        row["baseline"][model] = per_work.get(work, 0.0) if positive else max(
+            per_work.values())
+        row["flagged"][model] = r["decision"] != "clear"
 
 
 def recall_at_p99(pos: list[float], neg: list[float]) -> float:
@@ -121,37 +143,41 @@ def recall_at_p99(pos: list[float], neg: list[float]) -> float:
                               len(pos))[0]
 
 
-def score(rows: list[dict]) -> dict:
+def score(rows: list[dict], model: str) -> dict:
     out = {}
     for method in ("ipscreen", "baseline"):
-        neg = [r[method] for r in rows if not r["positive"]]
-        out[method] = {v: recall_at_p99([r[method] for r in rows
+        neg = [r[method][model] for r in rows if not r["positive"]]
+        out[method] = {v: recall_at_p99([r[method][model] for r in rows
                                          if r["positive"] and r["version"] == v], neg)
                        for v in (*FITTED, *HELD_OUT)}
     out["ipscreen review or block"] = {
-        v: float(np.mean([r["flagged"] for r in rows if r["positive"] and r["version"] == v]))
-        for v in (*FITTED, *HELD_OUT)}
+        v: float(np.mean([r["flagged"][model] for r in rows if r["positive"]
+                          and r["version"] == v])) for v in (*FITTED, *HELD_OUT)}
     out["false flags"] = {
-        v: float(np.mean([r["flagged"] for r in rows if not r["positive"]
+        v: float(np.mean([r["flagged"][model] for r in rows if not r["positive"]
                           and r["version"] == v])) for v in (*FITTED, *HELD_OUT)}
     return out
 
 
 def render(r: dict) -> str:
     vs = [*r["fitted"], *r["held_out"]]
-    s = r["scores"]
     head = (f"Paraphrase on held-out translations, {r['date']} ({r['registered']} KJV chapters "
             f"registered; {r['per_case']} queries and {r['per_case']} negatives per translation; "
             f"{line(r['machine'])})\n\n"
             "| | " + " | ".join(f"{v.upper()}{' (fitted)' if v in r['fitted'] else ''}"
                              for v in vs) + " |\n|---|" + "---|" * len(vs) + "\n")
-    rows = ["| ipscreen recall @P0.99 | " + " | ".join(f"{s['ipscreen'][v]:.3f}" for v in vs),
-            "| baseline recall @P0.99 (MiniLM, 60-word windows) | "
-            + " | ".join(f"{s['baseline'][v]:.3f}" for v in vs),
-            "| ipscreen decided review or block | "
-            + " | ".join(f"{s['ipscreen review or block'][v]:.3f}" for v in vs),
-            "| negatives decided review or block (false flags) | "
-            + " | ".join(f"{s['false flags'][v]:.3f}" for v in vs)]
+    rows = []
+    for m in r.get("models", ["minilm"]):
+        s = r["scores"][m] if "models" in r else r["scores"]
+        name = MODELS[m]
+        rows += [f"| ipscreen ({name}) recall @P0.99 | "
+                 + " | ".join(f"{s['ipscreen'][v]:.3f}" for v in vs),
+                 f"| baseline ({name}, 60-word windows) recall @P0.99 | "
+                 + " | ".join(f"{s['baseline'][v]:.3f}" for v in vs),
+                 f"| ipscreen ({name}) decided review or block | "
+                 + " | ".join(f"{s['ipscreen review or block'][v]:.3f}" for v in vs),
+                 f"| ipscreen ({name}) negatives decided review or block (false flags) | "
+                 + " | ".join(f"{s['false flags'][v]:.3f}" for v in vs)]
     return head + " |\n".join(rows) + " |\n\nRecall at precision 0.99 puts each " \
         "translation's queries against the negatives of all four.\n"
 
