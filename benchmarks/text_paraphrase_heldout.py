@@ -15,7 +15,11 @@ calibrated score) and a plain baseline, the best cosine of that model between an
 window of the output and any 60-word window of the work (stride 30; no alignment, no
 calibration).
 
+With --bare the queries are the renderings alone, no filler (an output that is only the
+paraphrase); its figures go to text_paraphrase_heldout_bare.
+
     python benchmarks/text_paraphrase_heldout.py [--per-case 100] [--models minilm,...]
+        [--bare]
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/text"),
                     help="MiniLM's registry (make bench-text's); other models' beside it")
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--bare", action="store_true", help="the renderings alone, no filler")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     registered, unregistered = split("bench")
@@ -90,8 +95,8 @@ def main() -> None:
                 body, kjv = verse_range(rng, ch, version)
                 if not body or (not positive and contained(kjv) >= CONTAMINATED):
                     continue
-                text = f"{filler(rng, rng.randint(30, 300))}\n\n{body}\n\n" \
-                       f"{filler(rng, rng.randint(30, 300))}"
+                text = body if args.bare else f"{filler(rng, rng.randint(30, 300))}\n\n" \
+                    f"{body}\n\n{filler(rng, rng.randint(30, 300))}"
                 queries.append((version, positive, ch.key if positive else None, text))
                 n += 1
     models = [m for m in args.models.split(",") if m]
@@ -108,8 +113,8 @@ def main() -> None:
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "registered": len(registered), "per_case": args.per_case,
               "fitted": list(FITTED), "held_out": list(HELD_OUT), "models": models,
-              "scores": {m: score(rows, m) for m in models}}
-    publish("text_paraphrase_heldout", report, render)
+              "bare": args.bare, "scores": {m: score(rows, m) for m in models}}
+    publish("text_paraphrase_heldout" + ("_bare" if args.bare else ""), report, render)
 
 
 def run(model: str, ws: Workspace, registered: list[Chapter],
@@ -161,7 +166,8 @@ def score(rows: list[dict], model: str) -> dict:
 
 def render(r: dict) -> str:
     vs = [*r["fitted"], *r["held_out"]]
-    head = (f"Paraphrase on held-out translations, {r['date']} ({r['registered']} KJV chapters "
+    head = (f"Paraphrase on held-out translations{', renderings alone' if r.get('bare') else ''}"
+            f", {r['date']} ({r['registered']} KJV chapters "
             f"registered; {r['per_case']} queries and {r['per_case']} negatives per translation; "
             f"{line(r['machine'])})\n\n"
             "| | " + " | ".join(f"{v.upper()}{' (fitted)' if v in r['fitted'] else ''}"
