@@ -141,6 +141,7 @@ bench-verdicts: $(STAMP) $(DATA)/.done
 
 calibrate-text: $(STAMP)
 	$(BIN)/python benchmarks/fit_text_calibration.py
+	$(BIN)/python benchmarks/fit_text_calibration.py --model use-multilingual
 
 bench-text: $(STAMP)
 	$(BIN)/python benchmarks/text_copy_detection.py

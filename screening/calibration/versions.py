@@ -42,6 +42,14 @@ class ActiveCalibrations:
         if "error" in result or not self.by_key:
             return result
         versions = result.get("versions", {})
+        if "calibration_set" in versions:
+            # the configuration in force: each of its calibrators' version in force, so a
+            # sample's English and Chinese results still agree on it
+            versions = {**versions, "calibration_set": sorted(
+                f"{c.name}@{c.version}" if (c := self.for_result(n.partition("@")[0],
+                                                                   tenant)) else n
+                for n in versions["calibration_set"])}
+            result = {**result, "versions": versions}
         name = str(versions.get("calibration", "")).partition("@")[0]
         cal = self.for_result(name, tenant)
         if cal is None:

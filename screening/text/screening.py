@@ -123,14 +123,17 @@ class TextScreener:
                  calibrator: LogisticCalibrator, thresholds: Thresholds,
                  align: AlignParams | None = None, paraphrase: ParaphraseParams | None = None,
                  max_matches: int = 5, max_text_bytes: int = 10 * 1024 * 1024,
-                 index_revision: int = 0, reproduction_rule: ReproductionRule | None = None
-                 ) -> None:
+                 index_revision: int = 0, reproduction_rule: ReproductionRule | None = None,
+                 cjk_calibrator: LogisticCalibrator | None = None) -> None:
         self.fingerprints = fingerprints
         self.window_index = window_index
         self.embedder = embedder
         self.registry = registry
         self.blobs = blobs
         self.calibrator = calibrator
+        #: Mostly-CJK outputs are calibrated by this one where given (the multilingual
+        #: model's calibrator fitted with Chinese renderings; `calibrator` without them)
+        self.cjk_calibrator = cjk_calibrator
         self.thresholds = thresholds
         self.align = align or AlignParams()
         self.para = paraphrase or ParaphraseParams()
@@ -140,18 +143,29 @@ class TextScreener:
         self.max_text_bytes = max_text_bytes
         self._work_texts: OrderedDict[str, NormalizedText] = OrderedDict()
         specs = [fingerprints.spec] + ([window_index.spec] if window_index is not None else [])
-        self.versions = screening_versions(
-            "text", "paraphrase" if self.paraphrase_enabled else "literal", specs, calibrator,
-            index_revision, thresholds,
-            dense_search([(WINDOW_INDEX, window_index)] if self.paraphrase_enabled else []))
-        # what a call that turns the paraphrase layer off is screened with: the service's
-        # one screener serves both, and such results said "paraphrase" with the text model
-        # among their features although the layer never ran
-        self.literal_versions = screening_versions(
-            "text", "literal", [fingerprints.spec], calibrator, index_revision, thresholds,
-            dense_search([]))
-        for v in (self.versions, self.literal_versions):
-            v["whole_work"] = self.rule.describe()
+        # (paraphrase layer on, off) per calibrator: a call that turns the paraphrase layer
+        # off is screened with the literal versions (the service's one screener serves
+        # both, and such results said "paraphrase" with the text model among their features
+        # although the layer never ran)
+        self._versions = {
+            cal.name: (screening_versions(
+                "text", "paraphrase" if self.paraphrase_enabled else "literal", specs, cal,
+                index_revision, thresholds,
+                dense_search([(WINDOW_INDEX, window_index)] if self.paraphrase_enabled
+                             else [])),
+                screening_versions("text", "literal", [fingerprints.spec], cal,
+                                   index_revision, thresholds, dense_search([])))
+            for cal in filter(None, (calibrator, cjk_calibrator))}
+        # both calibrators are one configuration: a sample of English and Chinese outputs
+        # screened together is not a mix of versions (underwriting.profile.check_versions)
+        both = sorted(f"{c.name}@{c.version}" for c in filter(None, (calibrator,
+                                                                     cjk_calibrator)))
+        for pair in self._versions.values():
+            for v in pair:
+                v["whole_work"] = self.rule.describe()
+                if len(both) > 1:
+                    v["calibration_set"] = both
+        self.versions, self.literal_versions = self._versions[calibrator.name]
 
     @property
     def paraphrase_enabled(self) -> bool:
@@ -271,6 +285,12 @@ class TextScreener:
                 cands.setdefault(work_id, _Candidate()).chain = chain
         return cands, q_windows
 
+    def calibrator_for(self, norm: NormalizedText) -> LogisticCalibrator:
+        """The CJK calibrator for a mostly-CJK output where there is one, else the other."""
+        if self.cjk_calibrator is not None and len(norm.cjk) and norm.cjk.mean() > 0.5:
+            return self.cjk_calibrator
+        return self.calibrator
+
     def candidate_signals(self, text: str, paraphrase: bool = True) -> dict[int, dict]:
         """Every candidate work's uncalibrated signals (what the calibration is fitted on)."""
         cands, _ = self._candidates(normalize(text), paraphrase)
@@ -279,8 +299,10 @@ class TextScreener:
 
     def screen_text(self, text: str, name: str = "-", paraphrase: bool = True) -> TextResult:
         norm = normalize(text)
-        result = TextResult(input=name, words=len(norm), versions=self.versions
-                            if paraphrase and self.paraphrase_enabled else self.literal_versions)
+        cal = self.calibrator_for(norm)
+        para, literal = self._versions[cal.name]
+        result = TextResult(input=name, words=len(norm), versions=para
+                            if paraphrase and self.paraphrase_enabled else literal)
         if len(norm) == 0:
             result.error = "no words in the text"
             return result
@@ -290,7 +312,7 @@ class TextScreener:
         ids = list(cands)
         signals = [text_signals(cands[i].passages, cands[i].chain, self.para.min_windows)
                    for i in ids]
-        probs = self.calibrator.probabilities_of(signals)
+        probs = cal.probabilities_of(signals)
         # works the reproduction rule may apply to are looked up even below the report
         # threshold: a whole short poem has a low copy probability
         ruled = [i for i in ids if cands[i].reproduced_kind(self.rule)]

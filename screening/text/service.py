@@ -46,11 +46,27 @@ from screening.text.screening import TextResult, TextScreener
 TEXT_CALIBRATION = "text"
 
 
+#: The multilingual model's calibrator for outputs that are not mostly CJK is its own
+#: calibrator's name with this suffix: fitted without the Chinese renderings, it ranks
+#: English paraphrase better (docs/benchmarks/text-paraphrase-heldout.md).
+ENGLISH_SUFFIX = "-en"
+
+
 def text_calibration(settings: Settings) -> str:
     """The calibrator of the configured sentence model: its paraphrase signals are its own
-    (`text` for MiniLM, `text-use-multilingual` for USE)."""
+    (`text` for MiniLM, `text-use-multilingual` for USE, the one for mostly-CJK outputs
+    where the model has two; see text_calibrations)."""
     return TEXT_CALIBRATION if settings.text_model == "minilm" else \
         f"{TEXT_CALIBRATION}-{settings.text_model}"
+
+
+def text_calibrations(settings: Settings) -> tuple[str, str | None]:
+    """(the calibrator of outputs that are not mostly CJK, that of mostly-CJK outputs or
+    None where one calibrator serves every output)."""
+    name = text_calibration(settings)
+    if settings.text_model == "minilm":
+        return name, None
+    return f"{name}{ENGLISH_SUFFIX}", name
 
 
 class TextSide:
@@ -156,15 +172,18 @@ class TextSide:
         if windows is not None and not isinstance(windows, DenseIndex):
             raise IpscreenError("the text window index has an unexpected type")
         s = self.settings
+        other, cjk = text_calibrations(s)
         return TextScreener(fp, windows, self.embedder() if use_para else None, self.registry,
-                            self.blobs, calibrator or load_calibrator(text_calibration(s)),
+                            self.blobs, calibrator or load_calibrator(other),
                             self.thresholds,
                             AlignParams(min_words=s.text_min_run_words,
                                         min_cjk=s.text_min_run_cjk),
                             self.paraphrase_params(use_para),
                             max_matches=s.max_matches, max_text_bytes=s.max_text_bytes,
                             index_revision=self.registry.revision(),
-                            reproduction_rule=self.reproduction_rule())
+                            reproduction_rule=self.reproduction_rule(),
+                            cjk_calibrator=None if calibrator is not None or cjk is None
+                            else load_calibrator(cjk))
 
     def screen(self, inputs: Iterable[tuple[str, str | Path]], paraphrase: bool | None = None
                ) -> Iterator[TextResult]:

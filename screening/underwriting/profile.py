@@ -139,7 +139,11 @@ def check_versions(results: list[dict], index_revision: int | None) -> list[dict
             raise InvalidInputError(
                 f"sample result {r['input']!r} was screened against index revision "
                 f"{v.get('index_revision')}, not the stated {index_revision}")
-        key = json.dumps({k: v.get(k) for k in _SAME_VERSIONS}, sort_keys=True)
+        same = {k: v.get(k) for k in _SAME_VERSIONS}
+        if "calibration_set" in v:
+            # one calibrator per language of one configuration (a multilingual text model)
+            same["calibration"] = v["calibration_set"]
+        key = json.dumps(same, sort_keys=True)
         seen.setdefault(key, v)
     kinds = Counter(v.get("kind") for v in seen.values())
     if any(n > 1 for n in kinds.values()):

@@ -1,7 +1,8 @@
 """A second sentence model loads and screens (issue 26): with TEXT_MODEL=use-multilingual a
 Chinese rendering of a registered English chapter (Genesis 1 in the Chinese Union Version,
 1919, public domain) is found as a paraphrase of it, an unrelated Chinese text is clear, and
-the results name the model, its own calibrator and its own window index."""
+the results name the model, its own calibrator and its own window index; an English output
+is calibrated by the model's English calibrator."""
 
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ def test_a_chinese_translation_of_an_english_work_is_found(ws):
     v = r["versions"]
     assert v["calibration"].startswith("text-use-multilingual@")
     assert any(f.startswith("text-use-multilingual-v3@") for f in v["features"])
+
+
+def test_an_english_rendering_is_calibrated_by_the_english_calibrator(ws):
+    """Outputs that are not mostly CJK are scored by the calibrator fitted without the
+    Chinese renderings; the same work's Chinese rendering above keeps the other one."""
+    web = " ".join(kjv(2, 20, "web").split()[:160])
+    r = next(iter(ws.screen_texts([("q", f"Here is something I wrote.\n\n{web}")]))).to_dict()
+    assert r["versions"]["calibration"].startswith("text-use-multilingual-en@")
+    assert r["decision"] in ("review", "block"), r
+    assert r["matches"][0]["external_id"] == "KJV-EXO-20"
+    off = next(iter(ws.screen_texts([("q", web)], paraphrase=False))).to_dict()
+    assert off["versions"]["calibration"].startswith("text-use-multilingual-en@")
+    assert off["versions"]["profile"] == "literal"
 
 
 def test_unrelated_chinese_is_clear(ws):

@@ -12,9 +12,11 @@ from screening.calibration.rows import TrainingRows, shipped_rows
 from screening.calibration.verdicts import REFIT_L2, VerdictRows, refit, usable
 from screening.calibration.versions import ActiveCalibrations
 from screening.decision import Thresholds
+from screening.errors import InvalidInputError
+from screening.underwriting.profile import check_versions
 
 NAMES = ["image-accurate", "image-accurate-bg", "image-fast", "image-fast-bg", "image-hash",
-         "text"]
+         "text", "text-use-multilingual", "text-use-multilingual-en"]
 
 
 def test_rows_round_trip_and_thinning_keeps_the_weight(tmp_path) -> None:
@@ -141,3 +143,35 @@ def test_versions_rescore_results_and_other_rules_stand() -> None:
     b = next(m for m in seen["matches"] if m["external_id"] == "B")
     assert b["decision"] == "review"  # the derivative rule's decision stands
     assert seen["risk_score"] == max(a["score"], 0.7)
+
+
+def test_a_language_pair_of_calibrators_is_one_configuration_before_and_after_a_refit(
+        ) -> None:
+    """The multilingual model's English and Chinese results name different calibrators but
+    one calibration set: a sample of both is not refused as a mix, also once a tenant's
+    refit of one of them is in force; a sample under another set is."""
+    en, zh = load_calibrator("text-use-multilingual-en"), load_calibrator("text-use-multilingual")
+    both = sorted(f"{c.name}@{c.version}" for c in (en, zh))
+    sig = {"run": 1.0, "matched": 0.5, "passage": 0.5, "near_similarity": 0.0,
+           "para_windows": 0.0, "para_mean": 0.0, "para_max": 0.0, "para_margin": 0.0}
+
+    def result(cal, name):  # type: ignore[no-untyped-def]
+        return {"input": name, "decision": "clear", "risk_score": 0.1, "versions": {
+            "kind": "text", "profile": "paraphrase", "calibration": f"{cal.name}@{cal.version}",
+            "calibration_set": both}, "matches": [
+            {"external_id": "W", "score": cal.probability(sig), "signals": sig,
+             "decision": "clear", "similarity_kind": "copy"}]}
+
+    sample = [result(en, "en.txt"), result(zh, "zh.txt")]
+    assert len(check_versions(sample, None)) == 1
+    refitted = type(en)(en.name, en.version + "+verdicts3", en.features, en.coef,
+                        en.intercept + 1.0, {})
+    active = ActiveCalibrations({(en.name, "acme"): refitted})
+    seen = [active.apply(r, "acme", Thresholds()) for r in sample]
+    assert seen[0]["versions"]["calibration"] == f"{en.name}@{refitted.version}"
+    assert seen[1]["versions"]["calibration"] == f"{zh.name}@{zh.version}"
+    assert seen[0]["versions"]["calibration_set"] == seen[1]["versions"]["calibration_set"] \
+        == sorted([f"{en.name}@{refitted.version}", f"{zh.name}@{zh.version}"])
+    assert len(check_versions(seen, None)) == 1
+    with pytest.raises(InvalidInputError, match="mixes screening versions"):
+        check_versions([seen[0], sample[1]], None)
