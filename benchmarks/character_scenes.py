@@ -78,11 +78,13 @@ def saliency_session():  # type: ignore[no-untyped-def]
 
 def salient_cut(session, picture: Image.Image) -> Image.Image:  # type: ignore[no-untyped-def]
     """The picture's pixels where the heat map reaches SALIENT of its peak, on white, cropped
-    to them (the scenes are square, so the model's 224 px input is the whole picture)."""
+    to them (the scenes are square, so the model's 224 px input is the whole picture). A map
+    with no positive value marks nothing salient: the whole picture is kept."""
     heat = session.run(["output_importance"], {"input_image": dino_input(picture)[None]})[0]
     heat = np.asarray(Image.fromarray(heat.squeeze().astype(np.float32)).resize(
         picture.size, Image.Resampling.BILINEAR))
-    keep = heat >= SALIENT * heat.max()
+    peak = float(heat.max())
+    keep = heat >= SALIENT * peak if peak > 0 else np.ones(heat.shape, dtype=bool)
     ys, xs = np.nonzero(keep)
     cut = np.where(keep[..., None], np.asarray(picture.convert("RGB")), 255).astype(np.uint8)
     return Image.fromarray(cut).crop((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))

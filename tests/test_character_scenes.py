@@ -124,3 +124,14 @@ def test_the_saliency_cut_keeps_the_hot_pixels_on_white_cropped_to_them():
               if np.array_equal(src[oy:oy + cut.shape[0], ox:ox + cut.shape[1]][kept],
                                 cut[kept])]
     assert len(placed) == 1
+
+
+def test_a_heat_map_with_nothing_positive_keeps_the_whole_picture():
+    scenes = bench_module("character_scenes")
+    cold = HeatMap()
+    cold.heat[...] = -1.0
+    cold.heat[0, 0, 14:28, 28:42] = -0.2  # warmest, but not salient: nothing is positive
+    picture = Image.fromarray(np.random.default_rng(2).integers(0, 200, (64, 64, 3),
+                                                                dtype=np.uint8))
+    cut = scenes.salient_cut(cold, picture)
+    assert np.array_equal(np.asarray(cut), np.asarray(picture))
