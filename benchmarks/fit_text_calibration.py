@@ -41,7 +41,11 @@ from screening.calibration.rows import TrainingRows  # noqa: E402
 from screening.text.service import ENGLISH_SUFFIX  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
-VERSION = "2026.11.2"
+#: Calibrator versions per sentence model: a new version whenever the fit's data or features
+#: change, so that results scored before and after are told apart (a sample mixing them is
+#: refused). The multilingual model's went to 2026.12.1 with its English calibrator and the
+#: Chinese-registry rows.
+VERSIONS = {"minilm": "2026.11.2", "use-multilingual": "2026.12.1"}
 L2 = 1e-6
 
 
@@ -310,7 +314,7 @@ def fit_one(name: str, backend: str, args: argparse.Namespace, queries: list[Que
             continue
         print(f"{name} held-out {case}: recall@P0.99 {rec:.3f}; negatives >= 0.5: {fpr:.3f}")
     cal = LogisticCalibrator(
-        name=name, version=VERSION, features=tuple(FEATURES),
+        name=name, version=VERSIONS[args.model], features=tuple(FEATURES),
         coef=tuple(round(float(c), 6) for c in coef), intercept=round(b, 6),
         fit={"data": "KJV chapters (index mod 4 == 2 registered, 3 unregistered), verbatim, "
                      "edited and WEB-paraphrase excerpts in pydoc/licence filler, seed 11"

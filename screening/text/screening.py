@@ -132,7 +132,7 @@ class TextScreener:
         self.blobs = blobs
         self.calibrator = calibrator
         #: Mostly-CJK outputs are calibrated by this one where given (the multilingual
-        #: model's calibrator fitted with Chinese renderings; `calibrator` without them)
+        #: model's calibrator fitted with Chinese rows; `calibrator` without them)
         self.cjk_calibrator = cjk_calibrator
         self.thresholds = thresholds
         self.align = align or AlignParams()
