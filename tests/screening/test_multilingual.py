@@ -61,6 +61,22 @@ def test_an_english_rendering_is_calibrated_by_the_english_calibrator(ws):
     assert off["versions"]["profile"] == "literal"
 
 
+def test_a_sample_of_english_and_chinese_outputs_is_one_configuration(ws):
+    """Each output names the calibrator that scored it, both name the same set, and an
+    underwriting profile of the two is built, not refused as a mix of versions."""
+    from screening.underwriting.plan import load_plan
+    from screening.underwriting.profile import build_profile
+
+    web = " ".join(kjv(2, 20, "web").split()[:160])
+    en, zh = (r.to_dict() for r in ws.screen_texts(
+        [("en", web), ("zh", WRAP[0] + GENESIS_1_1_8_CUV + WRAP[1])]))
+    assert en["versions"]["calibration"] != zh["versions"]["calibration"]
+    assert en["versions"]["calibration_set"] == zh["versions"]["calibration_set"] == sorted(
+        [en["versions"]["calibration"], zh["versions"]["calibration"]])
+    profile = build_profile([en, zh], load_plan())
+    assert len(profile.versions) == 1
+
+
 def test_unrelated_chinese_is_clear(ws):
     r = next(iter(ws.screen_texts([("q", WRAP[0] + UNRELATED + WRAP[1])]))).to_dict()
     assert r["decision"] == "clear", r
