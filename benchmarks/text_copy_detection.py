@@ -296,9 +296,13 @@ def render(r: dict) -> str:
         lines += ["", f"Embedding throughput ({e['windows']} windows of <= 48 words, batches "
                   "of up to 32 grouped by length, 2 cores):", "",
                   "| backend | windows/s | min cosine to torch |", "|---|---|---|"]
-        for b in ("torch", "onnx", "onnx-int8"):
-            lines.append(f"| {b} | {e[b]['windows_per_s']:.0f} | "
-                         f"{e[b]['min_cosine_to_torch']:.4f} |")
+        for b in ("torch", "onnx", "onnx-int8", "use-multilingual"):
+            if b not in e:  # runs before USE was measured
+                continue
+            cos = e[b]["min_cosine_to_torch"]
+            lines.append(f"| {'USE multilingual (another model)' if b == 'use-multilingual' else b}"
+                         f" | {e[b]['windows_per_s']:.0f} | "
+                         f"{'-' if cos is None else f'{cos:.4f}'} |")
     s = r.get("scale")
     if s:
         lines += ["", f"Verbatim + near-verbatim layers, {s['queries']} outputs of 1,000 words "

@@ -36,6 +36,16 @@ def embedding_speed(queries: list[Query], n: int = 384) -> dict:
         ref = v if ref is None else ref
         out[backend] = {"windows_per_s": len(texts) / dt,
                         "min_cosine_to_torch": float((v * ref).sum(1).min())}
+    # the other packaged model (TEXT_MODEL=use-multilingual): another embedding space, so
+    # no cosine to MiniLM's
+    from models.use_embedder import UseEmbedder
+
+    use = UseEmbedder()
+    use.embed(texts[:32])
+    t = time.perf_counter()
+    use.embed(texts)
+    out["use-multilingual"] = {"windows_per_s": len(texts) / (time.perf_counter() - t),
+                               "min_cosine_to_torch": None}
     return out
 
 
