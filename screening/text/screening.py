@@ -147,6 +147,7 @@ class TextScreener:
         # off is screened with the literal versions (the service's one screener serves
         # both, and such results said "paraphrase" with the text model among their features
         # although the layer never ran)
+        cals = [c for c in (calibrator, cjk_calibrator) if c is not None]
         self._versions = {
             cal.name: (screening_versions(
                 "text", "paraphrase" if self.paraphrase_enabled else "literal", specs, cal,
@@ -155,17 +156,17 @@ class TextScreener:
                              else [])),
                 screening_versions("text", "literal", [fingerprints.spec], cal,
                                    index_revision, thresholds, dense_search([])))
-            for cal in filter(None, (calibrator, cjk_calibrator))}
+            for cal in cals}
         # both calibrators are one configuration: a sample of English and Chinese outputs
         # screened together is not a mix of versions (underwriting.profile.check_versions)
-        both = sorted(f"{c.name}@{c.version}" for c in filter(None, (calibrator,
-                                                                     cjk_calibrator)))
+        both = sorted(f"{c.name}@{c.version}" for c in cals)
         for pair in self._versions.values():
             for v in pair:
                 v["whole_work"] = self.rule.describe()
                 if len(both) > 1:
                     v["calibration_set"] = both
-        self.versions, self.literal_versions = self._versions[calibrator.name]
+        #: what the default calibrator's results with the paraphrase layer on carry
+        self.versions = self._versions[calibrator.name][0]
 
     @property
     def paraphrase_enabled(self) -> bool:
