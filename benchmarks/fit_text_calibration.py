@@ -189,9 +189,8 @@ def chinese_registry_rows(work: Path, per_case: int, seed: int, fresh: bool
                                                         list[str]]]:
     """The Chinese-registry queries (ZH_REG_*) and their (signals, labels, query index,
     work) rows, screened with the multilingual model against their own registry."""
-    from text_multilingual import build
+    from text_multilingual import build, register_works
 
-    from screening.registry.repository import WorkMeta
     from screening.service import Workspace
     from screening.settings import Settings
 
@@ -205,24 +204,28 @@ def chinese_registry_rows(work: Path, per_case: int, seed: int, fresh: bool
     ws = Workspace(Settings(data_dir=work, text_model="use-multilingual",  # type: ignore[arg-type]
                             report_threshold=0.0), create=True, progress=True)
     if not ws.registry.list_works(kind="text"):
-        for wid, text in tqdm(works, desc="registering Chinese and English works",
-                              file=sys.stderr):
-            ws.register_text(WorkMeta(wid, "text", wid, "calib", "literary"), text,
-                             sync=False)
-        ws.texts.sync()
+        register_works(ws, works, "calib")
+    rows = candidate_rows(ws, queries, "screening (Chinese registry)")
+    ws.close()
+    cache.write_bytes(pickle.dumps(rows))
+    return queries, rows
+
+
+def candidate_rows(ws, queries: list[Query], desc: str  # type: ignore[no-untyped-def]
+                   ) -> tuple[list[dict], list[float], list[int], list[str]]:
+    """(signals, label, query index, work) of every candidate work each query finds in `ws`;
+    the label says whether the query was made from that work."""
+    # signals only: the calibrator being fitted is not needed to compute them
     screener = ws.texts.screener(calibrator=LogisticCalibrator('none', '0', (), (), 0.0, {}))
     ext = {w.id: w.external_id for w in ws.registry.list_works(kind="text")}
     sig, y, q, found = [], [], [], []
-    for i, query in enumerate(tqdm(queries, desc="screening (Chinese registry)",
-                                   file=sys.stderr)):
+    for i, query in enumerate(tqdm(queries, desc=desc, file=sys.stderr)):
         for work_id, signals in screener.candidate_signals(query.text).items():
             sig.append(signals)
             y.append(float(ext[work_id] == query.work))
             q.append(i)
             found.append(ext[work_id])
-    ws.close()
-    cache.write_bytes(pickle.dumps((sig, y, q, found)))
-    return queries, (sig, y, q, found)
+    return sig, y, q, found
 
 
 #: Easy negatives (label 0, probability under EASY) kept in the shipped rows: 1 in 20, each
@@ -259,20 +262,11 @@ def main() -> None:
     work = args.work if args.model == "minilm" else args.work.with_name(
         f"{args.work.name}-{args.model}")
     ws = open_text_workspace(work, registered, model=args.model)
-    # signals only: the calibrator being fitted is not needed to compute them
-    screener = ws.texts.screener(calibrator=LogisticCalibrator('none', '0', (), (), 0.0, {}))
-    ext = {w.id: w.external_id for w in ws.registry.list_works(kind="text")}
     cache = work / f"signals-{args.per_case}-{args.per_translation}.pkl"
     if cache.exists() and not args.fresh:
         sig, y, q, works = pickle.loads(cache.read_bytes())
     else:
-        sig, y, q, works = [], [], [], []
-        for i, query in enumerate(tqdm(queries, desc="screening", file=sys.stderr)):
-            for work_id, s in screener.candidate_signals(query.text).items():
-                sig.append(s)
-                y.append(float(ext[work_id] == query.work))
-                q.append(i)
-                works.append(ext[work_id])
+        sig, y, q, works = candidate_rows(ws, queries, "screening")
         cache.write_bytes(pickle.dumps((sig, y, q, works)))
     if args.model != "minilm":
         more, (s2, y2, q2, w2) = chinese_registry_rows(

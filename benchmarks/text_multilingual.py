@@ -153,15 +153,21 @@ def build(per_case: int, seed: int, part: str = "bench"
     return works, queries
 
 
+def register_works(ws: Workspace, works: list[tuple[str, str]], owner: str,
+                   desc: str = "registering") -> None:
+    """Register (external id, text) works in `ws` and index them."""
+    for wid, text in tqdm(works, desc=desc, file=sys.stderr):
+        ws.register_text(WorkMeta(wid, "text", wid, owner, "literary"), text, sync=False)
+    ws.texts.sync()
+
+
 def run(model: str, works: list[tuple[str, str]], queries: list[tuple[str, str, str]],
         root: Path) -> list[dict]:
     d = root / model
     shutil.rmtree(d, ignore_errors=True)
     ws = Workspace(Settings(data_dir=d, text_model=model, report_threshold=0.0),  # type: ignore[arg-type]
                    create=True, progress=False)
-    for wid, text in tqdm(works, desc=f"registering ({model})", file=sys.stderr):
-        ws.register_text(WorkMeta(wid, "text", wid, "bench", "literary"), text, sync=False)
-    ws.texts.sync()
+    register_works(ws, works, "bench", f"registering ({model})")
     scr = ws.texts.screener()
     out = []
     for case, wid, text in tqdm(queries, desc=f"screening ({model})", file=sys.stderr):
