@@ -202,7 +202,8 @@ def chinese_registry_rows(work: Path, per_case: int, seed: int, fresh: bool
     if cache.exists() and not fresh:
         return queries, pickle.loads(cache.read_bytes())
     ws = Workspace(Settings(data_dir=work, text_model="use-multilingual",  # type: ignore[arg-type]
-                            report_threshold=0.0), create=True, progress=True)
+                            report_threshold=0.0, text_cjk_paraphrase=True),
+                   create=True, progress=True)
     if not ws.registry.list_works(kind="text"):
         register_works(ws, works, "calib")
     rows = candidate_rows(ws, queries, "screening (Chinese registry)")

@@ -15,9 +15,12 @@ from screening.settings import Settings
 def open_text_workspace(data_dir: Path, chapters: list[Chapter], report: float = 0.0,
                         paraphrase: bool = True, backend: str = "onnx-int8",
                         model: str = "minilm") -> Workspace:
-    """Every candidate reported (report threshold 0) unless told otherwise."""
+    """Every candidate reported (report threshold 0) unless told otherwise. The paraphrase
+    layer runs on Chinese outputs too: the calibrators' fits need their chains, and the
+    English benchmarks that use this have none."""
     settings = Settings(data_dir=data_dir, report_threshold=report, max_matches=20,  # type: ignore[arg-type]
-                        text_paraphrase=paraphrase, text_backend=backend, text_model=model)
+                        text_paraphrase=paraphrase, text_backend=backend, text_model=model,
+                        text_cjk_paraphrase=True)
     ws = Workspace(settings, create=True, progress=True)
     if not ws.registry.list_works(kind="text"):
         manifest = data_dir / "works.jsonl"

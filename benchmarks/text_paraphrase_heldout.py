@@ -9,8 +9,8 @@ in filler. Negatives: the same four translations of unregistered chapters (less 
 KJV text is mostly a registered chapter's: the Bible quotes itself). Darby's translation and
 the Open English Bible are kept for independent evaluation and not used.
 
-Methods in one run, for each sentence model (MiniLM, the default, and USE multilingual,
-`TEXT_MODEL=use-multilingual`, each with its own calibrator): ipscreen as shipped (its
+Methods in one run, for each sentence model (USE multilingual, the default, and MiniLM,
+`TEXT_MODEL=minilm`, each with its own calibrator): ipscreen as shipped (its
 calibrated score) and a plain baseline, the best cosine of that model between any 60-word
 window of the output and any 60-word window of the work (stride 30; no alignment, no
 calibration).
@@ -53,7 +53,7 @@ from screening.service import Workspace  # noqa: E402
 
 FITTED, HELD_OUT = ("web",), ("asv", "ylt", "roth")
 #: The sentence models compared (TEXT_MODEL values) and their names in the table.
-MODELS = {"minilm": "MiniLM", "use-multilingual": "USE multilingual"}
+MODELS = {"use-multilingual": "USE multilingual", "minilm": "MiniLM"}
 
 
 def verse_range(rng: random.Random, ch: Chapter, version: str) -> tuple[str, str]:

@@ -50,17 +50,20 @@ def embedding_speed(queries: list[Query], n: int = 384) -> dict:
 
 
 def window_search_scale(total_words: int, windows_per_word: float, dim: int,
-                        factories: tuple[str, ...] = ("Flat", "HNSW32", "PQ48x4fs,RFlat"),
+                        factories: tuple[str, ...] | None = None,
                         outputs: int = 20,
                         probes: int = 25, k: int = 16, seed: int = 9) -> list[dict]:
     """The paraphrase layer's window search at `total_words` registered words: synthetic unit
     vectors (as many windows per word as the real registry has), one search of `probes`
     windows per 1,000-word output (its probe tiling), k neighbours each. Times the search
-    only (embedding is measured above), and reports the share of planted neighbours found."""
+    only (embedding is measured above), and reports the share of planted neighbours found.
+    Factories: Flat, HNSW32 and what "auto" builds for `dim` once the index is large."""
     from indexes.dense import DenseIndex
+    from indexes.factories import auto_factory
     from indexes.ids import TEXT_WINDOWS_PER_WORK
     from models.base import FeatureSpec
 
+    factories = factories or ("Flat", "HNSW32", auto_factory(dim))
     rng = np.random.default_rng(seed)
     n = int(total_words * windows_per_word)
     per_work = 200  # windows per synthetic work (~4,700 words)

@@ -138,6 +138,12 @@ class TextEmbedder:
             self._n_sessions = n
             self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="embed")
 
+    @property
+    def loaded(self) -> bool:
+        if self.backend == "torch":
+            return self._torch_model is not None
+        return self._pool is not None and self._n_sessions >= 1
+
     def warm(self) -> None:
         """Make the model ready now instead of at the first embed: export it to ONNX if
         the cache lacks it, open the sessions and run one short batch on each (a session's

@@ -67,6 +67,11 @@ class NormalizedText:
         """Tokens that are words (not single CJK characters)."""
         return int((~self.cjk).sum())
 
+    def mostly_cjk(self) -> bool:
+        """Whether more than half the tokens are CJK characters (a Chinese, Japanese or
+        Korean text, perhaps with a few Latin words)."""
+        return bool(len(self.cjk)) and float(self.cjk.mean()) > 0.5
+
     def sentence_ends(self) -> np.ndarray:
         """Token indices after which a sentence ends (the last token always does)."""
         n = len(self.tokens)

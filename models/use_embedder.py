@@ -81,6 +81,10 @@ class UseEmbedder:
         """Load the weights and run one text now rather than at the first request."""
         self.embed(["warm up"])
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         sp = self._use()._tokenizer  # noqa: SLF001 - the package's own tokenizer
         return [len(sp.encode(t, out_type=int, add_bos=True, add_eos=True)) for t in texts]

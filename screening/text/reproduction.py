@@ -106,7 +106,7 @@ class ReproductionRule:
             for i in range(len(seq) - n + 1):
                 if seq[i] == first and tuple(seq[i:i + n]) == phrase:
                     keep[i:i + n] = False
-        if len(work.cjk) and work.cjk.mean() > 0.5:
+        if work.mostly_cjk():
             return int((keep & work.cjk).sum()) >= self.min_cjk
         return int(keep.sum()) >= self.min_words
 

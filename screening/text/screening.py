@@ -124,7 +124,8 @@ class TextScreener:
                  align: AlignParams | None = None, paraphrase: ParaphraseParams | None = None,
                  max_matches: int = 5, max_text_bytes: int = 10 * 1024 * 1024,
                  index_revision: int = 0, reproduction_rule: ReproductionRule | None = None,
-                 cjk_calibrator: LogisticCalibrator | None = None) -> None:
+                 cjk_calibrator: LogisticCalibrator | None = None,
+                 cjk_paraphrase: bool = True) -> None:
         self.fingerprints = fingerprints
         self.window_index = window_index
         self.embedder = embedder
@@ -134,6 +135,8 @@ class TextScreener:
         #: Mostly-CJK outputs are calibrated by this one where given (the multilingual
         #: model's calibrator fitted with Chinese rows; `calibrator` without them)
         self.cjk_calibrator = cjk_calibrator
+        #: whether mostly-CJK outputs get the paraphrase layer (TEXT_CJK_PARAPHRASE)
+        self.cjk_paraphrase = cjk_paraphrase
         self.thresholds = thresholds
         self.align = align or AlignParams()
         self.para = paraphrase or ParaphraseParams()
@@ -165,6 +168,10 @@ class TextScreener:
                 v["whole_work"] = self.rule.describe()
                 if len(both) > 1:
                     v["calibration_set"] = both
+            if self.paraphrase_enabled:
+                # part of the configuration: a mostly-CJK output screened without the layer
+                # carries the same versions as the rest of its sample
+                pair[0]["cjk_paraphrase"] = cjk_paraphrase
         #: what the default calibrator's results with the paraphrase layer on carry
         self.versions = self._versions[calibrator.name][0]
 
@@ -280,7 +287,8 @@ class TextScreener:
                     ) -> tuple[dict[int, _Candidate], list[tuple[int, int, int]]]:
         cands = self._verbatim(norm, token_hashes(norm.tokens))
         q_windows: list[tuple[int, int, int]] = []
-        if paraphrase and self.paraphrase_enabled:
+        if paraphrase and self.paraphrase_enabled and (self.cjk_paraphrase
+                                                       or not norm.mostly_cjk()):
             q_windows, chains = self._paraphrase(norm)
             for work_id, chain in chains.items():
                 cands.setdefault(work_id, _Candidate()).chain = chain
@@ -288,7 +296,7 @@ class TextScreener:
 
     def calibrator_for(self, norm: NormalizedText) -> LogisticCalibrator:
         """The CJK calibrator for a mostly-CJK output where there is one, else the other."""
-        if self.cjk_calibrator is not None and len(norm.cjk) and norm.cjk.mean() > 0.5:
+        if self.cjk_calibrator is not None and norm.mostly_cjk():
             return self.cjk_calibrator
         return self.calibrator
 

@@ -183,7 +183,7 @@ class TextSide:
                             index_revision=self.registry.revision(),
                             reproduction_rule=self.reproduction_rule(),
                             cjk_calibrator=None if calibrator is not None or cjk is None
-                            else load_calibrator(cjk))
+                            else load_calibrator(cjk), cjk_paraphrase=s.text_cjk_paraphrase)
 
     def screen(self, inputs: Iterable[tuple[str, str | Path]], paraphrase: bool | None = None
                ) -> Iterator[TextResult]:

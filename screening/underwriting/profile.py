@@ -29,7 +29,7 @@ from screening.underwriting.risk import OutputRisk, output_risk
 #: Fields whose values must agree across a sample (index_revision may differ; see below).
 #: A million results of a few hundred bytes each (the line limit), with room to spare.
 MAX_SAMPLE_BYTES = 2 * 1024 ** 3
-_SAME_VERSIONS = ("kind", "profile", "features", "calibration", "thresholds")
+_SAME_VERSIONS = ("kind", "profile", "features", "calibration", "thresholds", "cjk_paraphrase")
 
 
 @dataclass

@@ -47,8 +47,9 @@ def test_warm_opens_the_model_before_the_first_embed_and_changes_no_vector(model
                                                                             backend):
     cold = TextEmbedder(backend=backend, cache_dir=model_cache)
     warm = TextEmbedder(backend=backend, cache_dir=model_cache)
-    assert warm._pool is None and warm._torch_model is None
+    assert warm._pool is None and warm._torch_model is None and not warm.loaded
     warm.warm()
+    assert warm.loaded
     if backend == "torch":
         assert warm._torch_model is not None
     else:  # every session is open, has run once, and is back in the queue

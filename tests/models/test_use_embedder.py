@@ -42,3 +42,10 @@ def test_the_spec_names_the_weights(embedder):
     assert again.spec == embedder.spec
     assert embedder.spec.name == "text-use-multilingual-v3" and embedder.spec.dim == 512
     assert len(embedder.spec.version.split("|")[0]) == 16
+
+
+def test_warm_loads_the_model_before_the_first_embed():
+    cold = UseEmbedder(threads=1)
+    assert not cold.loaded
+    cold.warm()
+    assert cold.loaded

@@ -1,13 +1,15 @@
-"""A second sentence model loads and screens (issue 26): with TEXT_MODEL=use-multilingual a
-Chinese rendering of a registered English chapter (Genesis 1 in the Chinese Union Version,
-1919, public domain) is found as a paraphrase of it, an unrelated Chinese text is clear, and
-the results name the model, its own calibrator and its own window index; an English output
-is calibrated by the model's English calibrator."""
+"""The multilingual sentence model (issue 26; the default): with the paraphrase layer on for
+Chinese outputs (TEXT_CJK_PARAPHRASE) a Chinese rendering of a registered English chapter
+(Genesis 1 in the Chinese Union Version, 1919, public domain) is found as a paraphrase of it,
+an unrelated Chinese text is clear, and the results name the model, its own calibrator and
+its own window index; an English output is calibrated by the model's English calibrator. As
+shipped, Chinese outputs skip the paraphrase layer."""
 
 from __future__ import annotations
 
 import pytest
 
+from screening.errors import InvalidInputError
 from screening.registry.repository import WorkMeta
 from screening.service import Workspace
 from screening.settings import Settings
@@ -26,7 +28,7 @@ WRAP = "我最近在读一本古书，其中有一段是这样写的：", "读�
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory, model_cache):
     settings = Settings(data_dir=tmp_path_factory.mktemp("use") / "data",
-                        text_model="use-multilingual")
+                        text_model="use-multilingual", text_cjk_paraphrase=True)
     w = Workspace(settings, create=True, progress=False)
     for wid, book, chapter in (("KJV-GEN-1", 1, 1), ("KJV-PSA-23", 19, 23),
                                ("KJV-EXO-20", 2, 20)):
@@ -85,3 +87,51 @@ def test_unrelated_chinese_is_clear(ws):
 def test_a_bert_dir_with_the_multilingual_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="text_model_dir"):
         Settings(data_dir=tmp_path, text_model="use-multilingual", text_model_dir=tmp_path)
+
+
+def test_a_bert_dir_alone_selects_minilm(tmp_path):
+    """USE is the default model; naming a BERT-style model folder is asking for MiniLM's
+    path, so it is taken without TEXT_MODEL."""
+    assert Settings(data_dir=tmp_path).text_model == "use-multilingual"
+    assert Settings(data_dir=tmp_path, text_model_dir=tmp_path).text_model == "minilm"
+
+
+def test_chinese_outputs_skip_the_paraphrase_layer_by_default(ws, tmp_path):
+    """As shipped (TEXT_CJK_PARAPHRASE off) a Chinese translation is not a paraphrase
+    finding, a Chinese copy is still found, English paraphrase still is, and the outputs
+    carry one configuration's versions."""
+    from screening.underwriting.plan import load_plan
+    from screening.underwriting.profile import build_profile
+
+    off = Workspace(Settings(data_dir=tmp_path / "data"), create=True, progress=False)
+    try:
+        assert off.settings.text_model == "use-multilingual"
+        assert not off.settings.text_cjk_paraphrase
+        # Psalm 104 in the WEB is reworded enough to be a paraphrase finding
+        web = " ".join(kjv(19, 104, "web").split()[:160])
+        zh_copy = ("天地万物都造齐了。到第七日，神造物的工已经完毕，"
+                   "就在第七日歇了他一切的工，安息了。")
+        for wid, text in (("KJV-GEN-1", kjv(1, 1)), ("KJV-PSA-104", kjv(19, 104)),
+                          ("CUV-GEN-2", zh_copy)):
+            off.register_text(WorkMeta(wid, "text", wid, "Crown", "literary"), text)
+        en, zh, copied = (r.to_dict() for r in off.screen_texts(
+            [("en", web), ("zh", WRAP[0] + GENESIS_1_1_8_CUV + WRAP[1]),
+             ("copied", WRAP[0] + zh_copy + WRAP[1])]))
+        assert en["decision"] in ("review", "block")
+        assert en["matches"][0]["external_id"] == "KJV-PSA-104"
+        assert any(s["kind"] == "paraphrase" for s in en["matches"][0]["spans"])
+        assert zh["decision"] == "clear"
+        assert all(s["kind"] != "paraphrase" for m in zh["matches"] for s in m["spans"])
+        assert copied["decision"] == "block"
+        assert copied["matches"][0]["external_id"] == "CUV-GEN-2"
+        for r in (en, zh, copied):
+            assert r["versions"]["profile"] == "paraphrase"
+            assert r["versions"]["cjk_paraphrase"] is False
+        assert len(build_profile([en, zh, copied], load_plan()).versions) == 1
+        # a sample screened with the layer on for Chinese is another configuration
+        on = next(iter(ws.screen_texts([("zh", WRAP[0] + GENESIS_1_1_8_CUV + WRAP[1])])))
+        assert on.to_dict()["versions"]["cjk_paraphrase"] is True
+        with pytest.raises(InvalidInputError, match="mixes screening versions"):
+            build_profile([en, on.to_dict()], load_plan())
+    finally:
+        off.close()

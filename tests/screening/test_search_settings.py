@@ -94,7 +94,7 @@ def test_results_say_how_the_embedding_indexes_searched(tmp_path):
         assert sorted(cascade["search"].values()) == ["HNSW32 efSearch=40"] * 4
         assert "search" not in ws.image_screener("hash").versions  # hashes are exact
         text = ws.texts.screener(paraphrase=True).versions
-        assert text["search"] == {"text_windows": "Flat (exact, standing in for PQ48x4fs,RFlat "
+        assert text["search"] == {"text_windows": "Flat (exact, standing in for PQ64x4fs,RFlat "
                                   "until the index holds 20,000 vectors)"}
     finally:
         ws.close()
