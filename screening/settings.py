@@ -143,10 +143,12 @@ class Settings(BaseSettings):
         default=True, description="Run the paraphrase (embedding) layer when screening text.")
     #: Off by default: USE's chains between unrelated Chinese passages send 1-1.5% of them to
     #: review, and it finds few Chinese renderings of registered works (3%, and none at
-    #: precision 0.99 with MiniLM; benchmarks/text_multilingual.py). Copying is found either way.
+    #: precision 0.99 with MiniLM; benchmarks/text_multilingual.py). Off, a chain still
+    #: weighs in on a work a copied passage was found of, as the CJK calibrator was fitted.
     text_cjk_paraphrase: bool = Field(
-        default=False, description="Run the paraphrase layer on mostly-CJK outputs too (more "
-        "than half their tokens CJK characters); off: such outputs are screened for copying.")
+        default=False, description="Let the paraphrase layer find works on its own in "
+        "mostly-CJK outputs (more than half their tokens CJK characters); off: there it only "
+        "weighs in on works a copied passage (verbatim or edited) was found of.")
     #: 8 words, or 13 CJK characters (about the information of 8 English words); see
     #: screening/text/align.py for the reasoning.
     text_min_run_words: int = Field(

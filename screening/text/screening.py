@@ -287,10 +287,16 @@ class TextScreener:
                     ) -> tuple[dict[int, _Candidate], list[tuple[int, int, int]]]:
         cands = self._verbatim(norm, token_hashes(norm.tokens))
         q_windows: list[tuple[int, int, int]] = []
-        if paraphrase and self.paraphrase_enabled and (self.cjk_paraphrase
-                                                       or not norm.mostly_cjk()):
+        # a mostly-CJK output without TEXT_CJK_PARAPHRASE: chains support the works a copied
+        # passage was found of (the CJK calibrator weighs a copy's chain) but find none on
+        # their own, nor lift a short saying the output merely contains
+        supporting = norm.mostly_cjk() and not self.cjk_paraphrase
+        copied = {w for w, c in cands.items() if c.passages}
+        if paraphrase and self.paraphrase_enabled and (copied or not supporting):
             q_windows, chains = self._paraphrase(norm)
             for work_id, chain in chains.items():
+                if supporting and work_id not in copied:
+                    continue
                 cands.setdefault(work_id, _Candidate()).chain = chain
         return cands, q_windows
 

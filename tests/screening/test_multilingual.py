@@ -98,8 +98,8 @@ def test_a_bert_dir_alone_selects_minilm(tmp_path):
 
 def test_chinese_outputs_skip_the_paraphrase_layer_by_default(ws, tmp_path):
     """As shipped (TEXT_CJK_PARAPHRASE off) a Chinese translation is not a paraphrase
-    finding, a Chinese copy is still found, English paraphrase still is, and the outputs
-    carry one configuration's versions."""
+    finding, a Chinese copy is still found with its chain of windows weighing in, English
+    paraphrase still is found, and the outputs carry one configuration's versions."""
     from screening.underwriting.plan import load_plan
     from screening.underwriting.profile import build_profile
 
@@ -109,25 +109,32 @@ def test_chinese_outputs_skip_the_paraphrase_layer_by_default(ws, tmp_path):
         assert not off.settings.text_cjk_paraphrase
         # Psalm 104 in the WEB is reworded enough to be a paraphrase finding
         web = " ".join(kjv(19, 104, "web").split()[:160])
-        zh_copy = ("天地万物都造齐了。到第七日，神造物的工已经完毕，"
-                   "就在第七日歇了他一切的工，安息了。")
+        saying = "只许州官放火，不许百姓点灯"  # 12 characters: under the whole-work rule's 15
         for wid, text in (("KJV-GEN-1", kjv(1, 1)), ("KJV-PSA-104", kjv(19, 104)),
-                          ("CUV-GEN-2", zh_copy)):
+                          ("ZH-DOCS", UNRELATED), ("SAYING", saying)):
             off.register_text(WorkMeta(wid, "text", wid, "Crown", "literary"), text)
         en, zh, copied = (r.to_dict() for r in off.screen_texts(
             [("en", web), ("zh", WRAP[0] + GENESIS_1_1_8_CUV + WRAP[1]),
-             ("copied", WRAP[0] + zh_copy + WRAP[1])]))
+             ("copied", WRAP[0] + UNRELATED + WRAP[1])]))
         assert en["decision"] in ("review", "block")
         assert en["matches"][0]["external_id"] == "KJV-PSA-104"
         assert any(s["kind"] == "paraphrase" for s in en["matches"][0]["spans"])
         assert zh["decision"] == "clear"
         assert all(s["kind"] != "paraphrase" for m in zh["matches"] for s in m["spans"])
         assert copied["decision"] == "block"
-        assert copied["matches"][0]["external_id"] == "CUV-GEN-2"
+        assert copied["matches"][0]["external_id"] == "ZH-DOCS"
+        assert copied["matches"][0]["signals"]["para_windows"] > 0
         for r in (en, zh, copied):
             assert r["versions"]["profile"] == "paraphrase"
             assert r["versions"]["cjk_paraphrase"] is False
         assert len(build_profile([en, zh, copied], load_plan()).versions) == 1
+        # a registered saying the output merely contains has no copied passage: no chain
+        # lifts it
+        said = WRAP[0] + "常言道：" + saying + "。" + WRAP[1]
+        signals = off.texts.screener().candidate_signals(said)
+        saying_id = off.registry.get("SAYING").id
+        assert saying_id in signals and signals[saying_id]["para_windows"] == 0
+        assert next(iter(off.screen_texts([("said", said)]))).decision == "clear"
         # a sample screened with the layer on for Chinese is another configuration
         on = next(iter(ws.screen_texts([("zh", WRAP[0] + GENESIS_1_1_8_CUV + WRAP[1])])))
         assert on.to_dict()["versions"]["cjk_paraphrase"] is True
