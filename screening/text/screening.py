@@ -135,7 +135,8 @@ class TextScreener:
         #: Mostly-CJK outputs are calibrated by this one where given (the multilingual
         #: model's calibrator fitted with Chinese rows; `calibrator` without them)
         self.cjk_calibrator = cjk_calibrator
-        #: whether mostly-CJK outputs get the paraphrase layer (TEXT_CJK_PARAPHRASE)
+        #: whether the paraphrase layer finds works on its own in mostly-CJK outputs
+        #: (TEXT_CJK_PARAPHRASE; off, it only weighs in on works a copied passage was found of)
         self.cjk_paraphrase = cjk_paraphrase
         self.thresholds = thresholds
         self.align = align or AlignParams()
@@ -169,8 +170,8 @@ class TextScreener:
                 if len(both) > 1:
                     v["calibration_set"] = both
             if self.paraphrase_enabled:
-                # part of the configuration: a mostly-CJK output screened without the layer
-                # carries the same versions as the rest of its sample
+                # part of the configuration: a mostly-CJK output, whose chains only support
+                # copied works, carries the same versions as the rest of its sample
                 pair[0]["cjk_paraphrase"] = cjk_paraphrase
         #: what the default calibrator's results with the paraphrase layer on carry
         self.versions = self._versions[calibrator.name][0]

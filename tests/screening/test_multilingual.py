@@ -96,7 +96,7 @@ def test_a_bert_dir_alone_selects_minilm(tmp_path):
     assert Settings(data_dir=tmp_path, text_model_dir=tmp_path).text_model == "minilm"
 
 
-def test_chinese_outputs_skip_the_paraphrase_layer_by_default(ws, tmp_path):
+def test_chinese_outputs_get_no_paraphrase_finding_by_default(ws, tmp_path):
     """As shipped (TEXT_CJK_PARAPHRASE off) a Chinese translation is not a paraphrase
     finding, a Chinese copy is still found with its chain of windows weighing in, English
     paraphrase still is found, and the outputs carry one configuration's versions."""
@@ -129,8 +129,11 @@ def test_chinese_outputs_skip_the_paraphrase_layer_by_default(ws, tmp_path):
             assert r["versions"]["cjk_paraphrase"] is False
         assert len(build_profile([en, zh, copied], load_plan()).versions) == 1
         # a registered saying the output merely contains has no copied passage: no chain
-        # lifts it
-        said = WRAP[0] + "常言道：" + saying + "。" + WRAP[1]
+        # lifts it (idiom explanations around it, from the short-works benchmark, where
+        # chains counted for it scored it 0.999)
+        said = ("畀给与。原指那种好搬弄是非的人，要把他扔出去喂豺狼虎豹。形容人民群众对坏人的愤恨。"
+                "①看不见听不到的状态。指至道难见莫测。②迷糊，不知所以。如下：" + saying
+                + "明严明；法度规矩，制度。大力严明制度、法规。")
         signals = off.texts.screener().candidate_signals(said)
         saying_id = off.registry.get("SAYING").id
         assert saying_id in signals and signals[saying_id]["para_windows"] == 0
