@@ -29,7 +29,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).parent))
 
 from text_data import NEGATIVE, POSITIVE, Query, build_queries, split  # noqa: E402
-from text_eval import open_text_workspace  # noqa: E402
+from text_eval import model_work_dir, open_text_workspace  # noqa: E402
 
 from screening.calibration import (  # noqa: E402
     LogisticCalibrator,
@@ -260,8 +260,7 @@ def main() -> None:
     queries += translation_queries(args.per_translation, seed=13)
     if args.model != "minilm":
         queries += chinese_queries(args.per_case, seed=12)
-    work = args.work if args.model == "minilm" else args.work.with_name(
-        f"{args.work.name}-{args.model}")
+    work = model_work_dir(args.work, args.model)
     ws = open_text_workspace(work, registered, model=args.model)
     cache = work / f"signals-{args.per_case}-{args.per_translation}.pkl"
     if cache.exists() and not args.fresh:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe, line  # noqa: E402
 from publish import publish  # noqa: E402
 from text_data import NEGATIVE, POSITIVE, Query, build_queries, chapter_text  # noqa: E402
-from text_eval import open_text_workspace  # noqa: E402
+from text_eval import model_work_dir, open_text_workspace  # noqa: E402
 from text_speed import embedding_speed, scale_latency, window_search_scale  # noqa: E402
 
 # -- methods -------------------------------------------------------------------------------
@@ -350,9 +350,7 @@ def main() -> None:
     registered, queries = build_queries("bench", args.per_case, seed=23)
 
     def workspace(model: str):  # type: ignore[no-untyped-def]
-        where = args.work if model == "minilm" else \
-            args.work.with_name(f"{args.work.name}-{model}")
-        return open_text_workspace(where, registered, model=model)
+        return open_text_workspace(model_work_dir(args.work, model), registered, model=model)
 
     ws = workspace(DEFAULT_MODEL)
     methods = {"ipscreen": run_ipscreen(ws, queries, paraphrase=True),

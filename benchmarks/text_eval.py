@@ -12,6 +12,12 @@ from screening.service import Workspace
 from screening.settings import Settings
 
 
+def model_work_dir(base: Path, model: str) -> Path:
+    """Where a benchmark keeps `model`'s registry: MiniLM's at `base` (where the benchmarks
+    kept it before there was another model), another model's beside it, named after it."""
+    return base if model == "minilm" else base.with_name(f"{base.name}-{model}")
+
+
 def open_text_workspace(data_dir: Path, chapters: list[Chapter], report: float = 0.0,
                         paraphrase: bool = True, backend: str = "onnx-int8",
                         model: str = "minilm") -> Workspace:

@@ -47,7 +47,7 @@ from text_data import (  # noqa: E402
     split,
     verse,
 )
-from text_eval import open_text_workspace  # noqa: E402
+from text_eval import model_work_dir, open_text_workspace  # noqa: E402
 
 from screening.service import Workspace  # noqa: E402
 
@@ -105,10 +105,8 @@ def main() -> None:
     rows: list[dict] = [{"version": v, "positive": p, "ipscreen": {}, "baseline": {},
                          "flagged": {}} for v, p, _, _ in queries]
     for model in models:
-        work = args.work if model == "minilm" else args.work.with_name(
-            f"{args.work.name}-{model}")
-        run(model, open_text_workspace(work, registered, model=model), registered, queries,
-            rows)
+        run(model, open_text_workspace(model_work_dir(args.work, model), registered,
+                                       model=model), registered, queries, rows)
     report = {"benchmark": "text_paraphrase_heldout", "machine": describe(),
               "date": datetime.now(UTC).isoformat(timespec="seconds"),
               "registered": len(registered), "per_case": args.per_case,
