@@ -49,3 +49,29 @@ def test_warm_loads_the_model_before_the_first_embed():
     assert not cold.loaded
     cold.warm()
     assert cold.loaded
+
+
+def test_the_word_cached_tokenizer_gives_the_package_tokenizers_ids(embedder):
+    import random
+
+    from models.use_embedder import WordCachedTokenizer
+
+    embedder.embed(["load"])
+    cached = embedder._model._model.sp  # noqa: SLF001 - what the backend tokenizes with
+    assert isinstance(cached, WordCachedTokenizer)
+    package = cached._sp  # noqa: SLF001
+    rng = random.Random(5)
+    alphabet = "abcXYZ  \t\n,.!?'\"-_é中文日本語한국어ﬁ①™\u00a0\u3000\u2581 0123"
+    texts = TEXTS + ["And the LORD said unto Moses, Stretch out thine hand.",
+                     "  leading and trailing   spaces  ", "▁▁word▁starts▁", "ﬁne ①"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+              for _ in range(300)]
+    small = WordCachedTokenizer(package, max_words=8)  # the cache is cleared as it fills
+    for tok in (cached, small):
+        for _ in range(2):  # cold, then from the cache
+            assert tok.encode(texts) == package.encode(texts)
+    assert small.encode(texts[0], out_type=str) == package.encode(texts[0], out_type=str)
+    assert small.encode(["a b", ""], add_bos=False, add_eos=False) == \
+        package.encode(["a b", ""], add_bos=False, add_eos=False)
+    assert len(small._cache) <= 8  # noqa: SLF001
+    assert embedder.count_tokens([texts[5]]) == [len(package.encode(texts[5]))]
