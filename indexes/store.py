@@ -101,6 +101,17 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+
+def feature_mismatch(name: str, meta: dict, spec: FeatureSpec) -> str | None:
+    """Why the index a sidecar describes cannot serve `spec` (built with another extractor
+    name, version, kind or dimension: another model, say), or None if it can."""
+    feature = meta.get("feature", {})
+    expected = {"name": spec.name, "version": spec.version, "kind": spec.kind, "dim": spec.dim}
+    if feature == expected:
+        return None
+    return (f"index {name!r} was built with {feature}, but this configuration uses "
+            f"{expected}; run `ipscreen index rebuild` to rebuild it from the registry")
+
 class IndexStore:
     """Reads and writes named indexes in one directory."""
 
@@ -225,13 +236,9 @@ class IndexStore:
         meta = self.read_sidecar(name)
         if meta is None:
             return None
-        feature = meta.get("feature", {})
-        expected = {"name": spec.name, "version": spec.version, "kind": spec.kind,
-                    "dim": spec.dim}
-        if feature != expected:
-            raise IndexCompatibilityError(
-                f"index {name!r} was built with {feature}, but this configuration uses "
-                f"{expected}; run `ipscreen index rebuild` to rebuild it from the registry")
+        problem = feature_mismatch(name, meta, spec)
+        if problem is not None:
+            raise IndexCompatibilityError(problem)
         cls = index_class(spec)
         if meta.get("metric") != cls.metric:
             raise IndexCompatibilityError(

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from indexes.base import PersistentIndex
 from indexes.errors import CannotReplaceError, IndexCorruptError, IndexTrainingError
-from indexes.store import Change, IndexStore
+from indexes.store import Change, IndexStore, feature_mismatch
 from models.base import FeatureSpec
 from screening.registry.blobs import BlobStore
 from screening.registry.repository import WorkRecord, WorksRegistry
@@ -116,9 +116,11 @@ class RegistryIndexes(Generic[F, I]):
         return {f.index_name: self._live[f.index_name].index for f in features}
 
     def state(self, feature: F) -> tuple[str, int | None]:
-        """("current" | "behind" | "missing" | "empty", the revision it reflects), read from
-        what is loaded or from the stored sidecar, without loading the index itself. "empty":
-        nothing stored and no works of this kind to index."""
+        """("current" | "behind" | "missing" | "empty" | "incompatible", the revision it
+        reflects), read from what is loaded or from the stored sidecar, without loading the
+        index itself. "empty": nothing stored and no works of this kind to index.
+        "incompatible": built with another extractor (another model, after a settings
+        change), which loading refuses until `ipscreen index rebuild`."""
         live = self._live.get(feature.index_name)
         if live is not None:
             stored: int | None = live.revision
@@ -129,6 +131,8 @@ class RegistryIndexes(Generic[F, I]):
                 meta = None
             stored = None if meta is None else int((meta.get("head") or {}).get(
                 "revision", meta["revision"]))
+            if meta is not None and feature_mismatch(feature.index_name, meta, feature.spec):
+                return "incompatible", stored
         # only changes to works of this kind matter: a text registration moves the registry
         # revision without making an image index behind
         head = self.registry.revision(self.kind)

@@ -281,7 +281,7 @@ class Workspace:
 
     def index_states(self) -> dict[str, tuple[str, int | None]]:
         """Every maintained index (each maintained profile's, and the text ones) with its
-        state ("current", "behind", "missing") and the revision it reflects."""
+        state ("current", "behind", "missing", "incompatible") and the revision it reflects."""
         out = {f.index_name: self.images.state(f)
                for f in self._features(self.settings.maintained_profiles)}
         if self.registry.revision("text"):  # (naming the text features loads the tokenizer)

@@ -24,8 +24,9 @@ def index_rebuild(profile: Annotated[list[str] | None, typer.Option(
 
 @index_app.command("status")
 def index_status() -> None:
-    """Show each maintained index's state (current, behind, missing), each stored index's
-    sidecar facts and the registry revision."""
+    """Show each maintained index's state (current, behind, missing, or incompatible: built
+    with another model, until a rebuild), each stored index's sidecar facts and the registry
+    revision."""
     ws = workspace()
     indexes: dict[str, dict] = {}
     maintained = {name: {"state": state, "revision": rev}

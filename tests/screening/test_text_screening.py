@@ -299,3 +299,29 @@ def test_a_work_registered_twice_is_not_its_own_rival(tmp_path, model_cache):
         assert m.score == pytest.approx(alone.score, abs=0.02)
     assert twins[0].score == twins[1].score
     w.close()
+
+
+def test_a_window_index_of_another_model_is_reported_and_rebuilt(ws_minilm, tmp_path, cli):
+    """A data dir indexed with MiniLM, opened with the default model: `index status` says
+    the window index is incompatible (it said current, and screening then failed), catch-up
+    leaves it alone, screening names the remedy, and a rebuild makes it current."""
+    import shutil
+
+    from screening.errors import IndexCompatibilityError
+
+    ws_minilm.texts.sync()
+    shutil.copytree(ws_minilm.data_dir, tmp_path / "data")
+    status = json.loads(cli("--data-dir", tmp_path / "data", "index", "status").out)
+    assert status["maintained"]["text_windows"]["state"] == "incompatible"
+    assert status["maintained"]["text_fingerprint"]["state"] == "current"
+    other = Workspace(Settings(data_dir=tmp_path / "data"), progress=False)
+    try:
+        assert other.settings.text_model == "use-multilingual"
+        assert other.catch_up() == []
+        with pytest.raises(IndexCompatibilityError, match="ipscreen index rebuild"):
+            screen(other, kjv(2, 20))
+        other.texts.rebuild()
+        assert other.index_states()["text_windows"][0] == "current"
+        assert screen(other, words(kjv(2, 20), 40, 60)).decision == "block"
+    finally:
+        other.close()
