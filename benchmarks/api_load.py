@@ -308,10 +308,11 @@ def library_only(data: str, factory: str) -> None:
     ts = ws.texts.screener()
     ts.screen_text(texts[0])
     tt = []
-    for text in texts:
-        t = time.perf_counter()
-        ts.screen_text(text)
-        tt.append(time.perf_counter() - t)
+    for _ in range(2):  # as the service's figure: two rounds (the first reads each work)
+        for text in texts:
+            t = time.perf_counter()
+            ts.screen_text(text)
+            tt.append(time.perf_counter() - t)
     report["library_text_1000_words"] = pct(tt)
     print(json.dumps(report))
 
