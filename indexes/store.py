@@ -101,7 +101,6 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
-
 def feature_mismatch(name: str, meta: dict, spec: FeatureSpec) -> str | None:
     """Why the index a sidecar describes cannot serve `spec` (built with another extractor
     name, version, kind or dimension: another model, say), or None if it can."""
@@ -111,6 +110,7 @@ def feature_mismatch(name: str, meta: dict, spec: FeatureSpec) -> str | None:
         return None
     return (f"index {name!r} was built with {feature}, but this configuration uses "
             f"{expected}; run `ipscreen index rebuild` to rebuild it from the registry")
+
 
 class IndexStore:
     """Reads and writes named indexes in one directory."""

@@ -8,8 +8,8 @@ It is the paraphrase layer's default model (TEXT_MODEL=use-multilingual): it ran
 paraphrase better than MiniLM, and a Chinese rendering of an English work, and the reverse,
 lands near it (benchmarks/text_multilingual.py).
 
-The package's tokenizer is a pure-Python SentencePiece port whose Viterbi search took about
-a quarter of a screening's time. No piece of the model holds the word-start symbol (U+2581)
+The package's tokenizer is a pure-Python SentencePiece port whose Viterbi search was about a
+quarter of a text screening's profile. No piece of the model holds the word-start symbol (U+2581)
 anywhere but first, so no piece spans two words and a text's pieces are its words' pieces in
 turn: each word is segmented once and kept (WordCachedTokenizer), which gives the same ids.
 
