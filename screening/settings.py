@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.runtime import Device, Runtime
@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from indexes.factories import SearchParams
 
 Profile = Literal["accurate", "cascade", "fast", "hash"]
+
+
+def _faiss_factory(value: str, dim: int) -> str:
+    """`value` if FAISS can build it for `dim`-d vectors (Flat and auto always can)."""
+    if value not in ("Flat", "auto"):
+        from indexes.errors import IndexConfigError
+        from indexes.factories import faiss_index
+
+        try:
+            faiss_index(dim, value)
+        except IndexConfigError as exc:
+            raise ValueError(f"{exc}; use auto, or e.g. Flat, PQ64x4fs,RFlat, HNSW32 or "
+                             "IVF1024,Flat") from None
+    return value
 
 
 class Settings(BaseSettings):
@@ -198,22 +212,12 @@ class Settings(BaseSettings):
         default=None, description="UTF-8 file of stock phrases, one a line, that never "
         "count towards a work's own content for the whole-work rule.")
 
-    @field_validator("dense_factory", "text_window_factory")
+    @field_validator("dense_factory")
     @classmethod
-    def _faiss_factory(cls, value: str, info: ValidationInfo) -> str:
-        """A factory string FAISS can build for the bundled models' vectors (SSCD and USE
-        512-d, MiniLM 384-d), checked now rather than at the first index."""
-        if value not in ("Flat", "auto"):
-            from indexes.errors import IndexConfigError
-            from indexes.factories import faiss_index
-
-            try:
-                text_dim = 384 if info.data.get("text_model") == "minilm" else 512
-                faiss_index(512 if info.field_name == "dense_factory" else text_dim, value)
-            except IndexConfigError as exc:
-                raise ValueError(f"{exc}; use auto, or e.g. Flat, PQ64x4fs,RFlat, HNSW32 or "
-                                 "IVF1024,Flat") from None
-        return value
+    def _image_factory(cls, value: str) -> str:
+        """A factory string FAISS can build for SSCD's 512-d vectors, checked now rather
+        than at the first index."""
+        return _faiss_factory(value, 512)
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> Settings:
@@ -225,12 +229,14 @@ class Settings(BaseSettings):
             raise ValueError("text_probe_tokens must be 0 (probes read whole) or 8-256: "
                              "a probe of fewer word pieces says nothing")
         if self.text_model_dir is not None and self.text_model != "minilm":
-            if "text_model" not in self.model_fields_set:
-                # a BERT-style model given alone: it is what the operator asked for
-                self.text_model = "minilm"
-                return self
-            raise ValueError("text_model_dir names a BERT-style model: it applies to "
-                             "text_model minilm, not use-multilingual")
+            if "text_model" in self.model_fields_set:
+                raise ValueError("text_model_dir names a BERT-style model: it applies to "
+                                 "text_model minilm, not use-multilingual")
+            # a BERT-style model given alone: it is what the operator asked for
+            self.text_model = "minilm"
+        # checked for the model chosen (MiniLM 384-d, USE 512-d), now rather than at the
+        # first index
+        _faiss_factory(self.text_window_factory, 384 if self.text_model == "minilm" else 512)
         return self
 
     @property

@@ -96,6 +96,16 @@ def test_a_bert_dir_alone_selects_minilm(tmp_path):
     assert Settings(data_dir=tmp_path, text_model_dir=tmp_path).text_model == "minilm"
 
 
+def test_the_window_factory_is_checked_for_the_model_chosen(tmp_path):
+    """PQ256 fits USE's 512-d windows and not MiniLM's 384-d ones, also when a BERT-style
+    folder alone selects MiniLM."""
+    assert Settings(data_dir=tmp_path, text_window_factory="PQ256x4fs").text_model == \
+        "use-multilingual"
+    for chosen in ({"text_model": "minilm"}, {"text_model_dir": tmp_path}):
+        with pytest.raises(ValueError, match="384-d vectors"):
+            Settings(data_dir=tmp_path, text_window_factory="PQ256x4fs", **chosen)
+
+
 def test_chinese_outputs_get_no_paraphrase_finding_by_default(ws, tmp_path):
     """As shipped (TEXT_CJK_PARAPHRASE off) a Chinese translation is not a paraphrase
     finding, a Chinese copy is still found with its chain of windows weighing in, English
