@@ -51,6 +51,18 @@ from screening.registry.repository import WorkRecord, WorksRegistry
 Scored = tuple[dict[int, Signals], dict[int, float]]
 
 
+def _with_derivative_of(kept: ImageMatch, other: ImageMatch) -> ImageMatch:
+    """`kept` (a work's best image by risk), carrying the work's character signals when
+    `other` (another image of the work) holds them: a work with several images has them on
+    one image only (fold_references), which another image may beat by its copy signals."""
+    if other.derivative_score is not None and \
+            other.derivative_score > (kept.derivative_score or -1.0):
+        kept.derivative_score = other.derivative_score
+        kept.signals.update((k, v) for k, v in other.signals.items()
+                            if k.startswith(CHARACTER_SIGNALS))
+    return kept
+
+
 class ImageScreener:
     """Screens decoded images with one profile against loaded, current indexes."""
 
@@ -162,7 +174,8 @@ class ImageScreener:
             if feat.hasher is not None:
                 self._hash_signals(feat, self.indexes[feat.index_name], images, raw)
         if self.character:
-            character_evidence(self.features, self.indexes, images, raw)
+            character_evidence(self.features, self.indexes, images, raw,
+                               self.registry.work_images)
         return raw
 
     def _signals(self, images: Sequence[DecodedImage],
@@ -238,8 +251,11 @@ class ImageScreener:
             match = ImageMatch(
                 work, p, pixel_box(sig.box, decoded.width, decoded.height), dict(sig.values),
                 image if image.parent_id is not None else None, derivative)
-            if work.id in best and best[work.id].risk >= match.risk:
-                continue  # one match a work: its best image
+            if work.id in best:  # one match a work: its best image
+                kept, other = (best[work.id], match) if best[work.id].risk >= match.risk \
+                    else (match, best[work.id])
+                best[work.id] = _with_derivative_of(kept, other)
+                continue
             best[work.id] = match
         matches = sorted(best.values(), key=lambda m: (-m.risk, m.work.external_id))
         decision: Decision = "clear"

@@ -197,6 +197,25 @@ class WorksRegistry(ReferenceRegistry):
                 q = q.where(Work.id != but)
             return list(s.scalars(q.order_by(Work.external_id).limit(5)))
 
+    def work_images(self, ids: Sequence[int]) -> dict[int, list[int]]:
+        """For each of `ids` that belongs to a work with further reference images, the ids
+        of all that work's active images (its own first, then its references, oldest
+        first). Ids of a work with one image, or not in the registry, are left out."""
+        if not ids:
+            return {}
+        with Session(self.engine) as s:
+            own = s.execute(select(Work.id, Work.parent_id)
+                            .where(Work.id.in_(list(ids)))).all()
+            root = {wid: parent if parent is not None else wid for wid, parent in own}
+            roots = sorted(set(root.values()))
+            rows = s.execute(select(Work.id, Work.parent_id).where(
+                Work.status == "active",
+                (Work.id.in_(roots)) | (Work.parent_id.in_(roots)))).all()
+        members: dict[int, list[int]] = {}
+        for wid, parent in sorted(rows, key=lambda r: (r[1] is not None, r[0])):
+            members.setdefault(parent if parent is not None else wid, []).append(wid)
+        return {wid: members[r] for wid, r in root.items() if len(members.get(r, ())) > 1}
+
     def content_groups(self, ids: Sequence[int]) -> dict[int, int]:
         """For each of `ids`, the smallest of them that is the same work or the same
         content: a work and its reference images are one work, and works registered twice

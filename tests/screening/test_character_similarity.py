@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -102,3 +103,64 @@ def test_the_derivative_threshold_is_a_setting(cli, tmp_path, queries, monkeypat
     monkeypatch.setenv("IPSCREEN_DERIVATIVE_BLOCK_THRESHOLD", "0.4")
     r = cli("--data-dir", data, "screen", "image", queries["pig-walk-9"], "--json")
     assert r.code != 0 and "derivative" in r.err and "Traceback" not in r.err
+
+
+def test_a_work_with_reference_images_is_scored_by_their_centroid(cli, tmp_path, queries):
+    """The character signals of a work with several images compare the output with the mean
+    of its images' features (image and mirror apart), not with its closest image alone; a
+    work of one image keeps its index score."""
+    from PIL import ImageOps
+
+    from models.character import CharacterExtractor
+
+    data = register(cli, tmp_path, "character")
+    ex = CharacterExtractor()
+    query = Image.open(queries["pig-walk-9"]).convert("RGB")
+    (q_trunk,), (q_colour,) = ex.extract([query])
+    work = render("pig-walk-3", 256)
+    ref = ImageOps.mirror(render("pig-walk-3", 320))  # another image of the same pig
+    ref.save(tmp_path / "pig-ref.png")
+
+    def stored(im: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+        trunk, colour = ex.extract([im, ImageOps.mirror(im)])
+        return trunk, colour[0]
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.linalg.norm(v)
+
+    def pig(results: list[dict]) -> dict:
+        (match,) = [m for m in results[0]["matches"] if m["external_id"] == "C-pig"]
+        return match
+
+    (t_work, c_work), (t_ref, c_ref) = stored(work), stored(ref)
+    _, before = screen(cli, data, queries["pig-walk-9"])
+    alone = pig(before)["signals"]
+    assert alone["char_trunk"] == pytest.approx(float((t_work @ q_trunk).max()), abs=2e-3)
+    assert alone["char_colour"] == pytest.approx(float(c_work @ q_colour), abs=2e-3)
+
+    r = cli("--data-dir", data, "works", "add-image", "C-pig", tmp_path / "pig-ref.png")
+    assert r.code == 0, r.err
+    _, after = screen(cli, data, queries["pig-walk-9"])
+    both = pig(after)["signals"]  # one match for the work, whichever image led
+    trunk = max(float(unit(t_work[v] + t_ref[v]) @ q_trunk) for v in (0, 1))
+    assert both["char_trunk"] == pytest.approx(trunk, abs=2e-3)
+    assert both["char_colour"] == pytest.approx(float(unit(c_work + c_ref) @ q_colour),
+                                                abs=2e-3)
+    assert abs(both["char_trunk"] - alone["char_trunk"]) > 5e-3  # the reference counted
+
+
+def test_a_works_character_signals_stay_with_it_whichever_image_leads_by_copy():
+    """fold_references leaves the character signals on one image of a work; when another
+    of its images is the work's match by its copy probability, the match still carries
+    the work's derivative score."""
+    from screening.image.results import ImageMatch
+    from screening.image.screening import _with_derivative_of
+
+    copy = ImageMatch(None, 0.95, [0, 0, 1, 1], {"sscd": 0.9})  # type: ignore[arg-type]
+    lead = ImageMatch(None, 0.1, [0, 0, 1, 1],  # type: ignore[arg-type]
+                      {"sscd": 0.3, "char_trunk": 0.8, "char_trunk_margin": 0.2}, None, 0.9)
+    kept = _with_derivative_of(copy, lead)
+    assert kept is copy and kept.derivative_score == 0.9
+    assert kept.signals == {"sscd": 0.9, "char_trunk": 0.8, "char_trunk_margin": 0.2}
+    weaker = ImageMatch(None, 0.2, [0, 0, 1, 1], {}, None, 0.3)  # type: ignore[arg-type]
+    assert _with_derivative_of(kept, weaker).derivative_score == 0.9

@@ -187,3 +187,19 @@ def test_feature_cache_is_keyed_by_version_and_content(registry):
     assert registry.get_feature(rec, "phash", "2") is None
     rec2, _ = registry.register(meta(), "b" * 64, 10, replace=True)
     assert registry.get_feature(rec2, "phash", "1") is None
+
+
+def test_work_images_names_every_active_image_of_works_with_references(registry):
+    one, _ = registry.register(meta("W-1"), "a" * 64, 10)
+    two, _ = registry.register(meta("W-2"), "b" * 64, 10)
+    r2, _ = registry.add_reference("W-2", "c" * 64, 10)
+    r3, _ = registry.add_reference("W-2", "d" * 64, 10)
+    family = [two.id, r2.id, r3.id]
+    got = registry.work_images([one.id, r3.id, 10_000])
+    assert got == {r3.id: family}  # a work of one image and unknown ids are left out
+    assert registry.work_images([two.id]) == {two.id: family}
+    registry.withdraw("W-2#2")
+    assert registry.work_images([r3.id]) == {r3.id: [two.id, r3.id]}
+    registry.withdraw("W-2#3")
+    assert registry.work_images([two.id]) == {}
+    assert registry.work_images([]) == {}
