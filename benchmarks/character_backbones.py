@@ -154,7 +154,9 @@ def evaluate(meta: list, pair: Callable[[int, int], float], references: int) -> 
     refs = {c: [i for i, (cid, _, k) in enumerate(meta) if cid == c and k < references]
             for c in registered}
     first = 1 if references == 1 else references
-    rows = [(np.array([max(pair(i, r) for r in refs[w]) for w in registered]), cid, fam)
+    # a pair function may score against a work's references together (`of_refs`)
+    of_refs = getattr(pair, "of_refs", None) or (lambda i, rs: max(pair(i, r) for r in rs))
+    rows = [(np.array([of_refs(i, refs[w]) for w in registered]), cid, fam)
             for i, (cid, fam, k) in enumerate(meta) if first <= k < first + 5]
     return figures(rows, registered, family)
 
@@ -240,6 +242,24 @@ def methods(train: dict) -> dict[str, Callable[[dict], Callable[[int, int], floa
             return lambda i, j: float(x[i] @ x[j])
         return make
 
+    def centroid(f: dict) -> Callable[[int, int], float]:
+        """As ipscreen scores a work with several images: against the centroid of their
+        trunks and of their palettes (screening/image/character.py fold_references; here
+        without the mirror images)."""
+        tmu, cmu = unit(train["trunk"]).mean(0), unit(train["colour"]).mean(0)
+        t, c = unit(f["trunk"]), unit(f["colour"])
+
+        def pair(i: int, j: int) -> float:
+            return pair.of_refs(i, [j])  # type: ignore[attr-defined]
+
+        def of_refs(i: int, refs: list[int]) -> float:
+            x = unit(np.hstack([unit(unit(t[refs].mean(0)) - tmu),
+                                0.7 * unit(unit(c[refs].mean(0)) - cmu)]))
+            q = unit(np.hstack([unit(t[i] - tmu), 0.7 * unit(c[i] - cmu)]))
+            return float(q @ x)
+        pair.of_refs = of_refs  # type: ignore[attr-defined]
+        return pair
+
     def whitened(f: dict) -> Callable[[int, int], float]:
         mu, proj = learned_whitening(train["trunk"], [cid for cid, _, _ in train["meta"]])
         cmu = unit(train["colour"]).mean(0)
@@ -252,7 +272,8 @@ def methods(train: dict) -> dict[str, Callable[[dict], Callable[[int, int], floa
         return lambda f: chamfer(f[key], mu)
 
     out = {"SSCD trunk (ipscreen)": centred("trunk"),
-           "SSCD trunk + palette (ipscreen)": centred("trunk", "colour"),
+           "SSCD trunk + palette, best reference": centred("trunk", "colour"),
+           "SSCD trunk + palette, centroid of the references (ipscreen)": centroid,
            "SSCD trunk, learned whitening (training games) + palette": whitened,
            "SSCD cells, Chamfer": cells("sscd_cells")}
     if "dino_cells" in train:

@@ -70,7 +70,7 @@ def fold_references(out: list[dict[str, Evidence]], queries: dict[str, np.ndarra
     reference scored as high as its own new pose did: with three references, the best
     reference's similarity ranked worse than one reference alone (plain retrieval on the
     character data's training games, micro-AP 0.46 against 0.70). The centroid keeps what
-    the poses share (0.71 there; benchmarks/character_backbones.py, and the benchmark
+    the poses share (0.70 there; benchmarks/character_backbones.py, and the benchmark
     page's "Several reference images"). The centroid's scores go to the work's image that
     was closest by trunk, so evidence still names the nearest reference; the other images
     leave the character evidence, and the margins set the work against other works only
