@@ -25,6 +25,7 @@ from models.imaging import DecodedImage
 from screening.calibration import LogisticCalibrator, load_calibrator
 from screening.decision import DECISIONS, Decision, Thresholds, decide
 from screening.image.features import CHARACTER_COLOUR, CHARACTER_TRUNK, IndexedFeature
+from screening.image.results import ImageMatch
 from screening.image.signals import K_PER_VIEW, Evidence, Signals
 
 #: The signals the character calibrator reads, and their margins (see margins()).
@@ -116,6 +117,18 @@ def fold_references(out: list[dict[str, Evidence]], queries: dict[str, np.ndarra
                 scores[lead] = max(float(r @ queries[name][i]) for r in rows)
 
 
+def with_derivative_of(kept: ImageMatch, other: ImageMatch) -> ImageMatch:
+    """`kept` (a work's best image by risk), carrying the work's character signals when
+    `other` (another image of the work) holds them: a work with several images has them on
+    one image only (fold_references), which another image may beat by its copy signals."""
+    if other.derivative_score is not None and \
+            other.derivative_score > (kept.derivative_score or -1.0):
+        kept.derivative_score = other.derivative_score
+        kept.signals.update((k, v) for k, v in other.signals.items()
+                            if k.startswith(CHARACTER_SIGNALS))
+    return kept
+
+
 def margins(per_work: dict[int, Signals]) -> None:
     """`<signal>_margin`: how far a work stands above the best work of other content (its
     group, see derive_signals) on each character signal. One character is like its other
@@ -180,4 +193,4 @@ def match_decision(copy: float, derivative: float | None, t: Thresholds,
 
 __all__ = ["CHARACTER_SIGNALS", "DerivativeRule", "character_evidence", "fold_references",
            "margins",
-           "derivative_probabilities", "match_decision"]
+           "derivative_probabilities", "match_decision", "with_derivative_of"]

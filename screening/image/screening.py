@@ -31,6 +31,7 @@ from screening.image.character import (
     derivative_probabilities,
     margins,
     match_decision,
+    with_derivative_of,
 )
 from screening.image.features import IndexedFeature
 from screening.image.profiles import ImageProfile
@@ -49,18 +50,6 @@ from screening.registry.repository import WorkRecord, WorksRegistry
 
 #: Per image: every candidate work's signals, and its calibrated probability.
 Scored = tuple[dict[int, Signals], dict[int, float]]
-
-
-def _with_derivative_of(kept: ImageMatch, other: ImageMatch) -> ImageMatch:
-    """`kept` (a work's best image by risk), carrying the work's character signals when
-    `other` (another image of the work) holds them: a work with several images has them on
-    one image only (fold_references), which another image may beat by its copy signals."""
-    if other.derivative_score is not None and \
-            other.derivative_score > (kept.derivative_score or -1.0):
-        kept.derivative_score = other.derivative_score
-        kept.signals.update((k, v) for k, v in other.signals.items()
-                            if k.startswith(CHARACTER_SIGNALS))
-    return kept
 
 
 class ImageScreener:
@@ -254,7 +243,7 @@ class ImageScreener:
             if work.id in best:  # one match a work: its best image
                 kept, other = (best[work.id], match) if best[work.id].risk >= match.risk \
                     else (match, best[work.id])
-                best[work.id] = _with_derivative_of(kept, other)
+                best[work.id] = with_derivative_of(kept, other)
                 continue
             best[work.id] = match
         matches = sorted(best.values(), key=lambda m: (-m.risk, m.work.external_id))

@@ -153,14 +153,14 @@ def test_a_works_character_signals_stay_with_it_whichever_image_leads_by_copy():
     """fold_references leaves the character signals on one image of a work; when another
     of its images is the work's match by its copy probability, the match still carries
     the work's derivative score."""
+    from screening.image.character import with_derivative_of
     from screening.image.results import ImageMatch
-    from screening.image.screening import _with_derivative_of
 
     copy = ImageMatch(None, 0.95, [0, 0, 1, 1], {"sscd": 0.9})  # type: ignore[arg-type]
     lead = ImageMatch(None, 0.1, [0, 0, 1, 1],  # type: ignore[arg-type]
                       {"sscd": 0.3, "char_trunk": 0.8, "char_trunk_margin": 0.2}, None, 0.9)
-    kept = _with_derivative_of(copy, lead)
+    kept = with_derivative_of(copy, lead)
     assert kept is copy and kept.derivative_score == 0.9
     assert kept.signals == {"sscd": 0.9, "char_trunk": 0.8, "char_trunk_margin": 0.2}
     weaker = ImageMatch(None, 0.2, [0, 0, 1, 1], {}, None, 0.3)  # type: ignore[arg-type]
-    assert _with_derivative_of(kept, weaker).derivative_score == 0.9
+    assert with_derivative_of(kept, weaker).derivative_score == 0.9
