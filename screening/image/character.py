@@ -85,27 +85,25 @@ def fold_references(out: list[dict[str, Evidence]], queries: dict[str, np.ndarra
     centroids: dict[tuple[str, tuple[int, ...]], list[np.ndarray]] = {}
 
     def centroid(name: str, work: tuple[int, ...]) -> list[np.ndarray]:
+        """One unit centroid per stored variant (trunk: image, mirror; colour: image)."""
         key = (name, work)
         if key not in centroids:
             index = indexes[name]
-            variants = (0, 1) if name == "char_trunk" else (0,)
             rows = []
-            for v in variants:
-                got = [index.work_vectors(w, (v,)) for w in work
-                       if isinstance(index, DenseIndex)]
-                got = [g for g in got if len(g)]
-                if got:
-                    rows.append(_unit(np.vstack(got).mean(axis=0)))
+            if isinstance(index, DenseIndex):  # it keeps each image's vectors
+                for v in ((0, 1) if name == "char_trunk" else (0,)):
+                    got = [g for w in work if len(g := index.work_vectors(w, (v,)))]
+                    if got:
+                        rows.append(_unit(np.vstack(got).mean(axis=0)))
             centroids[key] = rows
         return centroids[key]
 
     for i, ev in enumerate(out):
         if any(n not in ev for n in CHARACTER_SIGNALS):
             continue
-        works = {tuple(members[w]) for n in CHARACTER_SIGNALS for w in ev[n].scores
-                 if w in members}
+        t, c = ev["char_trunk"].scores, ev["char_colour"].scores
+        works = {tuple(members[w]) for scores in (t, c) for w in scores if w in members}
         for work in works:
-            t, c = ev["char_trunk"].scores, ev["char_colour"].scores
             lead = max(work, key=lambda w: (t.get(w, -np.inf), c.get(w, -np.inf), -w))
             for name in CHARACTER_SIGNALS:
                 rows = centroid(name, work)
@@ -192,5 +190,4 @@ def match_decision(copy: float, derivative: float | None, t: Thresholds,
 
 
 __all__ = ["CHARACTER_SIGNALS", "DerivativeRule", "character_evidence", "fold_references",
-           "margins",
-           "derivative_probabilities", "match_decision", "with_derivative_of"]
+           "margins", "derivative_probabilities", "match_decision", "with_derivative_of"]
