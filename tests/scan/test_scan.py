@@ -165,11 +165,16 @@ def _start(args: list[str]) -> subprocess.Popen:
                             text=True, start_new_session=True)
 
 
+#: Seconds the accurate-profile scans may take: ~150 s alone on 2 cores, twice that and more
+#: when the machine is shared. These tests check what a stop loses, not speed.
+SLOW_LIMIT = 900
+
+
 def _wait_for_parts(out: Path, n: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + SLOW_LIMIT
     while len(list((out / "parts").glob("*.parquet"))) < n:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "no results in 240 s"
+        assert time.monotonic() < deadline, f"no results in {SLOW_LIMIT} s"
         time.sleep(0.05)
 
 
@@ -182,7 +187,7 @@ def _session_pids(sid: int, pattern: str) -> list[int]:
 def _resume_and_check(args: list[str], out: Path) -> None:
     done_before = len(scan_rows(out))
     assert 0 < done_before < N_SLOW, done_before  # stopped in the middle
-    r = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=SLOW_LIMIT)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = scan_rows(out)
     assert [row["index"] for row in rows] == list(range(N_SLOW))  # each exactly once
