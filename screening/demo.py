@@ -142,6 +142,11 @@ def serve(root: Path = Path(".cache/demo"), port: int = 8000) -> None:
     if not (data / "registry.sqlite3").exists():
         main(root)
     ws = Workspace(Settings(data_dir=data), create=True, progress=False)
+    if any(state == "incompatible" for state, _ in ws.index_states().values()):
+        # a demo made by an earlier version (another extractor): it is throwaway, make it anew
+        ws.close()
+        main(root)
+        ws = Workspace(Settings(data_dir=data), create=True, progress=False)
     key, _ = AccessStore(ws.registry.engine).create_key("demo", "demo", ["admin"])
     ws.close()
     image = next(iter(sorted((root / "outputs").glob("coffee-*.png"))), None)
