@@ -6,7 +6,8 @@ The image benchmark (image_copy_detection.py) registers its clip art as `artwork
 category the derivative signal applies to. One accurate-profile screening of its distractor
 queries and of every third edited copy gives each candidate's signals; the decision is then
 taken with the shipped calibrator and threshold, and again with an earlier calibrator file
-and its threshold (default: the one fitted on game sprites alone, 2026.12.1, 0.94). The copy
+and its threshold (default: the one the 24x3x3 palette replaced, 2026.12.2 at 3dc84fd, 0.89,
+applied to the new palette's signals; the sprite-only one was 30b0cf1, 0.94). The copy
 probability and its thresholds are the same in both.
 
     python benchmarks/derivative_flags.py --data .cache/data/root
@@ -34,7 +35,7 @@ from screening.evaluation.edits import EDITS  # noqa: E402
 from screening.image.character import DerivativeRule, match_decision  # noqa: E402
 from screening.settings import Settings  # noqa: E402
 
-EARLIER = "30b0cf1"  # the commit that shipped the sprite-only calibrator
+EARLIER = "3dc84fd"  # the last commit with the 12x4x4 palette's calibrator (2026.12.2)
 
 
 def decision(result: dict, calibrator: LogisticCalibrator, review: float,
@@ -60,7 +61,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path(".cache/bench/bench"))
     ap.add_argument("--earlier", default=EARLIER, help="commit of the calibrator to compare")
-    ap.add_argument("--earlier-review", type=float, default=0.94)
+    ap.add_argument("--earlier-review", type=float, default=0.89)
     args = ap.parse_args()
     labelled = bench_set(args.data, args.work)
     queries = [q for i, q in enumerate(labelled.queries) if not q.source or i % 3 == 0]
