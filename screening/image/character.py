@@ -27,12 +27,14 @@ from screening.decision import DECISIONS, Decision, Thresholds, decide
 from screening.image.features import CHARACTER_COLOUR, CHARACTER_TRUNK, IndexedFeature
 from screening.image.results import ImageMatch
 from screening.image.signals import K_PER_VIEW, Evidence, Signals
+from screening.settings import Settings
 
 #: The signals the character calibrator reads, and their margins (see margins()).
 CHARACTER_SIGNALS = ("char_trunk", "char_colour")
 CALIBRATION = "image-character"
 #: The registry's work_images: id -> all active images of its work, for works with several.
 WorkImages = Callable[[list[int]], dict[int, list[int]]]
+_DEFAULTS = Settings.model_fields
 
 
 def character_evidence(features: Sequence[IndexedFeature], indexes: dict[str, FeatureIndex],
@@ -147,11 +149,13 @@ def margins(per_work: dict[int, Signals]) -> None:
 class DerivativeRule:
     """Which works the signal applies to and when it decides review or block."""
 
-    categories: frozenset[str] = frozenset({"character", "logo", "artwork"})
-    review: float = 0.91  # the setting DERIVATIVE_REVIEW_THRESHOLD
+    # the settings' defaults (DERIVATIVE_CATEGORIES, _REVIEW_THRESHOLD, _BLOCK_THRESHOLD),
+    # written once there: a refit moves the review threshold in one place
+    categories: frozenset[str] = frozenset(_DEFAULTS["derivative_categories"].default)
+    review: float = _DEFAULTS["derivative_review_threshold"].default
     #: 1 (the default) never blocks on this signal alone: courts weigh a derivative case
     #: by case, so it goes to a person.
-    block: float = 1.0
+    block: float = _DEFAULTS["derivative_block_threshold"].default
 
     def applies(self, category: str) -> bool:
         return category.lower() in self.categories
